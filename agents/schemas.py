@@ -1,0 +1,144 @@
+"""JSON Schemas for an agent's JSON fields (tools, settings, transfer targets), checked with jsonschema."""
+
+import jsonschema
+from django.core.exceptions import ValidationError
+
+from voiceapp.validators import E164_PATTERN
+
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"  # the LLM providers' tool-name rule
+RESERVED_TOOL_NAMES = {"transfer_call", "end_call"}  # built in to every agent
+
+TOOLS_SCHEMA = {
+    "type": "array",
+    "maxItems": 64,
+    "items": {
+        "type": "object",
+        "required": ["name", "description", "parameters", "webhook_url"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
+            "description": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "parameters": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"const": "object"}, "properties": {"type": "object"}},
+            },
+            "webhook_url": {"type": "string", "pattern": r"^https?://"},
+            "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+            "filler": {"type": "string", "maxLength": 200},
+        },
+    },
+}
+
+_SECTION = {"type": "object"}
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "stt": {
+            **_SECTION,
+            "properties": {
+                "provider": {"enum": ["deepgram", "offline"]},
+                "model": {"type": "string"},
+                "language": {"type": "string"},
+                "interim_results": {"type": "boolean"},
+                "punctuate": {"type": "boolean"},
+                "smart_format": {"type": "boolean"},
+            },
+        },
+        "llm": {
+            **_SECTION,
+            "properties": {
+                "provider": {"enum": ["anthropic", "openai_compatible", "offline"]},
+                "model": {"type": "string"},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "max_tokens": {"type": "integer", "minimum": 1, "maximum": 8192},
+                "streaming": {"type": "boolean"},
+            },
+        },
+        "tts": {
+            **_SECTION,
+            "properties": {
+                "provider": {"enum": ["chatterbox", "offline"]},
+                "model": {"enum": ["turbo", "standard", "multilingual"]},
+                "default_voice_id": {"type": "string"},
+            },
+        },
+        "vad": {
+            **_SECTION,
+            "properties": {
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                "min_speech_duration_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
+                "min_silence_duration_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
+            },
+        },
+        "conversation": {
+            **_SECTION,
+            "properties": {
+                "max_history_tokens": {"type": "integer", "minimum": 256},
+                "summarize_after_turns": {"type": "integer", "minimum": 1},
+                "greeting_enabled": {"type": "boolean"},
+                "transfer_enabled": {"type": "boolean"},
+            },
+        },
+        "tools": {
+            **_SECTION,
+            "properties": {
+                "webhook_timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+                "max_concurrent_tools": {"type": "integer", "minimum": 1, "maximum": 10},
+            },
+        },
+    },
+}
+
+TRANSFER_TARGETS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name", "destination"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "destination": {"type": "string", "pattern": f"({E164_PATTERN})|(^ext:[0-9]{{1,10}}$)"},
+            "type": {"enum": ["blind", "warm"]},
+            "description": {"type": "string", "maxLength": 500},
+        },
+    },
+}
+
+
+def _validate(value, schema: dict, what: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        messages = [f"{what}{_path(e)}: {e.message}" for e in errors[:10]]
+        raise ValidationError(messages)
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in error.absolute_path)
+
+
+def validate_tools(value) -> None:
+    _validate(value, TOOLS_SCHEMA, "tools")
+    names = [tool["name"] for tool in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationError(f"tools: duplicate tool names {duplicates}.")
+    reserved = sorted(set(names) & RESERVED_TOOL_NAMES)
+    if reserved:
+        raise ValidationError(f"tools: {reserved} are built-in tools and cannot be redefined.")
+    for tool in value:
+        try:
+            jsonschema.Draft202012Validator.check_schema(tool["parameters"])
+        except jsonschema.SchemaError as exc:
+            raise ValidationError(f"tools[{tool['name']!r}].parameters is not a valid JSON Schema: {exc.message}") from exc
+
+
+def validate_agent_settings(value) -> None:
+    _validate(value, SETTINGS_SCHEMA, "settings")
+
+
+def validate_transfer_targets(value) -> None:
+    _validate(value, TRANSFER_TARGETS_SCHEMA, "transfer_targets")

@@ -1,0 +1,46 @@
+"""ASGI entry point under Daphne: HTTP to Django, websockets to the apps' routing, channel workers.
+
+Each app that serves websockets or runs channel workers has a `routing.py` with
+`websocket_urlpatterns` and/or `channel_routes` ({channel name: consumer}); they are collected here.
+"""
+
+import os
+from importlib import import_module
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceapp.settings")
+# Set up Django (apps, models) before anything imports a consumer.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+ROUTED_APPS = ("tenants", "agents", "telephony", "calls", "billing")
+
+
+def _collect_routes() -> tuple[list, dict]:
+    websocket_urlpatterns: list = []
+    channel_routes: dict = {}
+    for app_name in ROUTED_APPS:
+        try:
+            routing = import_module(f"{app_name}.routing")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app_name}.routing":
+                raise
+            continue
+        websocket_urlpatterns += getattr(routing, "websocket_urlpatterns", [])
+        channel_routes.update(getattr(routing, "channel_routes", {}))
+    return websocket_urlpatterns, channel_routes
+
+
+websocket_urlpatterns, channel_routes = _collect_routes()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "channel": ChannelNameRouter(channel_routes),
+    }
+)

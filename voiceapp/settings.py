@@ -1,0 +1,337 @@
+"""Settings for the Voice AI platform.
+
+One module, configured by the environment alone (django-environ). With no environment at all it
+runs on embedded defaults: SQLite, the in-memory channel layer, the local-memory cache and Celery
+tasks run in-process. Production sets DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG=0 and the provider
+settings; every variable is listed in the README's configuration table.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# An optional .env file beside manage.py; real environment variables win over it.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read NAME, or the contents of the file named by NAME_FILE (Docker/Kubernetes secrets)."""
+    file_path = env.str(f"{name}_FILE", default="")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_path!r} cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+# --- Core -------------------------------------------------------------------------------------
+
+DEV_SECRET_KEY = "dev-insecure-embedded-default-do-not-use-in-production"
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env_secret("SECRET_KEY", default=DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SERVICE_NAME = env.str("SERVICE_NAME", default="voiceapp")
+
+if not DEBUG:
+    # Refuse to start in production on a development default: it would be silently insecure.
+    if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(
+            "DEBUG is off but SECRET_KEY is missing, the embedded development default, or shorter "
+            "than 50 characters. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS to the host names this platform serves.")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "django_celery_beat",
+    "django_prometheus",
+    "tenants",
+    "agents",
+    "telephony",
+    "calls",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "voiceapp.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "voiceapp.urls"
+WSGI_APPLICATION = "voiceapp.wsgi.application"
+ASGI_APPLICATION = "voiceapp.asgi.application"
+AUTH_USER_MODEL = "tenants.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data stores ------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded database is shared by the web process and in-process tasks: wait for locks.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="voiceapp")},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "voiceapp"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# No broker on embedded defaults: tasks run in-process when they are enqueued.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.*": {"queue": "webhooks"},
+    "billing.tasks.generate_daily_report": {"queue": "reports"},
+}
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Seed 3.4.5: retries for webhook deliveries and other transient work.
+WORKER_RETRY = {
+    "max_retries": env.int("WORKER_RETRY_MAX_RETRIES", default=5),
+    "backoff_base_seconds": env.int("WORKER_RETRY_BACKOFF_BASE", default=60),
+    "backoff_max_seconds": env.int("WORKER_RETRY_BACKOFF_MAX", default=3600),
+}
+WEBHOOK_QUEUE_RATE_LIMIT = env.str("WEBHOOK_QUEUE_RATE_LIMIT", default="100/m")
+
+# --- Internationalisation, static, media ------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [d for d in [BASE_DIR / "static"] if d.is_dir()]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security ---------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and Kubernetes probe these over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- REST framework ---------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 20,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voice by aiConnected API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- API gateway (seed 3.1.5) -----------------------------------------------------------------
+
+API_KEY_HEADER = "X-API-Key"
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=100)
+API_BURST_LIMIT = env.int("API_BURST_LIMIT", default=20)
+CORS_ALLOWED_ORIGINS = env.list(
+    "CORS_ALLOWED_ORIGINS", default=["https://app.aiconnected.io", "https://admin.aiconnected.io"]
+)
+
+# --- Providers (seed 3.2.6, 3.3.5, 3.5.5) -----------------------------------------------------
+# Keys left empty select the offline engines; see the README.
+
+DEEPGRAM_API_KEY = env_secret("DEEPGRAM_API_KEY")
+DEEPGRAM_BASE_URL = env.str("DEEPGRAM_BASE_URL", default="")
+ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+CHATTERBOX_URL = env.str("CHATTERBOX_URL", default="")
+CHATTERBOX_API_TOKEN = env_secret("CHATTERBOX_API_TOKEN")
+LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
+LIVEKIT_API_KEY = env_secret("LIVEKIT_API_KEY")
+LIVEKIT_API_SECRET = env_secret("LIVEKIT_API_SECRET")
+GOTO_CLIENT_ID = env.str("GOTO_CLIENT_ID", default="")
+GOTO_CLIENT_SECRET = env_secret("GOTO_CLIENT_SECRET")
+GOTO_API_BASE_URL = env.str("GOTO_API_BASE_URL", default="https://api.goto.com")
+GOTO_WEBSOCKET_URL = env.str("GOTO_WEBSOCKET_URL", default="wss://realtime.goto.com")
+GOTO_OAUTH_SCOPES = env.list(
+    "GOTO_OAUTH_SCOPES",
+    default=["webrtc.v1.write", "call-events.v1.notifications.manage", "call-control.v1.calls.write"],
+)
+
+# Seed 3.2.6: the bridge's media and timeouts.
+BRIDGE_AUDIO = {
+    "input_sample_rate": 48000,
+    "output_sample_rate": 48000,
+    "channels": 1,
+    "frame_duration_ms": 20,
+    "codec": "opus",
+}
+CALL_SETUP_TIMEOUT_SECONDS = env.int("CALL_SETUP_TIMEOUT_SECONDS", default=30)
+CALL_IDLE_TIMEOUT_SECONDS = env.int("CALL_IDLE_TIMEOUT_SECONDS", default=300)
+CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
+
+# Seed 3.3.5: the voice pipeline's platform defaults; an agent's `settings` overrides any key.
+VOICE_PIPELINE_DEFAULTS = {
+    "stt": {
+        "provider": env.str("STT_PROVIDER", default="deepgram" if DEEPGRAM_API_KEY else "offline"),
+        "model": env.str("STT_MODEL", default="nova-2"),
+        "language": env.str("STT_LANGUAGE", default="en-US"),
+        "interim_results": True,
+        "punctuate": True,
+        "smart_format": True,
+    },
+    "llm": {
+        "provider": env.str("LLM_PROVIDER", default="anthropic" if ANTHROPIC_API_KEY else "offline"),
+        "model": env.str("LLM_MODEL", default="claude-sonnet-4-20250514"),
+        "temperature": env.float("LLM_TEMPERATURE", default=0.7),
+        "max_tokens": env.int("LLM_MAX_TOKENS", default=1024),
+        "streaming": True,
+    },
+    "tts": {
+        "provider": env.str("TTS_PROVIDER", default="chatterbox" if CHATTERBOX_URL else "offline"),
+        "model": env.str("TTS_MODEL", default="turbo"),
+        "default_voice_id": env.str("TTS_DEFAULT_VOICE_ID", default="default_female_1"),
+    },
+    "vad": {
+        "model": "silero",
+        "threshold": env.float("VAD_THRESHOLD", default=0.5),
+        "min_speech_duration_ms": env.int("VAD_MIN_SPEECH_DURATION_MS", default=250),
+        "min_silence_duration_ms": env.int("VAD_MIN_SILENCE_DURATION_MS", default=300),
+    },
+    "conversation": {
+        "max_history_tokens": env.int("CONVERSATION_MAX_HISTORY_TOKENS", default=8000),
+        "summarize_after_turns": env.int("CONVERSATION_SUMMARIZE_AFTER_TURNS", default=20),
+        "greeting_enabled": True,
+        "transfer_enabled": True,
+    },
+    "tools": {
+        "webhook_timeout_seconds": env.int("TOOLS_WEBHOOK_TIMEOUT_SECONDS", default=10),
+        "max_concurrent_tools": env.int("TOOLS_MAX_CONCURRENT", default=3),
+    },
+}
+
+# Seed 3.5.5: synthesis defaults the platform sends to the TTS node.
+TTS_DEFAULT_EXAGGERATION = env.float("TTS_DEFAULT_EXAGGERATION", default=0.5)
+TTS_DEFAULT_CFG_WEIGHT = env.float("TTS_DEFAULT_CFG_WEIGHT", default=0.5)
+
+# Seed 9.3: live call state in the cache (Redis in production).
+CALL_STATE_TTL_SECONDS = env.int("CALL_STATE_TTL_SECONDS", default=3600)
+
+# --- Observability (seed 13) ------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # "json" or "text"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "voiceapp.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "voiceapp.logging.JsonFormatter"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s tenant=%(tenant_id)s "
+            "call=%(call_id)s] %(message)s"
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+PROMETHEUS_METRIC_NAMESPACE = ""
