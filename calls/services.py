@@ -1,6 +1,9 @@
 """Writes for calls: creation, status changes through the state machine, and the event log."""
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
 
 from django.db import transaction
 from django.db.models import Max
@@ -13,6 +16,8 @@ from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from voiceapp import metrics
 from voiceapp.errors import ApplicationError, Conflict
+
+logger = logging.getLogger(__name__)
 
 STATUS_EVENTS = {
     CallStatus.RINGING: CallEvent.Type.CALL_RINGING,
@@ -118,3 +123,20 @@ def _observe_ended(call: Call) -> None:
     metrics.call_duration_seconds.labels(tenant=str(call.tenant_id), direction=call.direction).observe(
         call.duration_seconds or 0
     )
+
+
+def calls_end_stale(*, now: datetime | None = None) -> int:
+    """End calls left open longer than setup timeout plus maximum duration (a process died mid-call)."""
+    now = now or timezone.now()
+    limit = settings.CALL_SETUP_TIMEOUT_SECONDS + settings.CALL_MAX_DURATION_SECONDS
+    stale = Call.objects.unscoped().exclude(status=CallStatus.ENDED).filter(started_at__lt=now - timedelta(seconds=limit))
+    ended = 0
+    for call in stale.iterator():
+        try:
+            call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.MAX_DURATION, at=now)
+        except Conflict:
+            continue  # ended meanwhile by its own process
+        ended += 1
+    if ended:
+        logger.warning("ended %s stale calls open for more than %s s", ended, limit)
+    return ended

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "voiceapp",
     "tenants",
     "agents",
     "telephony",

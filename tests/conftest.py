@@ -1,0 +1,43 @@
+"""Shared fixtures: two tenants (ours and another's), users, staff, clients."""
+
+import pytest
+from django.core.cache import cache
+
+from tenants.models import Membership
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # The cache may be a real Redis shared across tests: start every test from an empty one.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def tenant(db):
+    return factories.TenantFactory(name="Acme Dental", slug="acme-dental")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return factories.TenantFactory(name="Globex Clinic", slug="globex-clinic")
+
+
+@pytest.fixture
+def owner(tenant):
+    user = factories.UserFactory(username="alice")
+    factories.MembershipFactory(tenant=tenant, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def staff_user(db):
+    return factories.UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client

@@ -1,0 +1,208 @@
+"""factory_boy factories for every model; each builds a valid, tenant-consistent row."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from agents.models import Agent, KnowledgeDocument, Voice
+from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
+from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
+from telephony.models import PhoneNumber
+from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Tenant {n}")
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.OWNER
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "Test key"
+    prefix = factory.LazyFunction(lambda: "vk_live_" + secrets.token_hex(4))
+    key_hash = factory.LazyFunction(lambda: hashlib.sha256(secrets.token_bytes(16)).hexdigest())
+    scopes = factory.LazyFunction(lambda: ["read", "write"])
+
+
+class AuditLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditLog
+
+    tenant = factory.SubFactory(TenantFactory)
+    action = "agent.update"
+    actor_label = "tester"
+
+
+class VoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Voice
+
+    tenant = None
+    name = factory.Sequence(lambda n: f"Voice {n}")
+    provider = Voice.Provider.CHATTERBOX
+    provider_voice_id = factory.Sequence(lambda n: f"voice_{n}")
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agent
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Agent {n}")
+    system_prompt = "You are a helpful receptionist."
+    greeting_message = "Hello, how can I help?"
+
+
+class KnowledgeDocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KnowledgeDocument
+
+    agent = factory.SubFactory(AgentFactory)
+    tenant = factory.SelfAttribute("agent.tenant")
+    title = factory.Sequence(lambda n: f"FAQ {n}")
+    content = "Q: When are you open? A: Monday to Friday, 9 to 5."
+
+
+class PhoneNumberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PhoneNumber
+
+    tenant = factory.SubFactory(TenantFactory)
+    e164 = factory.Sequence(lambda n: f"+1555{n:07d}")
+    agent = factory.SubFactory(AgentFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class CallFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Call
+
+    tenant = factory.SubFactory(TenantFactory)
+    agent = factory.SubFactory(AgentFactory, tenant=factory.SelfAttribute("..tenant"))
+    direction = Call.Direction.INBOUND
+    from_number = "+15550000001"
+    to_number = "+15550000002"
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class TranscriptTurnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TranscriptTurn
+
+    call = factory.SubFactory(CallFactory)
+    tenant = factory.SelfAttribute("call.tenant")
+    turn_number = factory.Sequence(lambda n: n + 1)
+    speaker = TranscriptTurn.Speaker.CALLER
+    text = "I'd like to book an appointment."
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class CallEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CallEvent
+
+    call = factory.SubFactory(CallFactory)
+    tenant = factory.SelfAttribute("call.tenant")
+    sequence = factory.Sequence(lambda n: n + 1)
+    event_type = CallEvent.Type.CALL_RINGING
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class ToolCallFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ToolCall
+
+    call = factory.SubFactory(CallFactory)
+    tenant = factory.SelfAttribute("call.tenant")
+    tool_name = "check_availability"
+    arguments = factory.LazyFunction(lambda: {"date": "2026-11-23"})
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class RecordingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Recording
+
+    call = factory.SubFactory(CallFactory)
+    tenant = factory.SelfAttribute("call.tenant")
+    file = factory.django.FileField(filename="call.wav", data=b"RIFF")
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plan
+
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    slug = factory.Sequence(lambda n: f"plan-{n}")
+    monthly_fee = Decimal("49.00")
+    included_minutes = 500
+    price_per_minute = Decimal("0.0500")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    tenant = factory.SubFactory(TenantFactory)
+    plan = factory.SubFactory(PlanFactory)
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class UsageRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageRecord
+
+    tenant = factory.SubFactory(TenantFactory)
+    period_start = factory.LazyFunction(timezone.now)
+    period_end = factory.LazyAttribute(lambda u: u.period_start + timedelta(minutes=2))
+    quantity = 90
+    billable_quantity = 120
+    amount = Decimal("0.1000")
+
+
+class CreditBucketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditBucket
+
+    tenant = factory.SubFactory(TenantFactory)
+    seconds_total = 30000
+    seconds_remaining = 30000
+    valid_from = factory.LazyFunction(timezone.now)
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    tenant = factory.SubFactory(TenantFactory)
+    number = factory.Sequence(lambda n: f"INV-{n:06d}")
+    period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
+    period_end = factory.LazyFunction(timezone.now)
