@@ -66,7 +66,9 @@ class Voice(BaseModel):
             models.CheckConstraint(
                 condition=Q(exaggeration__gte=0.25, exaggeration__lte=2.0), name="voice_exaggeration_range"
             ),
-            models.CheckConstraint(condition=Q(cfg_weight__gte=0.0, cfg_weight__lte=1.0), name="voice_cfg_weight_range"),
+            models.CheckConstraint(
+                condition=Q(cfg_weight__gte=0.0, cfg_weight__lte=1.0), name="voice_cfg_weight_range"
+            ),
             models.CheckConstraint(condition=Q(provider__in=["chatterbox", "piper"]), name="voice_provider_valid"),
         ]
 
@@ -132,7 +134,9 @@ class Agent(TenantOwnedModel):
         help_text='Where the agent may transfer: [{"name", "destination" (E.164 or "ext:1001"), '
         '"type" ("blind" or "warm"), "description"}].',
     )
-    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft delete: hidden from the tenant, kept for calls.")
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Soft delete: hidden from the tenant, kept for calls."
+    )
 
     objects = AgentQuerySet.as_manager()
 

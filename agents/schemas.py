@@ -133,7 +133,9 @@ def validate_tools(value) -> None:
         try:
             jsonschema.Draft202012Validator.check_schema(tool["parameters"])
         except jsonschema.SchemaError as exc:
-            raise ValidationError(f"tools[{tool['name']!r}].parameters is not a valid JSON Schema: {exc.message}") from exc
+            raise ValidationError(
+                f"tools[{tool['name']!r}].parameters is not a valid JSON Schema: {exc.message}"
+            ) from exc
 
 
 def validate_agent_settings(value) -> None:

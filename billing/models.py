@@ -19,10 +19,14 @@ class Plan(BaseModel):
     monthly_fee = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
     included_minutes = models.PositiveIntegerField(default=0, help_text="Minutes per month covered by the fee.")
     price_per_minute = models.DecimalField(
-        max_digits=8, decimal_places=4, default=Decimal("0.0000"), help_text="Charged per minute beyond the included ones."
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.0000"),
+        help_text="Charged per minute beyond the included ones.",
     )
     billing_increment_seconds = models.PositiveIntegerField(
-        default=1, help_text="Usage is rounded up to this many seconds per call (1 = per-second billing, 60 = per-minute)."
+        default=1,
+        help_text="Usage is rounded up to this many seconds per call (1 = per-second billing, 60 = per-minute).",
     )
     currency = models.CharField(max_length=3, default="USD")
     max_concurrent_calls = models.PositiveIntegerField(default=10, help_text="Calls a tenant may have active at once.")
@@ -61,7 +65,9 @@ class Subscription(BaseModel):
     class Meta:
         ordering = ["tenant__name"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["active", "past_due", "canceled"]), name="subscription_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "past_due", "canceled"]), name="subscription_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -81,7 +87,9 @@ class UsageRecord(TenantOwnedModel):
     period_end = models.DateTimeField()
     quantity = models.PositiveIntegerField(help_text="Units of the metric (seconds, for call_seconds).")
     billable_quantity = models.PositiveIntegerField(help_text="Quantity after the plan's rounding.")
-    amount = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"), help_text="Cost at the plan's price.")
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=4, default=Decimal("0"), help_text="Cost at the plan's price."
+    )
 
     class Meta:
         ordering = ["-period_start"]
@@ -92,7 +100,9 @@ class UsageRecord(TenantOwnedModel):
                 fields=["tenant", "call", "metric"], condition=Q(call__isnull=False), name="usage_once_per_call_metric"
             ),
             models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="usage_period_ordered"),
-            models.CheckConstraint(condition=Q(billable_quantity__gte=F("quantity")), name="usage_billable_covers_quantity"),
+            models.CheckConstraint(
+                condition=Q(billable_quantity__gte=F("quantity")), name="usage_billable_covers_quantity"
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="usage_amount_not_negative"),
         ]
 
@@ -118,11 +128,16 @@ class CreditBucket(TenantOwnedModel):
         ordering = ["expires_at", "created_at"]
         indexes = [models.Index(fields=["tenant", "expires_at"], name="credit_tenant_expires_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(seconds_remaining__lte=F("seconds_total")), name="credit_remaining_within_total"),
             models.CheckConstraint(
-                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("valid_from")), name="credit_expires_after_start"
+                condition=Q(seconds_remaining__lte=F("seconds_total")), name="credit_remaining_within_total"
             ),
-            models.CheckConstraint(condition=Q(source__in=["plan", "purchase", "promotion"]), name="credit_source_valid"),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("valid_from")),
+                name="credit_expires_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["plan", "purchase", "promotion"]), name="credit_source_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -152,11 +167,17 @@ class Invoice(TenantOwnedModel):
     class Meta:
         ordering = ["-period_start"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "period_start", "period_end"], name="invoice_unique_tenant_period"),
+            models.UniqueConstraint(
+                fields=["tenant", "period_start", "period_end"], name="invoice_unique_tenant_period"
+            ),
             models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_ordered"),
             models.CheckConstraint(condition=Q(subtotal__gte=0, total__gte=0), name="invoice_amounts_not_negative"),
-            models.CheckConstraint(condition=Q(status__in=["draft", "open", "paid", "void"]), name="invoice_status_valid"),
-            models.CheckConstraint(condition=~Q(status="paid") | Q(paid_at__isnull=False), name="invoice_paid_has_paid_at"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "paid", "void"]), name="invoice_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False), name="invoice_paid_has_paid_at"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Reads for plans and usage."""
 
-from tenants.models import Tenant
 from billing.models import Plan, Subscription
+from tenants.models import Tenant
 
 
 def plan_for_tenant(*, tenant: Tenant) -> Plan | None:

@@ -96,10 +96,22 @@ def invoice_for_period(*, tenant: Tenant, period_start: datetime, period_end: da
 
 def _invoice_lines(plan: Plan | None, minutes: Decimal) -> list[dict]:
     if plan is None:
-        return [{"description": "Call minutes (no plan)", "quantity": str(minutes.quantize(CENT)), "unit_price": "0", "amount": "0.00"}]
+        return [
+            {
+                "description": "Call minutes (no plan)",
+                "quantity": str(minutes.quantize(CENT)),
+                "unit_price": "0",
+                "amount": "0.00",
+            }
+        ]
     overage = max(minutes - plan.included_minutes, Decimal("0"))
     return [
-        {"description": f"{plan.name} plan", "quantity": "1", "unit_price": str(plan.monthly_fee), "amount": str(plan.monthly_fee)},
+        {
+            "description": f"{plan.name} plan",
+            "quantity": "1",
+            "unit_price": str(plan.monthly_fee),
+            "amount": str(plan.monthly_fee),
+        },
         {
             "description": f"Call minutes beyond the {plan.included_minutes} included",
             "quantity": str(overage.quantize(CENT)),
@@ -136,8 +148,15 @@ def daily_report_for_tenant(*, tenant: Tenant, day_start: datetime) -> str:
     writer.writerow(REPORT_COLUMNS)
     for row in rows:
         writer.writerow(
-            [day_start.date().isoformat(), row["agent_id"] or "", row["agent__name"] or "", row["calls"],
-             row["seconds"], row["billable"], Decimal(row["amount"]).quantize(Decimal("0.0001"))]
+            [
+                day_start.date().isoformat(),
+                row["agent_id"] or "",
+                row["agent__name"] or "",
+                row["calls"],
+                row["seconds"],
+                row["billable"],
+                Decimal(row["amount"]).quantize(Decimal("0.0001")),
+            ]
         )
     name = f"reports/{tenant.pk}/usage-{day_start:%Y-%m-%d}.csv"
     if default_storage.exists(name):

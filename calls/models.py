@@ -71,14 +71,20 @@ class Call(TenantOwnedModel):
         constraints = [
             models.CheckConstraint(condition=Q(direction__in=["inbound", "outbound"]), name="call_direction_valid"),
             models.CheckConstraint(condition=Q(status__in=CallStatus.values), name="call_status_valid"),
-            models.CheckConstraint(condition=~Q(status="ringing", direction="outbound"), name="call_ringing_is_inbound"),
-            models.CheckConstraint(condition=~Q(status="dialing", direction="inbound"), name="call_dialing_is_outbound"),
+            models.CheckConstraint(
+                condition=~Q(status="ringing", direction="outbound"), name="call_ringing_is_inbound"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="dialing", direction="inbound"), name="call_dialing_is_outbound"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="ended") | Q(ended_at__isnull=False, duration_seconds__isnull=False),
                 name="call_ended_has_end_time_and_duration",
             ),
             models.CheckConstraint(
-                condition=Q(answered_at__isnull=True) | Q(started_at__isnull=True) | Q(answered_at__gte=F("started_at")),
+                condition=Q(answered_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(answered_at__gte=F("started_at")),
                 name="call_answered_after_start",
             ),
             models.CheckConstraint(
@@ -109,6 +115,7 @@ class TranscriptTurn(TenantOwnedModel):
     """One speaker's contribution, stored as it happens."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+
     class Speaker(models.TextChoices):
         CALLER = "caller", "Caller"
         AGENT = "agent", "Agent"
@@ -148,6 +155,7 @@ class CallEvent(TenantOwnedModel):
     """An event of the seed's catalog (5.3), stored in the order it happened on the call."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+
     class Type(models.TextChoices):
         CALL_RINGING = "call.ringing"
         CALL_DIALING = "call.dialing"
@@ -183,6 +191,7 @@ class ToolCall(TenantOwnedModel):
     """One tool the agent called during the call, with what went in and came out."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tool_calls")
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"

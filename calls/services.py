@@ -4,7 +4,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -66,7 +65,9 @@ def call_create(
     return call
 
 
-def call_event_record(*, call: Call, event_type: str, payload: dict | None = None, occurred_at: datetime | None = None) -> CallEvent:
+def call_event_record(
+    *, call: Call, event_type: str, payload: dict | None = None, occurred_at: datetime | None = None
+) -> CallEvent:
     """Append an event to the call's log with the next sequence number (locks the call row)."""
     with transaction.atomic():
         Call.objects.select_for_update().filter(pk=call.pk).exists()
@@ -129,7 +130,9 @@ def calls_end_stale(*, now: datetime | None = None) -> int:
     """End calls left open longer than setup timeout plus maximum duration (a process died mid-call)."""
     now = now or timezone.now()
     limit = settings.CALL_SETUP_TIMEOUT_SECONDS + settings.CALL_MAX_DURATION_SECONDS
-    stale = Call.objects.unscoped().exclude(status=CallStatus.ENDED).filter(started_at__lt=now - timedelta(seconds=limit))
+    stale = (
+        Call.objects.unscoped().exclude(status=CallStatus.ENDED).filter(started_at__lt=now - timedelta(seconds=limit))
+    )
     ended = 0
     for call in stale.iterator():
         try:

@@ -52,9 +52,13 @@ class PhoneNumber(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant", "status"], name="number_tenant_status_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(e164__regex=E164_PATTERN), name="number_e164_format"),
-            models.CheckConstraint(condition=Q(status__in=["active", "inactive", "released"]), name="number_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "inactive", "released"]), name="number_status_valid"
+            ),
             models.UniqueConstraint(
-                fields=["provider", "external_id"], condition=~Q(external_id=""), name="number_unique_provider_external_id"
+                fields=["provider", "external_id"],
+                condition=~Q(external_id=""),
+                name="number_unique_provider_external_id",
             ),
         ]
 

@@ -103,15 +103,16 @@ class Membership(TenantOwnedModel):
         max_length=20,
         choices=Role.choices,
         default=Role.MEMBER,
-        help_text="Owner and admin manage keys, members and billing; member edits agents and calls; "
-        "viewer only reads.",
+        help_text="Owner and admin manage keys, members and billing; member edits agents and calls; viewer only reads.",
     )
 
     class Meta:
         ordering = ["tenant__name", "user__username"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_tenant_user"),
-            models.CheckConstraint(condition=Q(role__in=["owner", "admin", "member", "viewer"]), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "member", "viewer"]), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:

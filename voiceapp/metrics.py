@@ -2,9 +2,7 @@
 
 from prometheus_client import Counter, Histogram
 
-calls_total = Counter(
-    "calls_total", "Calls that reached a final state.", ["tenant", "direction", "status"]
-)
+calls_total = Counter("calls_total", "Calls that reached a final state.", ["tenant", "direction", "status"])
 call_duration_seconds = Histogram(
     "call_duration_seconds",
     "Duration of ended calls, from answer to end.",

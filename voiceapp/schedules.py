@@ -13,12 +13,32 @@ class Schedule:
 
 
 SCHEDULES = (
-    Schedule("aggregate_usage", "billing.tasks.aggregate_usage", "0 * * * *", "default",
-             "Hourly: meter calls that ended in the last hours into usage records."),
-    Schedule("generate_daily_report", "billing.tasks.generate_daily_report", "0 0 * * *", "reports",
-             "Daily at midnight UTC: yesterday's usage per tenant as a CSV report."),
-    Schedule("cleanup_sessions", "calls.tasks.cleanup_sessions", "0 2 * * 0", "default",
-             "Sundays 02:00 UTC: end calls whose session died without ending them."),
-    Schedule("sync_billing", "billing.tasks.sync_billing", "0 3 1 * *", "default",
-             "1st of the month 03:00 UTC: draft invoices for the previous month."),
+    Schedule(
+        "aggregate_usage",
+        "billing.tasks.aggregate_usage",
+        "0 * * * *",
+        "default",
+        "Hourly: meter calls that ended in the last hours into usage records.",
+    ),
+    Schedule(
+        "generate_daily_report",
+        "billing.tasks.generate_daily_report",
+        "0 0 * * *",
+        "reports",
+        "Daily at midnight UTC: yesterday's usage per tenant as a CSV report.",
+    ),
+    Schedule(
+        "cleanup_sessions",
+        "calls.tasks.cleanup_sessions",
+        "0 2 * * 0",
+        "default",
+        "Sundays 02:00 UTC: end calls whose session died without ending them.",
+    ),
+    Schedule(
+        "sync_billing",
+        "billing.tasks.sync_billing",
+        "0 3 1 * *",
+        "default",
+        "1st of the month 03:00 UTC: draft invoices for the previous month.",
+    ),
 )

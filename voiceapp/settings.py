@@ -32,7 +32,7 @@ def env_secret(name: str, default: str = "") -> str:
 
 # --- Core -------------------------------------------------------------------------------------
 
-DEV_SECRET_KEY = "dev-insecure-embedded-default-do-not-use-in-production"
+DEV_SECRET_KEY = "dev-insecure-embedded-default-do-not-use-in-production"  # noqa: S105 (refused when DEBUG is off)
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env_secret("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
@@ -223,9 +223,6 @@ SPECTACULAR_SETTINGS = {
 API_KEY_HEADER = "X-API-Key"
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=100)
 API_BURST_LIMIT = env.int("API_BURST_LIMIT", default=20)
-CORS_ALLOWED_ORIGINS = env.list(
-    "CORS_ALLOWED_ORIGINS", default=["https://app.aiconnected.io", "https://admin.aiconnected.io"]
-)
 
 # --- Providers (seed 3.2.6, 3.3.5, 3.5.5) -----------------------------------------------------
 # Keys left empty select the offline engines; see the README.

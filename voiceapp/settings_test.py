@@ -5,7 +5,7 @@ against PostgreSQL and Redis that a bare checkout runs against SQLite and local 
 """
 
 from voiceapp.settings import *  # noqa: F403
-from voiceapp.settings import CACHES
+from voiceapp.settings import CACHES, LOGGING
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
@@ -16,4 +16,4 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"

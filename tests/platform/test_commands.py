@@ -14,7 +14,20 @@ from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
 from voiceapp.schedules import SCHEDULES
 
-MODELS = [User, Tenant, Membership, ApiKey, AuditLog, Voice, Agent, KnowledgeDocument, PhoneNumber, Plan, Subscription, CreditBucket]
+MODELS = [
+    User,
+    Tenant,
+    Membership,
+    ApiKey,
+    AuditLog,
+    Voice,
+    Agent,
+    KnowledgeDocument,
+    PhoneNumber,
+    Plan,
+    Subscription,
+    CreditBucket,
+]
 
 
 def snapshot() -> dict:
@@ -22,7 +35,13 @@ def snapshot() -> dict:
     skip = {"created_at", "updated_at", "last_login", "date_joined", "started_at", "valid_from"}
     return {
         model.__name__: sorted(
-            (tuple((f.attname, str(getattr(obj, f.attname))) for f in model._meta.concrete_fields if f.attname not in skip))
+            (
+                tuple(
+                    (f.attname, str(getattr(obj, f.attname)))
+                    for f in model._meta.concrete_fields
+                    if f.attname not in skip
+                )
+            )
             for obj in model._default_manager.all()
         )
         for model in MODELS
@@ -89,7 +108,9 @@ def test_periodic_tasks_follow_the_seed_schedule():
     tasks = {t.name: t for t in PeriodicTask.objects.select_related("crontab")}
     assert set(tasks) == {"aggregate_usage", "generate_daily_report", "cleanup_sessions", "sync_billing"}
     crons = {
-        name: " ".join([t.crontab.minute, t.crontab.hour, t.crontab.day_of_month, t.crontab.month_of_year, t.crontab.day_of_week])
+        name: " ".join(
+            [t.crontab.minute, t.crontab.hour, t.crontab.day_of_month, t.crontab.month_of_year, t.crontab.day_of_week]
+        )
         for name, t in tasks.items()
     }
     assert crons == {

@@ -45,7 +45,9 @@ def test_an_unsafe_request_id_is_replaced(client, bad_id):
 
 @pytest.mark.django_db
 def test_log_lines_inside_a_request_carry_its_request_id(client, json_log):
-    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
     with override_settings(CACHES=caches):
         response = client.get("/ready", HTTP_X_REQUEST_ID="req-42")
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]

@@ -23,14 +23,24 @@ def start_django(tmp_path, **env_overrides) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"DEBUG": "0", "ALLOWED_HOSTS": "voice.example.com"}, "SECRET_KEY is missing, the embedded development default"),
+        (
+            {"DEBUG": "0", "ALLOWED_HOSTS": "voice.example.com"},
+            "SECRET_KEY is missing, the embedded development default",
+        ),
         ({"DEBUG": "0", "ALLOWED_HOSTS": "voice.example.com", "SECRET_KEY": "short"}, "shorter than 50 characters"),
         (
-            {"DEBUG": "0", "ALLOWED_HOSTS": "voice.example.com", "SECRET_KEY": "dev-insecure-embedded-default-do-not-use-in-production"},
+            {
+                "DEBUG": "0",
+                "ALLOWED_HOSTS": "voice.example.com",
+                "SECRET_KEY": "dev-insecure-embedded-default-do-not-use-in-production",
+            },
             "embedded development default",
         ),
         ({"DEBUG": "0", "SECRET_KEY": GOOD_SECRET}, "set ALLOWED_HOSTS"),
-        ({"DEBUG": "0", "ALLOWED_HOSTS": "x", "SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE='/nonexistent/secret' cannot be read"),
+        (
+            {"DEBUG": "0", "ALLOWED_HOSTS": "x", "SECRET_KEY_FILE": "/nonexistent/secret"},
+            "SECRET_KEY_FILE='/nonexistent/secret' cannot be read",
+        ),
     ],
 )
 def test_production_refuses_to_start_on_a_default(tmp_path, overrides, message):
@@ -79,7 +89,11 @@ def test_embedded_defaults_need_no_environment(tmp_path):
 
 
 def test_redis_url_switches_cache_channel_layer_and_broker(tmp_path):
-    env = {"PATH": os.environ["PATH"], "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_SETTINGS_MODULE": "voiceapp.settings"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+        "DJANGO_SETTINGS_MODULE": "voiceapp.settings",
+    }
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.CACHES['default']['BACKEND'], s.CHANNEL_LAYERS['default']['BACKEND'], "

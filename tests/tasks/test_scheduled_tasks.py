@@ -20,16 +20,23 @@ NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
 
 def ended_call(tenant, *, answered: datetime, seconds: int, agent=None) -> Call:
-    call = factories.CallFactory(tenant=tenant, started_at=answered - timedelta(seconds=5), **({"agent": agent} if agent else {}))
+    call = factories.CallFactory(
+        tenant=tenant, started_at=answered - timedelta(seconds=5), **({"agent": agent} if agent else {})
+    )
     call_transition(call=call, to_status="ringing", at=answered - timedelta(seconds=4))
     call_transition(call=call, to_status="connected", at=answered)
-    return call_transition(call=call, to_status="ended", end_reason="caller_hangup", at=answered + timedelta(seconds=seconds))
+    return call_transition(
+        call=call, to_status="ended", end_reason="caller_hangup", at=answered + timedelta(seconds=seconds)
+    )
 
 
 @pytest.fixture
 def per_minute_plan(tenant):
     plan = factories.PlanFactory(
-        billing_increment_seconds=60, price_per_minute=Decimal("0.1000"), included_minutes=1, monthly_fee=Decimal("10.00")
+        billing_increment_seconds=60,
+        price_per_minute=Decimal("0.1000"),
+        included_minutes=1,
+        monthly_fee=Decimal("10.00"),
     )
     factories.SubscriptionFactory(tenant=tenant, plan=plan)
     return plan
@@ -66,7 +73,10 @@ def test_sync_billing_drafts_one_invoice_per_tenant_for_last_month(tenant, other
     assert sync_billing() == 2
     assert sync_billing() == 2
     invoice = Invoice.objects.get(tenant=tenant)
-    assert (invoice.period_start, invoice.period_end) == (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    assert (invoice.period_start, invoice.period_end) == (
+        datetime(2026, 10, 1, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
     assert invoice.line_items[1]["quantity"] == "2.00"  # 3 minutes less 1 included
     assert invoice.total == Decimal("10.20")
     assert Invoice.objects.count() == 2

@@ -118,20 +118,29 @@ class Command(BaseCommand):
         return voice
 
     def _agent(self, tenant: Tenant, voice: Voice) -> Agent:
-        agent, _ = Agent.objects.for_tenant(tenant).alive().get_or_create(
-            tenant=tenant,
-            name="Appointment Scheduler",
-            defaults={
-                "description": "Books, moves and cancels appointments and answers the practice FAQ.",
-                "voice": voice,
-                "system_prompt": SYSTEM_PROMPT,
-                "greeting_message": "Thank you for calling Demo Dental. How can I help you today?",
-                "voicemail_message": "Hello, this is Demo Dental calling about your appointment. Please call us back.",
-                "tools": TOOLS,
-                "transfer_targets": [
-                    {"name": "Front desk", "destination": "ext:1001", "type": "warm", "description": "Reception staff"}
-                ],
-            },
+        agent, _ = (
+            Agent.objects.for_tenant(tenant)
+            .alive()
+            .get_or_create(
+                tenant=tenant,
+                name="Appointment Scheduler",
+                defaults={
+                    "description": "Books, moves and cancels appointments and answers the practice FAQ.",
+                    "voice": voice,
+                    "system_prompt": SYSTEM_PROMPT,
+                    "greeting_message": "Thank you for calling Demo Dental. How can I help you today?",
+                    "voicemail_message": "Hello, this is Demo Dental calling about your appointment. Please call us back.",
+                    "tools": TOOLS,
+                    "transfer_targets": [
+                        {
+                            "name": "Front desk",
+                            "destination": "ext:1001",
+                            "type": "warm",
+                            "description": "Reception staff",
+                        }
+                    ],
+                },
+            )
         )
         KnowledgeDocument.objects.get_or_create(
             tenant=tenant, agent=agent, title="Practice FAQ", defaults={"content": FAQ}
@@ -152,7 +161,9 @@ class Command(BaseCommand):
             return None
         if existing is not None:
             api_key_revoke(api_key=existing, actor_user=owner)
-        return api_key_create(tenant=tenant, name=DEMO_KEY_NAME, scopes=["read", "write", "admin"], created_by=owner).secret
+        return api_key_create(
+            tenant=tenant, name=DEMO_KEY_NAME, scopes=["read", "write", "admin"], created_by=owner
+        ).secret
 
     def _report(self, tenant: Tenant, agent: Agent, number: PhoneNumber, secret: str | None) -> None:
         key = ApiKey.objects.for_tenant(tenant).usable().filter(name=DEMO_KEY_NAME).first()
