@@ -158,6 +158,14 @@ class Agent(TenantOwnedModel):
         super().clean()
         if self.voice_id and self.voice.tenant_id not in (None, self.tenant_id):
             raise ValidationError({"voice": "This voice belongs to another tenant."})
+        # Django skips field validators for empty values, so `{}` as tools would pass them: check types here.
+        wrong = {
+            name: f"Must be a JSON {kind.__name__.replace('dict', 'object').replace('list', 'array')}."
+            for name, kind in (("tools", list), ("settings", dict), ("transfer_targets", list))
+            if not isinstance(getattr(self, name), kind) and not getattr(self, name)
+        }
+        if wrong:
+            raise ValidationError(wrong)
 
     def effective_settings(self, defaults: dict) -> dict:
         """The platform defaults with this agent's overrides applied section by section."""

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 
 from voiceapp.validators import E164_PATTERN
 
-TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"  # the LLM providers' tool-name rule
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}\Z"  # the LLM providers' tool-name rule
+DESTINATION_PATTERN = f"({E164_PATTERN})|(^ext:[0-9]{{1,10}}\\Z)"  # E.164 or ext:NNN
 RESERVED_TOOL_NAMES = {"transfer_call", "end_call"}  # built in to every agent
 
 TOOLS_SCHEMA = {
@@ -100,7 +101,7 @@ TRANSFER_TARGETS_SCHEMA = {
         "additionalProperties": False,
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 100},
-            "destination": {"type": "string", "pattern": f"({E164_PATTERN})|(^ext:[0-9]{{1,10}}$)"},
+            "destination": {"type": "string", "pattern": DESTINATION_PATTERN},
             "type": {"enum": ["blind", "warm"]},
             "description": {"type": "string", "maxLength": 500},
         },
@@ -108,11 +109,25 @@ TRANSFER_TARGETS_SCHEMA = {
 }
 
 
+# Plain-language explanations of the patterns, instead of the regular expressions themselves.
+PATTERN_HELP = {
+    TOOL_NAME_PATTERN: "use 1 to 64 letters, digits, '_' or '-'",
+    DESTINATION_PATTERN: "use an E.164 number (+15551234567) or an extension (ext:1001)",
+    r"^https?://": "must start with http:// or https://",
+}
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not valid: {PATTERN_HELP.get(error.validator_value, 'wrong format')}"
+    return error.message
+
+
 def _validate(value, schema: dict, what: str) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
-        messages = [f"{what}{_path(e)}: {e.message}" for e in errors[:10]]
+        messages = [f"{what}{_path(e)}: {_message(e)}" for e in errors[:10]]
         raise ValidationError(messages)
 
 

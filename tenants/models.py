@@ -192,3 +192,35 @@ class AuditLog(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label or 'system'}"
+
+
+class IdempotencyKey(TenantOwnedModel):
+    """A stored POST response, replayed for a retry with the same Idempotency-Key (Stripe's semantics)."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETE = "complete", "Complete"
+
+    key = models.CharField(max_length=255, help_text="The client's Idempotency-Key header.")
+    request_method = models.CharField(max_length=10)
+    request_path = models.CharField(max_length=512)
+    request_fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of method, path and body: the same key with another body is refused."
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True, help_text="After this the key may be used again (24 h).")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_tenant_key"),
+            models.CheckConstraint(
+                condition=~Q(state="complete") | Q(response_status__isnull=False),
+                name="idempotency_complete_has_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_method} {self.request_path} [{self.key}]"

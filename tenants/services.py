@@ -1,9 +1,10 @@
 """Writes for tenants, memberships, API keys and the audit log."""
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -151,4 +152,35 @@ def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
         audit_log_record(tenant=api_key.tenant, action="api_key.revoke", obj=api_key, actor_user=actor_user)
+    return api_key
+
+
+API_KEY_PATTERN = re.compile(r"^vk_live_[A-Za-z0-9_-]{43}$")
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most once a minute per key
+
+
+class ApiKeyRefused(ApplicationError):
+    type = "authentication_error"
+    status_code = 401
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey:
+    """The usable key for `raw_key` (with its tenant loaded), or ApiKeyRefused saying why."""
+    if not API_KEY_PATTERN.match(raw_key):
+        raise ApiKeyRefused(
+            "The API key is malformed: expected vk_live_ followed by 43 characters.", code="api_key_malformed"
+        )
+    api_key = ApiKey.objects.unscoped().select_related("tenant").filter(key_hash=api_key_hash(raw_key)).first()
+    if api_key is None:
+        raise ApiKeyRefused("The API key is not valid.", code="api_key_invalid")
+    now = timezone.now()
+    if api_key.revoked_at is not None:
+        raise ApiKeyRefused("The API key has been revoked.", code="api_key_revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise ApiKeyRefused("The API key has expired.", code="api_key_expired")
+    if not api_key.tenant.is_active:
+        raise ApiKeyRefused("The tenant of this API key is suspended.", code="tenant_suspended")
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
     return api_key

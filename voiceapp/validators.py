@@ -3,7 +3,7 @@
 from django.core.validators import RegexValidator
 
 # E.164: a plus, a non-zero country digit, at most 15 digits in all.
-E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}\Z"  # \Z, not $: "$" also matches before a trailing newline
 
 validate_e164 = RegexValidator(
     E164_PATTERN,
