@@ -1,6 +1,7 @@
 """Writes for calls: creation, status changes through the state machine, and the event log."""
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -9,12 +10,16 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agents.models import Agent
+from billing import selectors as billing_selectors
+from billing import services as billing_services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus, InvalidTransition, check_transition
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
-from voiceapp import metrics
+from tenants.services import audit_log_record
+from voiceapp import events, metrics
 from voiceapp.errors import ApplicationError, Conflict
+from voiceapp.validators import E164_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +95,8 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
         check_transition(current=call.status, target=to_status, direction=call.direction)
     except InvalidTransition as exc:
         raise Conflict(str(exc), code="invalid_call_transition") from exc
-    now = at or timezone.now()
+    # A late or reordered provider event never moves time backwards past what the call recorded.
+    now = max(t for t in (at or timezone.now(), call.started_at, call.answered_at) if t is not None)
     previous, call.status = call.status, to_status
     if to_status == CallStatus.CONNECTED:
         call.answered_at = now
@@ -102,6 +108,7 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
     event_type = STATUS_EVENTS.get(to_status, CallEvent.Type.CALL_STATUS_CHANGED)
     call_event_record(call=call, event_type=event_type, payload=_event_payload(call, previous), occurred_at=now)
     if to_status == CallStatus.ENDED:
+        billing_services.usage_record_for_call(call=call)  # metered once, in the same transaction
         transaction.on_commit(lambda: _observe_ended(call))
     return call
 
@@ -143,3 +150,139 @@ def calls_end_stale(*, now: datetime | None = None) -> int:
     if ended:
         logger.warning("ended %s stale calls open for more than %s s", ended, limit)
     return ended
+
+
+class TelephonyUnavailable(ApplicationError):
+    code = "telephony_not_configured"
+
+
+def _caller_id(tenant: Tenant, agent: Agent, from_number: PhoneNumber | None) -> PhoneNumber:
+    if from_number is not None:
+        return from_number
+    numbers = PhoneNumber.objects.for_tenant(tenant).filter(status=PhoneNumber.Status.ACTIVE).order_by("e164")
+    number = numbers.filter(agent=agent).first() or numbers.first()
+    if number is None:
+        raise ApplicationError(
+            "The tenant has no active phone number to call from.",
+            code="no_caller_id",
+            fields={"from_number_id": ["Add a phone number first."]},
+        )
+    return number
+
+
+def _check_call_allowed(tenant: Tenant, agent: Agent) -> None:
+    if agent.status != Agent.Status.ACTIVE:
+        raise Conflict("This agent is paused.", code="agent_paused", fields={"agent_id": ["The agent is paused."]})
+    if not billing_selectors.tenant_may_place_calls(tenant=tenant):
+        error = ApplicationError(
+            "No plan and no remaining credit: add credit to place calls.", code="insufficient_credits"
+        )
+        error.status_code = 402
+        raise error
+    active = Call.objects.for_tenant(tenant).exclude(status=CallStatus.ENDED).count()
+    limit = billing_selectors.max_concurrent_calls(tenant=tenant)
+    if active >= limit:
+        error = ApplicationError(
+            f"The tenant already has {active} active calls, its plan's limit.", code="concurrent_call_limit_reached"
+        )
+        error.status_code, error.type = 429, "rate_limit_error"
+        raise error
+
+
+@transaction.atomic
+def call_start_outbound(
+    *,
+    tenant: Tenant,
+    agent: Agent,
+    to_number: str,
+    from_number: PhoneNumber | None = None,
+    metadata: dict | None = None,
+    actor: dict | None = None,
+) -> Call:
+    """Create an outbound call and enqueue its dialling after commit (checks credit and concurrency)."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).exists()  # one start at a time per tenant
+    _check_call_allowed(tenant, agent)
+    number = _caller_id(tenant, agent, from_number)
+    call = call_create(
+        tenant=tenant,
+        agent=agent,
+        direction=Call.Direction.OUTBOUND,
+        from_number=number.e164,
+        to_number=to_number,
+        phone_number=number,
+        metadata=metadata,
+    )
+    audit_log_record(tenant=tenant, action="call.start", obj=call, changes={"to": to_number}, **(actor or {}))
+    from calls import tasks  # tasks import this module
+
+    transaction.on_commit(lambda: tasks.call_initiate.delay(call_id=str(call.pk), tenant_id=str(tenant.pk)))
+    return call
+
+
+def call_initiate(*, call: Call) -> Call:
+    """Dial an outbound call through the PBX; without a telephony provider the call fails at once."""
+    if call.status != CallStatus.INITIAL:
+        return call  # already initiated: a redelivered task does nothing
+    try:
+        _require_telephony()
+    except TelephonyUnavailable as exc:
+        with transaction.atomic():
+            Call.objects.filter(pk=call.pk).update(metadata={**call.metadata, "failure_reason": exc.code})
+            return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.ERROR)
+    return call
+
+
+def _require_telephony() -> None:
+    # Dialling goes through GoToConnect call control in the media worker (the telephony bridge).
+    # Until a deployment has it, an outbound call is failed at once with a stated reason rather
+    # than left "dialing" forever.
+    raise TelephonyUnavailable(
+        "No telephony provider can dial out on this deployment (GoToConnect call control is not configured)."
+    )
+
+
+TRANSFER_TYPES = ("blind", "warm")
+
+
+def _transfer_destination(call: Call, target: str) -> str:
+    """A target is E.164, `ext:NNN`, or the name of one of the agent's transfer targets."""
+    if re.match(E164_PATTERN, target) or re.match(r"^ext:[0-9]{1,10}\Z", target):
+        return target
+    for configured in call.agent.transfer_targets:
+        if configured["name"].casefold() == target.casefold():
+            return configured["destination"]
+    raise ApplicationError(
+        "Unknown transfer target: give E.164, ext:NNN, or the name of one of the agent's transfer targets.",
+        code="invalid_transfer_target",
+        fields={"target": ["Unknown transfer target."]},
+    )
+
+
+@transaction.atomic
+def call_transfer_request(
+    *,
+    call: Call,
+    transfer_type: str,
+    target: str,
+    context: str = "",
+    reason: str = "api_request",
+    actor: dict | None = None,
+) -> Call:
+    """Ask the bridge to transfer a live call (seed 4.3): state -> transferring, event call.transfer_requested."""
+    if transfer_type not in TRANSFER_TYPES:
+        raise ApplicationError(
+            "type must be blind or warm.", code="invalid_transfer_type", fields={"type": ["Unknown."]}
+        )
+    destination = _transfer_destination(call, target)
+    call = call_transition(call=call, to_status=CallStatus.TRANSFERRING)
+    payload = {
+        "call_id": str(call.pk),
+        "transfer_type": transfer_type,
+        "target": destination,
+        "context": context,
+        "reason": reason,
+    }
+    call_event_record(call=call, event_type=CallEvent.Type.CALL_TRANSFER_REQUESTED, payload=payload)
+    audit_log_record(tenant=call.tenant, action="call.transfer", obj=call, changes=payload, **(actor or {}))
+    events.publish_on_commit(CallEvent.Type.CALL_TRANSFER_REQUESTED, payload, tenant_id=call.tenant_id, call_id=call.pk)
+    return call

@@ -115,6 +115,7 @@ def api_key_create(
     scopes: list[str] | tuple[str, ...] = ("read", "write"),
     created_by: User | None = None,
     expires_at: datetime | None = None,
+    actor: dict | None = None,
 ) -> IssuedApiKey:
     """Issue a key `vk_live_<random>`; the secret is in the result only, never stored."""
     clean_scopes = _validate_scopes(list(scopes))
@@ -135,8 +136,8 @@ def api_key_create(
                     tenant=tenant,
                     action="api_key.create",
                     obj=api_key,
-                    actor_user=created_by,
                     changes={"name": name, "prefix": api_key.prefix, "scopes": clean_scopes},
+                    **(actor or {"actor_user": created_by}),
                 )
         except IntegrityError:
             continue  # a prefix collision: draw another key
@@ -145,13 +146,15 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None, actor: dict | None = None) -> ApiKey:
     """Revoke a key now (idempotent: revoking twice keeps the first time)."""
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
-        audit_log_record(tenant=api_key.tenant, action="api_key.revoke", obj=api_key, actor_user=actor_user)
+        audit_log_record(
+            tenant=api_key.tenant, action="api_key.revoke", obj=api_key, **(actor or {"actor_user": actor_user})
+        )
     return api_key
 
 

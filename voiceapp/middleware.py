@@ -22,15 +22,11 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         request.request_id = _request_id_from(request)
-        tokens = [
-            (request_id_var, request_id_var.set(request.request_id)),
-            (tenant_id_var, tenant_id_var.set(None)),
-            (call_id_var, call_id_var.set(None)),
-        ]
-        try:
-            response = self.get_response(request)
-        finally:
-            for var, token in reversed(tokens):
-                var.reset(token)
+        # Set, not reset afterwards: Django logs the response (django.request) after the middleware
+        # returns, and that line should carry the ids too. The next request overwrites them.
+        request_id_var.set(request.request_id)
+        tenant_id_var.set(None)
+        call_id_var.set(None)
+        response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response

@@ -59,7 +59,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
     "django_prometheus",
@@ -208,14 +210,42 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 20,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "voiceapp.api.authentication.ApiKeyAuthentication",
+        "voiceapp.api.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["voiceapp.api.permissions.HasTenantScope"],
+    "DEFAULT_PAGINATION_CLASS": "voiceapp.api.pagination.Pagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "voiceapp.api.exceptions.api_exception_handler",
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voice by aiConnected API",
+    "DESCRIPTION": (
+        "Create AI voice agents, route phone numbers to them, start and follow calls, and read usage. "
+        "Authenticate with an API key in the X-API-Key header. Errors share one shape: "
+        '{"error": {"type", "code", "message", "fields"}}. POSTs accept an Idempotency-Key header.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.state_machine.CallStatus",
+        "AgentStatusEnum": "agents.models.Agent.Status",
+        "NumberStatusEnum": "telephony.models.PhoneNumber.Status",
+        "ToolCallStatusEnum": "calls.models.ToolCall.Status",
+        "VoiceProviderEnum": "agents.models.Voice.Provider",
+        "NumberProviderEnum": "telephony.models.PhoneNumber.Provider",
+    },
+    "SERVE_AUTHENTICATION": None,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
 # --- API gateway (seed 3.1.5) -----------------------------------------------------------------

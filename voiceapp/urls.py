@@ -1,7 +1,7 @@
 """Top-level URLs: staff admin, probes, Prometheus metrics."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from voiceapp import health
@@ -15,4 +15,8 @@ urlpatterns = [
     path("ready", health.ready, name="ready"),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
+    path("v1/", include("voiceapp.api.urls")),
 ]
+
+handler404 = "voiceapp.api.exceptions.handler404"
+handler500 = "voiceapp.api.exceptions.handler500"

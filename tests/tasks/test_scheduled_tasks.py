@@ -48,9 +48,17 @@ def frozen_now(monkeypatch):
     return NOW
 
 
-def test_aggregate_usage_meters_each_ended_call_once(tenant, other_tenant, per_minute_plan, frozen_now):
+def test_a_call_is_metered_when_it_ends(tenant, per_minute_plan, frozen_now):
+    call = ended_call(tenant, answered=NOW - timedelta(minutes=20), seconds=61)
+    record = UsageRecord.objects.get(call=call)
+    assert (record.quantity, record.billable_quantity, record.amount) == (61, 120, Decimal("0.2000"))
+    assert aggregate_usage() == 0
+
+
+def test_aggregate_usage_meters_each_missed_call_once(tenant, other_tenant, per_minute_plan, frozen_now):
     call = ended_call(tenant, answered=NOW - timedelta(hours=1, minutes=20), seconds=61)
     other = ended_call(other_tenant, answered=NOW - timedelta(hours=1, minutes=10), seconds=30)
+    UsageRecord.objects.all().delete()  # as if metering at the end had been lost
     assert aggregate_usage() == 2
     assert aggregate_usage() == 0  # re-running the same hours changes nothing
     record = UsageRecord.objects.get(call=call)

@@ -1,0 +1,192 @@
+"""/v1/agents and /v1/voices."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from agents import selectors, services
+from agents.models import Agent, Voice
+from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
+from voiceapp.api.docs import error_responses
+from voiceapp.api.idempotency import idempotent
+from voiceapp.api.serializers import resolve_in
+from voiceapp.api.views import TenantScopedAPIView
+
+
+class AgentOutput(serializers.ModelSerializer):
+    voice_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id", "name", "description", "status", "voice_id", "system_prompt", "greeting_message",
+            "voicemail_message", "tools", "settings", "transfer_targets", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class AgentInput(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=Agent.Status.choices, required=False, default=Agent.Status.ACTIVE)
+    voice_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    system_prompt = serializers.CharField()
+    greeting_message = serializers.CharField(required=False, allow_blank=True, default="")
+    voicemail_message = serializers.CharField(required=False, allow_blank=True, default="")
+    tools = serializers.JSONField(required=False, default=list, validators=[validate_tools])
+    settings = serializers.JSONField(required=False, default=dict, validators=[validate_agent_settings])
+    transfer_targets = serializers.JSONField(required=False, default=list, validators=[validate_transfer_targets])
+
+
+class AgentFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
+    search = serializers.CharField(required=False, help_text="Case-insensitive match on the agent's name.")
+
+
+def _agent_fields(view, data: dict) -> dict:
+    fields = dict(data)
+    if "voice_id" in fields:
+        fields["voice"] = resolve_in(
+            selectors.voice_list(tenant=view.tenant), fields.pop("voice_id"), field="voice_id", label="voice"
+        )
+    return fields
+
+
+class AgentListCreateApi(TenantScopedAPIView):
+    serializer_class = AgentOutput
+
+    def tenant_queryset(self):
+        return selectors.agent_list(tenant=self.tenant)
+
+    @extend_schema(
+        operation_id="agents_list",
+        parameters=[AgentFilters],
+        responses={200: AgentOutput(many=True), **error_responses(401, 403, 429)},
+    )
+    def get(self, request):
+        filters = AgentFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        agents = self.get_queryset()
+        if "status" in filters.validated_data:
+            agents = agents.filter(status=filters.validated_data["status"])
+        if filters.validated_data.get("search"):
+            agents = agents.filter(name__icontains=filters.validated_data["search"])
+        page = self.paginate_queryset(agents)
+        return self.get_paginated_response(AgentOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="agents_create",
+        request=AgentInput,
+        responses={201: AgentOutput, **error_responses(400, 401, 403, 409, 415, 422, 429)},
+    )
+    @idempotent
+    def post(self, request):
+        data = AgentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent = services.agent_create(
+            tenant=self.tenant, actor=self.audit_actor(), **_agent_fields(self, data.validated_data)
+        )
+        return Response(AgentOutput(agent).data, status=status.HTTP_201_CREATED)
+
+
+class AgentDetailApi(TenantScopedAPIView):
+    serializer_class = AgentOutput
+
+    def tenant_queryset(self):
+        return selectors.agent_list(tenant=self.tenant)
+
+    def get_agent(self, agent_id) -> Agent:
+        agent = self.get_queryset().filter(pk=agent_id).first()
+        if agent is None:
+            raise Http404
+        return agent
+
+    @extend_schema(operation_id="agents_retrieve", responses={200: AgentOutput, **error_responses(401, 403, 404, 429)})
+    def get(self, request, agent_id):
+        return Response(AgentOutput(self.get_agent(agent_id)).data)
+
+    @extend_schema(
+        operation_id="agents_replace",
+        request=AgentInput,
+        responses={200: AgentOutput, **error_responses(400, 401, 403, 404, 415, 429)},
+    )
+    def put(self, request, agent_id):
+        return self._update(request, agent_id, partial=False)
+
+    @extend_schema(
+        operation_id="agents_update",
+        request=AgentInput(partial=True),
+        responses={200: AgentOutput, **error_responses(400, 401, 403, 404, 415, 429)},
+    )
+    def patch(self, request, agent_id):
+        return self._update(request, agent_id, partial=True)
+
+    @extend_schema(operation_id="agents_delete", responses={204: None, **error_responses(401, 403, 404, 429)})
+    def delete(self, request, agent_id):
+        services.agent_delete(agent=self.get_agent(agent_id), actor=self.audit_actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request, agent_id, *, partial: bool):
+        agent = self.get_agent(agent_id)
+        data = AgentInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        agent = services.agent_update(agent=agent, actor=self.audit_actor(), **_agent_fields(self, data.validated_data))
+        return Response(AgentOutput(agent).data)
+
+
+class VoiceOutput(serializers.ModelSerializer):
+    scope = serializers.SerializerMethodField(help_text='"platform" for shared voices, "tenant" for your own.')
+
+    class Meta:
+        model = Voice
+        fields = [
+            "id",
+            "name",
+            "description",
+            "provider",
+            "provider_voice_id",
+            "language",
+            "exaggeration",
+            "cfg_weight",
+            "scope",
+            "created_at",
+        ]
+
+    def get_scope(self, voice: Voice) -> str:
+        return "platform" if voice.tenant_id is None else "tenant"
+
+
+class VoiceInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    provider = serializers.ChoiceField(choices=Voice.Provider.choices, default=Voice.Provider.CHATTERBOX)
+    provider_voice_id = serializers.CharField(max_length=100)
+    language = serializers.CharField(max_length=20, default="en-US")
+    exaggeration = serializers.FloatField(min_value=0.25, max_value=2.0, default=0.5)
+    cfg_weight = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
+
+
+class VoiceListCreateApi(TenantScopedAPIView):
+    serializer_class = VoiceOutput
+
+    def tenant_queryset(self):
+        return selectors.voice_list(tenant=self.tenant)
+
+    @extend_schema(
+        operation_id="voices_list", responses={200: VoiceOutput(many=True), **error_responses(401, 403, 429)}
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(VoiceOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="voices_create",
+        request=VoiceInput,
+        responses={201: VoiceOutput, **error_responses(400, 401, 403, 415, 422, 429)},
+    )
+    @idempotent
+    def post(self, request):
+        data = VoiceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        voice = services.voice_create(tenant=self.tenant, actor=self.audit_actor(), **data.validated_data)
+        return Response(VoiceOutput(voice).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from agents import apis
+
+urlpatterns = [
+    path("agents", apis.AgentListCreateApi.as_view(), name="agents"),
+    path("agents/<uuid:agent_id>", apis.AgentDetailApi.as_view(), name="agent-detail"),
+    path("voices", apis.VoiceListCreateApi.as_view(), name="voices"),
+]

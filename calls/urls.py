@@ -1,0 +1,9 @@
+from django.urls import path
+
+from calls import apis
+
+urlpatterns = [
+    path("calls", apis.CallListCreateApi.as_view(), name="calls"),
+    path("calls/<uuid:call_id>", apis.CallDetailApi.as_view(), name="call-detail"),
+    path("calls/<uuid:call_id>/transfer", apis.CallTransferApi.as_view(), name="call-transfer"),
+]

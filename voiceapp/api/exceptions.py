@@ -1,0 +1,105 @@
+"""One JSON error shape for every API error: {"error": {"type", "code", "message", "fields"}}."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from voiceapp.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+# DRF exception -> (type, code) of our error shape.
+ERROR_TYPES: dict[type, tuple[str, str]] = {
+    exceptions.ValidationError: ("invalid_request_error", "validation_error"),
+    exceptions.ParseError: ("invalid_request_error", "malformed_request"),
+    exceptions.UnsupportedMediaType: ("invalid_request_error", "unsupported_media_type"),
+    exceptions.NotAcceptable: ("invalid_request_error", "not_acceptable"),
+    exceptions.MethodNotAllowed: ("invalid_request_error", "method_not_allowed"),
+    exceptions.NotFound: ("invalid_request_error", "resource_missing"),
+    exceptions.NotAuthenticated: ("authentication_error", "not_authenticated"),
+    exceptions.AuthenticationFailed: ("authentication_error", "authentication_failed"),
+    exceptions.PermissionDenied: ("permission_error", "permission_denied"),
+    exceptions.Throttled: ("rate_limit_error", "rate_limited"),
+}
+
+
+def error_body(*, type: str, code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"type": type, "code": code, "message": message, "fields": fields or {}}}
+
+
+def api_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every error leaves in the one shape, never as HTML or a bare 500."""
+    if isinstance(exc, ApplicationError):
+        body = error_body(type=exc.type, code=exc.code, message=exc.message, fields=exc.fields)
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("No such object.")
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        return Response(
+            error_body(type="api_error", code="internal_error", message="Something went wrong on our side."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    response.data = _shape(exc, response.data)
+    return response
+
+
+def _shape(exc: exceptions.APIException, data) -> dict:
+    error_type, default_code = next(
+        (value for cls, value in ERROR_TYPES.items() if isinstance(exc, cls)), ("api_error", "api_error")
+    )
+    if isinstance(exc, exceptions.ValidationError):
+        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+        return error_body(type=error_type, code=default_code, message=_validation_message(fields), fields=fields)
+    detail = exc.detail
+    code = getattr(detail, "code", None)
+    code = (
+        code
+        if code and code not in {"error", "invalid", "not_found", "permission_denied", "throttled"}
+        else default_code
+    )
+    return error_body(type=error_type, code=code, message=str(detail))
+
+
+def _validation_message(fields: dict) -> str:
+    name, errors = next(iter(fields.items()), ("", [""]))
+    first = errors[0] if isinstance(errors, list) and errors else errors
+    if isinstance(first, dict):
+        return "Some fields are invalid; see `fields`."
+    prefix = "" if name == "non_field_errors" else f"{name}: "
+    return f"{prefix}{first}"
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", "")
+
+
+def api_not_found(request, exception=None, *args, **kwargs):
+    """404 for a URL that matches nothing under /v1/ (also the catch-all route, so DEBUG answers JSON too)."""
+    body = error_body(type="invalid_request_error", code="resource_missing", message=f"No such URL: {request.path}")
+    return JsonResponse(body, status=404)
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if _wants_json(request):
+        body = error_body(type="api_error", code="internal_error", message="Something went wrong on our side.")
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,19 @@
+"""The public REST API, version 1. A new version is a new include beside this one."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from voiceapp.api.exceptions import api_not_found
+
+app_name = "v1"
+
+urlpatterns = [
+    path("", include("agents.urls")),
+    path("", include("calls.urls")),
+    path("", include("telephony.urls")),
+    path("", include("billing.urls")),
+    path("", include("tenants.urls")),
+    path("schema", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),
+    re_path(r"^.*$", api_not_found),  # unknown /v1/ URLs answer in the API's error shape, DEBUG or not
+]
