@@ -145,7 +145,10 @@ class Agent(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant", "status"], name="agent_tenant_status_idx")]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "name"], condition=Q(deleted_at__isnull=True), name="agent_unique_live_name"
+                fields=["tenant", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="agent_unique_live_name",
+                violation_error_message="An agent with this name already exists.",
             ),
             models.CheckConstraint(condition=~Q(system_prompt=""), name="agent_system_prompt_not_empty"),
             models.CheckConstraint(condition=Q(status__in=["active", "paused"]), name="agent_status_valid"),

@@ -153,6 +153,7 @@ class ApiKey(TenantOwnedModel):
     objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "API key"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "revoked_at"], name="apikey_tenant_revoked_idx")]
         constraints = [

@@ -56,12 +56,14 @@ def audit_log_record(
 
 
 @transaction.atomic
-def tenant_create(*, name: str, slug: str, owner: User | None = None, settings: dict | None = None) -> Tenant:
+def tenant_create(
+    *, name: str, slug: str, owner: User | None = None, settings: dict | None = None, actor_user: User | None = None
+) -> Tenant:
     """Create a tenant and, if given, its owner's membership."""
     tenant = Tenant.objects.create(name=name, slug=slug, settings=settings or {})
     if owner is not None:
         Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
-    audit_log_record(tenant=tenant, action="tenant.create", obj=tenant, actor_user=owner)
+    audit_log_record(tenant=tenant, action="tenant.create", obj=tenant, actor_user=actor_user or owner)
     return tenant
 
 

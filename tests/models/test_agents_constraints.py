@@ -377,17 +377,17 @@ def test_valid_transfer_targets_accepted(tenant, targets):
     [
         pytest.param(
             [{"name": "Front desk", "destination": "5551234567"}],
-            f"transfer_targets[0]['destination']: '5551234567' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
+            "transfer_targets[0]['destination']: '5551234567' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
             id="no-plus",
         ),
         pytest.param(
             [{"name": "Front desk", "destination": "ext:"}],
-            f"transfer_targets[0]['destination']: 'ext:' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
+            "transfer_targets[0]['destination']: 'ext:' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
             id="empty-extension",
         ),
         pytest.param(
             [{"name": "Front desk", "destination": "+1555123456x"}],
-            f"transfer_targets[0]['destination']: '+1555123456x' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
+            "transfer_targets[0]['destination']: '+1555123456x' is not valid: use an E.164 number (+15551234567) or an extension (ext:1001)",
             id="letters",
         ),
         pytest.param(
