@@ -44,6 +44,10 @@ class UsageRow(UsageFigures):
     date = serializers.DateField(required=False, help_text="With group_by=day.")
     agent_id = serializers.UUIDField(required=False, allow_null=True, help_text="With group_by=agent.")
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {k: v for k, v in data.items() if k in instance}  # only the key the rows are grouped by
+
 
 class UsageOutput(serializers.Serializer):
     start = serializers.DateField()

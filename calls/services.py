@@ -174,19 +174,18 @@ def _check_call_allowed(tenant: Tenant, agent: Agent) -> None:
     if agent.status != Agent.Status.ACTIVE:
         raise Conflict("This agent is paused.", code="agent_paused", fields={"agent_id": ["The agent is paused."]})
     if not billing_selectors.tenant_may_place_calls(tenant=tenant):
-        error = ApplicationError(
-            "No plan and no remaining credit: add credit to place calls.", code="insufficient_credits"
+        raise ApplicationError(
+            "No plan and no remaining credit: add credit to place calls.", code="insufficient_credits", status_code=402
         )
-        error.status_code = 402
-        raise error
     active = Call.objects.for_tenant(tenant).exclude(status=CallStatus.ENDED).count()
     limit = billing_selectors.max_concurrent_calls(tenant=tenant)
     if active >= limit:
-        error = ApplicationError(
-            f"The tenant already has {active} active calls, its plan's limit.", code="concurrent_call_limit_reached"
+        raise ApplicationError(
+            f"The tenant already has {active} active calls, its plan's limit.",
+            code="concurrent_call_limit_reached",
+            status_code=429,
+            error_type="rate_limit_error",
         )
-        error.status_code, error.type = 429, "rate_limit_error"
-        raise error
 
 
 @transaction.atomic

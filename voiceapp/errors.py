@@ -8,12 +8,21 @@ class ApplicationError(Exception):
     code = "invalid_request"
     status_code = 400
 
-    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict | None = None,
+        status_code: int | None = None,
+        error_type: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
-        if code:
-            self.code = code
         self.fields = fields or {}
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.type = error_type or self.type
 
 
 class NotFound(ApplicationError):

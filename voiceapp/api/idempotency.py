@@ -27,6 +27,7 @@ MAX_KEY_LENGTH = 255
 
 class IdempotencyError(ApplicationError):
     type = "idempotency_error"
+    status_code = 422
 
 
 def _fingerprint(request) -> str:
@@ -61,11 +62,11 @@ def _claim(request, key: str) -> IdempotencyKey | Response:
             code="idempotency_key_reused",
         ) from None
     if existing.state != IdempotencyKey.State.COMPLETE:
-        error = IdempotencyError(
-            "A request with this Idempotency-Key is still in progress; retry shortly.", code="idempotency_key_in_use"
+        raise IdempotencyError(
+            "A request with this Idempotency-Key is still in progress; retry shortly.",
+            code="idempotency_key_in_use",
+            status_code=409,
         )
-        error.status_code = 409
-        raise error
     return Response(existing.response_body, status=existing.response_status, headers={"Idempotent-Replayed": "true"})
 
 
@@ -79,7 +80,7 @@ def idempotent(method):
             return method(view, request, *args, **kwargs)
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
             raise IdempotencyError(
-                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", code="idempotency_key_invalid"
+                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", code="idempotency_key_invalid", status_code=400
             )
         claimed = _claim(request, key)
         if isinstance(claimed, Response):
