@@ -12,7 +12,7 @@ from django.db.models import Prefetch
 from agents.models import Agent, KnowledgeDocument, Voice
 from calls.models import Call
 from telephony.models import PhoneNumber
-from tenants.admin import SoftDeleteFilter, TenantOwnedAdmin, admin_changelist_link, related_count
+from voiceapp.admin_base import SoftDeleteFilter, TenantOwnedAdmin, admin_changelist_link, related_count
 
 
 class VoiceOwnerFilter(admin.SimpleListFilter):

@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
 from calls.models import Call
-from tenants.admin import (
+from voiceapp.admin_base import (
     PlatformModelAdmin,
     RecordAdminMixin,
     TenantOwnedAdmin,

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
-from tenants.admin import (
+from voiceapp.admin_base import (
     PlatformModelAdmin,
     ReadOnlyInline,
     RecordAdminMixin,

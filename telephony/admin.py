@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from calls.models import Call
 from telephony.models import PhoneNumber
-from tenants.admin import TenantOwnedAdmin, admin_changelist_link
+from voiceapp.admin_base import TenantOwnedAdmin, admin_changelist_link
 
 
 @admin.register(PhoneNumber)
