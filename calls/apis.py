@@ -15,6 +15,7 @@ from voiceapp.api.docs import error_responses
 from voiceapp.api.idempotency import idempotent
 from voiceapp.api.serializers import E164Field, resolve_in
 from voiceapp.api.views import TenantScopedAPIView
+from voiceapp.logging import call_id_var
 
 CALL_FIELDS = [
     "id", "agent_id", "phone_number_id", "direction", "status", "from_number", "to_number", "external_call_id",
@@ -143,6 +144,7 @@ class CallDetailApi(TenantScopedAPIView):
         call = selectors.call_detail(tenant=self.tenant, call_id=call_id)
         if call is None:
             raise Http404
+        call_id_var.set(str(call.pk))
         return Response(CallDetailOutput(call).data)
 
 
@@ -174,6 +176,7 @@ class CallTransferApi(TenantScopedAPIView):
         call = self.get_queryset().filter(pk=call_id).first()
         if call is None:
             raise Http404
+        call_id_var.set(str(call.pk))
         data = TransferInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

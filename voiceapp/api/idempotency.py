@@ -14,6 +14,7 @@ from functools import wraps
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
@@ -21,6 +22,12 @@ from tenants.models import IdempotencyKey
 from voiceapp.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retry safely: the same key and body within 24 h replays the first response.",
+)
 TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 
@@ -95,7 +102,7 @@ def idempotent(method):
         _store(claimed, response)
         return response
 
-    return wrapper
+    return extend_schema(parameters=[IDEMPOTENCY_PARAMETER])(wrapper)
 
 
 def _store(claimed: IdempotencyKey, response: Response) -> None:
