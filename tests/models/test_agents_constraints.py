@@ -5,12 +5,13 @@ import copy
 import pytest
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from tests import factories
+from tests.models.constraints import assert_check_constraint, unique_violation
 
 pytestmark = pytest.mark.django_db
 
@@ -81,13 +82,6 @@ UNIQUE_CONSTRAINTS_TESTED = {
 }
 
 
-def _unique_violation(name: str):
-    # PostgreSQL names the violated constraint; SQLite names its columns.
-    return pytest.raises(
-        IntegrityError, match=name if connection.vendor == "postgresql" else "UNIQUE constraint failed"
-    )
-
-
 def test_every_constraint_of_the_app_has_a_test():
     declared = {c.name for m in apps.get_app_config("agents").get_models() for c in m._meta.constraints}
     assert declared == {p.values[0] for p in CHECK_CASES} | UNIQUE_CONSTRAINTS_TESTED
@@ -102,16 +96,7 @@ def test_every_constraint_of_the_app_has_a_test():
 
 @pytest.mark.parametrize(("constraint", "make", "bad", "good"), CHECK_CASES)
 def test_check_constraint(tenant, constraint, make, bad, good):
-    obj = make(tenant)
-    rows = type(obj).objects.filter(pk=obj.pk)
-    before = rows.values(*bad).get()
-
-    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
-        rows.update(**bad)
-
-    assert rows.values(*bad).get() == before
-    assert rows.update(**good) == 1
-    assert rows.values(*good).get() == good
+    assert_check_constraint(tenant, constraint, make, bad, good)
 
 
 # --- Voices -------------------------------------------------------------------------------------
@@ -120,7 +105,7 @@ def test_check_constraint(tenant, constraint, make, bad, good):
 def test_voice_unique_per_tenant_provider_and_id(tenant, other_tenant):
     Voice.objects.create(tenant=tenant, name="Ann", provider="chatterbox", provider_voice_id="ann")
 
-    with _unique_violation("voice_unique_tenant_provider_id"), transaction.atomic():
+    with unique_violation("voice_unique_tenant_provider_id"), transaction.atomic():
         Voice.objects.create(tenant=tenant, name="Ann again", provider="chatterbox", provider_voice_id="ann")
 
     Voice.objects.create(tenant=other_tenant, name="Ann", provider="chatterbox", provider_voice_id="ann")
@@ -132,7 +117,7 @@ def test_voice_platform_voices_unique_on_provider_and_id(tenant, other_tenant):
     Voice.objects.create(tenant=None, name="Default", provider="chatterbox", provider_voice_id="default_female_1")
 
     # NULL tenants are distinct to the three-column constraint: the conditional one catches the duplicate.
-    with _unique_violation("voice_unique_platform_provider_id"), transaction.atomic():
+    with unique_violation("voice_unique_platform_provider_id"), transaction.atomic():
         Voice.objects.create(tenant=None, name="Default 2", provider="chatterbox", provider_voice_id="default_female_1")
 
     # Two tenants may each have their own voice with the platform voice's id, and another provider may reuse it.
@@ -151,7 +136,7 @@ def test_voice_platform_voices_unique_on_provider_and_id(tenant, other_tenant):
 def test_agent_name_unique_among_live_agents(tenant, other_tenant):
     live = factories.AgentFactory(tenant=tenant, name="Reception")
 
-    with _unique_violation("agent_unique_live_name"), transaction.atomic():
+    with unique_violation("agent_unique_live_name"), transaction.atomic():
         Agent.objects.create(tenant=tenant, name="Reception", system_prompt="Hi.")
 
     # Another tenant may use the name.
@@ -169,7 +154,7 @@ def test_agent_undelete_refused_while_a_live_agent_has_the_name(tenant):
     deleted = factories.AgentFactory(tenant=tenant, name="Reception", deleted_at=timezone.now())
     factories.AgentFactory(tenant=tenant, name="Reception")
 
-    with _unique_violation("agent_unique_live_name"), transaction.atomic():
+    with unique_violation("agent_unique_live_name"), transaction.atomic():
         Agent.objects.filter(pk=deleted.pk).update(deleted_at=None)
 
     deleted.refresh_from_db()
@@ -182,7 +167,7 @@ def test_agent_undelete_refused_while_a_live_agent_has_the_name(tenant):
 def test_knowledge_title_unique_per_agent(tenant):
     doc = factories.KnowledgeDocumentFactory(agent__tenant=tenant, title="Opening hours")
 
-    with _unique_violation("knowledge_unique_agent_title"), transaction.atomic():
+    with unique_violation("knowledge_unique_agent_title"), transaction.atomic():
         KnowledgeDocument.objects.create(tenant=tenant, agent=doc.agent, title="Opening hours", content="x")
 
     other_agent = factories.AgentFactory(tenant=tenant)

@@ -5,10 +5,11 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from billing.models import Invoice, Plan, Subscription, UsageRecord
 from tests import factories
+from tests.models.constraints import assert_check_constraint, unique_violation
 
 pytestmark = pytest.mark.django_db
 
@@ -161,13 +162,6 @@ UNIQUE_FIELD_CASES = [
 ]
 
 
-def _unique_violation(name: str):
-    # PostgreSQL names the violated constraint; SQLite names its columns.
-    return pytest.raises(
-        IntegrityError, match=name if connection.vendor == "postgresql" else "UNIQUE constraint failed"
-    )
-
-
 def test_every_constraint_of_the_app_has_a_test():
     models = list(apps.get_app_config("billing").get_models())
     declared = {c.name for m in models for c in m._meta.constraints}
@@ -178,16 +172,7 @@ def test_every_constraint_of_the_app_has_a_test():
 
 @pytest.mark.parametrize(("constraint", "make", "bad", "good"), CHECK_CASES)
 def test_check_constraint(tenant, constraint, make, bad, good):
-    obj = make(tenant)
-    rows = type(obj).objects.filter(pk=obj.pk)
-    before = rows.values(*bad).get()
-
-    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
-        rows.update(**bad)
-
-    assert rows.values(*bad).get() == before
-    assert rows.update(**good) == 1
-    assert rows.values(*good).get() == good
+    assert_check_constraint(tenant, constraint, make, bad, good)
 
 
 @pytest.mark.parametrize(("make_first", "make_duplicate", "make_valid"), UNIQUE_FIELD_CASES)
@@ -208,10 +193,10 @@ def test_single_default_plan(db):
     factories.PlanFactory(slug="pro", is_default=False)
     factories.PlanFactory(slug="business", is_default=False)
 
-    with _unique_violation("plan_single_default"), transaction.atomic():
+    with unique_violation("plan_single_default"), transaction.atomic():
         Plan.objects.create(name="Starter", slug="starter", is_default=True)
 
-    with _unique_violation("plan_single_default"), transaction.atomic():
+    with unique_violation("plan_single_default"), transaction.atomic():
         Plan.objects.filter(slug="pro").update(is_default=True)
 
     # Moving the default: clear the old one first, then set the new one.
@@ -224,7 +209,7 @@ def test_usage_once_per_call_and_metric(tenant, other_tenant):
     call = factories.CallFactory(tenant=tenant)
     factories.UsageRecordFactory(tenant=tenant, call=call, metric="call_seconds")
 
-    with _unique_violation("usage_once_per_call_metric"), transaction.atomic():
+    with unique_violation("usage_once_per_call_metric"), transaction.atomic():
         UsageRecord.objects.create(
             tenant=tenant,
             call=call,
@@ -254,7 +239,7 @@ def test_usage_once_per_call_and_metric(tenant, other_tenant):
 def test_invoice_unique_per_tenant_period(tenant, other_tenant):
     factories.InvoiceFactory(tenant=tenant, period_start=T0, period_end=T0 + 31 * DAY)
 
-    with _unique_violation("invoice_unique_tenant_period"), transaction.atomic():
+    with unique_violation("invoice_unique_tenant_period"), transaction.atomic():
         Invoice.objects.create(tenant=tenant, number="INV-X", period_start=T0, period_end=T0 + 31 * DAY)
 
     Invoice.objects.create(tenant=other_tenant, number="INV-Y", period_start=T0, period_end=T0 + 31 * DAY)

@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 
 from calls.models import Call, CallEvent, Recording, TranscriptTurn
 from tests import factories
+from tests.models.constraints import assert_check_constraint, unique_violation
 
 pytestmark = pytest.mark.django_db
 
@@ -144,13 +145,6 @@ UNIQUE_CONSTRAINTS_TESTED = {
 }
 
 
-def _unique_violation(name: str):
-    # PostgreSQL names the violated constraint; SQLite names its columns.
-    return pytest.raises(
-        IntegrityError, match=name if connection.vendor == "postgresql" else "UNIQUE constraint failed"
-    )
-
-
 def test_every_constraint_of_the_app_has_a_test():
     models = list(apps.get_app_config("calls").get_models())
     declared = {c.name for m in models for c in m._meta.constraints}
@@ -160,16 +154,7 @@ def test_every_constraint_of_the_app_has_a_test():
 
 @pytest.mark.parametrize(("constraint", "make", "bad", "good"), CHECK_CASES)
 def test_check_constraint(tenant, constraint, make, bad, good):
-    obj = make(tenant)
-    rows = type(obj).objects.filter(pk=obj.pk)
-    before = rows.values(*bad).get()
-
-    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
-        rows.update(**bad)
-
-    assert rows.values(*bad).get() == before
-    assert rows.update(**good) == 1
-    assert rows.values(*good).get() == good
+    assert_check_constraint(tenant, constraint, make, bad, good)
 
 
 def test_external_call_id_unique_when_set_many_nulls_allowed(tenant, other_tenant):
@@ -178,7 +163,7 @@ def test_external_call_id_unique_when_set_many_nulls_allowed(tenant, other_tenan
         Call.objects.create(tenant=tenant, agent=agent, direction="inbound", external_call_id=None)
     Call.objects.create(tenant=tenant, agent=agent, direction="inbound", external_call_id="goto-1")
 
-    with _unique_violation("call_unique_external_call_id"), transaction.atomic():
+    with unique_violation("call_unique_external_call_id"), transaction.atomic():
         _call(other_tenant, external_call_id="goto-1")
 
     _call(other_tenant, external_call_id="goto-2")
@@ -192,7 +177,7 @@ def test_external_call_id_unique_when_set_many_nulls_allowed(tenant, other_tenan
 def test_turn_number_unique_per_call(tenant):
     turn = factories.TranscriptTurnFactory(call__tenant=tenant, turn_number=1)
 
-    with _unique_violation("turn_unique_call_turn_number"), transaction.atomic():
+    with unique_violation("turn_unique_call_turn_number"), transaction.atomic():
         TranscriptTurn.objects.create(
             tenant=tenant, call=turn.call, turn_number=1, speaker="agent", text="Hi", started_at=T0
         )
@@ -212,7 +197,7 @@ def test_turn_number_unique_per_call(tenant):
 def test_event_sequence_unique_per_call(tenant):
     event = factories.CallEventFactory(call__tenant=tenant, sequence=1)
 
-    with _unique_violation("event_unique_call_sequence"), transaction.atomic():
+    with unique_violation("event_unique_call_sequence"), transaction.atomic():
         CallEvent.objects.create(tenant=tenant, call=event.call, sequence=1, event_type="call.ended", occurred_at=T0)
 
     CallEvent.objects.create(tenant=tenant, call=event.call, sequence=2, event_type="call.ended", occurred_at=T0)
@@ -224,7 +209,7 @@ def test_event_sequence_unique_per_call(tenant):
 def test_one_recording_per_call(tenant):
     recording = factories.RecordingFactory(call__tenant=tenant)
 
-    with _unique_violation("recording_one_per_call"), transaction.atomic():
+    with unique_violation("recording_one_per_call"), transaction.atomic():
         Recording.objects.create(tenant=tenant, call=recording.call, file="recordings/again.wav")
 
     Recording.objects.create(tenant=tenant, call=_call(tenant), file="recordings/other.wav")
