@@ -53,6 +53,7 @@ migrations-check: install  ## Fail if models changed without a migration
 
 check-deploy: install  ## Django's deployment checklist under production-like settings
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	INTEGRATION_CRYPTO_KEY=ci:$$($(BIN)/python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
 	ALLOWED_HOSTS=voice.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ci: lint migrations-check check-deploy test  ## What CI runs (see .ci/run)

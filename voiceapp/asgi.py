@@ -17,7 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-ROUTED_APPS = ("tenants", "agents", "telephony", "calls", "billing")
+ROUTED_APPS = ("tenants", "agents", "telephony", "calls", "billing", "integrations")
 
 
 def _collect_routes() -> tuple[list, dict]:

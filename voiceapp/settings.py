@@ -49,6 +49,11 @@ if not DEBUG:
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS to the host names this platform serves.")
+    if not env_secret("INTEGRATION_CRYPTO_KEY"):
+        raise ImproperlyConfigured(
+            "DEBUG is off: set INTEGRATION_CRYPTO_KEY (the credential vault's AES-256 keys), e.g. "
+            "`python manage.py generate_crypto_key`."
+        )
 
 INSTALLED_APPS = [
     "daphne",
@@ -71,6 +76,7 @@ INSTALLED_APPS = [
     "telephony",
     "calls",
     "billing",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +261,11 @@ SPECTACULAR_SETTINGS = {
 API_KEY_HEADER = "X-API-Key"
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=100)
 API_BURST_LIMIT = env.int("API_BURST_LIMIT", default=20)
+
+# --- Credential vault (seeds 002/003) -----------------------------------------------------------
+# Comma-separated `<key id>:<base64 of 32 random bytes>`, newest first: the first key encrypts, any
+# listed key decrypts. Empty on embedded defaults: a development key derived from SECRET_KEY is used.
+INTEGRATION_CRYPTO_KEY = env_secret("INTEGRATION_CRYPTO_KEY")
 
 # --- Providers (seed 3.2.6, 3.3.5, 3.5.5) -----------------------------------------------------
 # Keys left empty select the offline engines; see the README.

@@ -9,10 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "x" * 64
+CRYPTO_KEY = "k1:" + "A" * 43 + "="
 
 
 def start_django(tmp_path, **env_overrides) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY_FILE"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY_FILE", "INTEGRATION_CRYPTO_KEY"}
+    }
     env["DJANGO_SETTINGS_MODULE"] = "voiceapp.settings"
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     env.update(env_overrides)
@@ -37,6 +42,7 @@ def start_django(tmp_path, **env_overrides) -> subprocess.CompletedProcess:
             "embedded development default",
         ),
         ({"DEBUG": "0", "SECRET_KEY": GOOD_SECRET}, "set ALLOWED_HOSTS"),
+        ({"DEBUG": "0", "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "x"}, "set INTEGRATION_CRYPTO_KEY"),
         (
             {"DEBUG": "0", "ALLOWED_HOSTS": "x", "SECRET_KEY_FILE": "/nonexistent/secret"},
             "SECRET_KEY_FILE='/nonexistent/secret' cannot be read",
@@ -51,7 +57,13 @@ def test_production_refuses_to_start_on_a_default(tmp_path, overrides, message):
 
 
 def test_production_starts_with_real_settings(tmp_path):
-    result = start_django(tmp_path, DEBUG="0", SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="voice.example.com")
+    result = start_django(
+        tmp_path,
+        DEBUG="0",
+        SECRET_KEY=GOOD_SECRET,
+        ALLOWED_HOSTS="voice.example.com",
+        INTEGRATION_CRYPTO_KEY=CRYPTO_KEY,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG False"
 
@@ -59,7 +71,13 @@ def test_production_starts_with_real_settings(tmp_path):
 def test_secret_key_is_read_from_a_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(GOOD_SECRET + "\n")
-    result = start_django(tmp_path, DEBUG="0", SECRET_KEY_FILE=str(secret_file), ALLOWED_HOSTS="voice.example.com")
+    result = start_django(
+        tmp_path,
+        DEBUG="0",
+        SECRET_KEY_FILE=str(secret_file),
+        ALLOWED_HOSTS="voice.example.com",
+        INTEGRATION_CRYPTO_KEY=CRYPTO_KEY,
+    )
     assert result.returncode == 0, result.stderr
 
 
