@@ -40,7 +40,9 @@ class AgentInput(serializers.Serializer):
 
 class AgentFilters(serializers.Serializer):
     status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
-    search = serializers.CharField(required=False, help_text="Case-insensitive match on the agent's name.")
+    search = serializers.CharField(
+        required=False, allow_blank=True, help_text="Case-insensitive match on the agent's name."
+    )
 
 
 def _agent_fields(view, data: dict) -> dict:
@@ -61,7 +63,7 @@ class AgentListCreateApi(TenantScopedAPIView):
     @extend_schema(
         operation_id="agents_list",
         parameters=[AgentFilters],
-        responses={200: AgentOutput(many=True), **error_responses(401, 403, 429)},
+        responses={200: AgentOutput(many=True), **error_responses(400, 401, 403, 429)},
     )
     def get(self, request):
         filters = AgentFilters(data=request.query_params)

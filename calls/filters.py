@@ -1,5 +1,7 @@
 """Query filters for /v1/calls (django-filter)."""
 
+from datetime import UTC
+
 import django_filters
 from django.db.models import Q
 
@@ -7,17 +9,20 @@ from calls.models import Call
 from calls.state_machine import CallStatus
 
 
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO-8601 with any offset, compared in UTC (PostgreSQL refuses offsets beyond ±15:59)."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value is not None else value)
+
+
 class CallFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses.")
     direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
     agent_id = django_filters.UUIDFilter(field_name="agent_id", help_text="Calls handled by this agent.")
     number = django_filters.CharFilter(method="filter_number", help_text="E.164 number as caller or callee.")
-    started_after = django_filters.IsoDateTimeFilter(
-        field_name="started_at", lookup_expr="gte", help_text="ISO-8601, inclusive."
-    )
-    started_before = django_filters.IsoDateTimeFilter(
-        field_name="started_at", lookup_expr="lt", help_text="ISO-8601, exclusive."
-    )
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte", help_text="ISO-8601, inclusive.")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt", help_text="ISO-8601, exclusive.")
     ordering = django_filters.OrderingFilter(
         fields=(("created_at", "created_at"), ("started_at", "started_at"), ("duration_seconds", "duration_seconds"))
     )

@@ -86,3 +86,16 @@ def test_schema_and_docs_are_served(client):
     docs = client.get("/v1/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content and b"cdn" not in docs.content.lower()
+
+
+def test_a_write_to_an_unknown_url_is_a_json_404_not_a_csrf_page(tenant, owner):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert_error(client.delete("/v1/agents/not-a-uuid"), 404, "resource_missing")
+
+
+def test_any_utc_offset_in_a_date_filter_works(api_client):
+    # PostgreSQL refuses offsets beyond ±15:59; the filter compares in UTC.
+    assert api_client.get("/v1/calls?started_after=2026-01-01T00:00:00%2B17:00").status_code == 200

@@ -88,7 +88,7 @@ def test_revoking_a_key_through_the_api(api_client, tenant):
 def test_api_key_input_is_validated(api_client):
     response = api_client.post("/v1/api-keys", {"name": "x", "scopes": ["root"]}, format="json")
     assert response.status_code == 400
-    assert list(response.json()["error"]["fields"]) == ["scopes"]
+    assert response.json()["error"]["fields"] == {"scopes.0": ['"root" is not a valid choice.']}
 
 
 def ended_call(tenant, agent, *, day: datetime, seconds: int):

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -61,7 +62,7 @@ def _shape(exc: exceptions.APIException, data) -> dict:
         (value for cls, value in ERROR_TYPES.items() if isinstance(exc, cls)), ("api_error", "api_error")
     )
     if isinstance(exc, exceptions.ValidationError):
-        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+        fields = flatten_field_errors(data if isinstance(data, dict) else {"non_field_errors": data})
         return error_body(type=error_type, code=default_code, message=_validation_message(fields), fields=fields)
     detail = exc.detail
     code = getattr(detail, "code", None)
@@ -73,19 +74,34 @@ def _shape(exc: exceptions.APIException, data) -> dict:
     return error_body(type=error_type, code=code, message=str(detail))
 
 
+def flatten_field_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors ({"scopes": {"1": [...]}}) as flat paths ({"scopes.1": [...]}): one documented shape."""
+    if isinstance(errors, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            flat.update(flatten_field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(errors, list) and any(isinstance(item, dict | list) for item in errors):
+        flat = {}
+        for index, item in enumerate(errors):
+            if item:
+                flat.update(flatten_field_errors(item, f"{prefix}.{index}"))
+        return flat
+    messages = errors if isinstance(errors, list) else [errors]
+    return {prefix or "non_field_errors": [str(message) for message in messages]}
+
+
 def _validation_message(fields: dict) -> str:
     name, errors = next(iter(fields.items()), ("", [""]))
-    first = errors[0] if isinstance(errors, list) and errors else errors
-    if isinstance(first, dict):
-        return "Some fields are invalid; see `fields`."
     prefix = "" if name == "non_field_errors" else f"{name}: "
-    return f"{prefix}{first}"
+    return f"{prefix}{errors[0]}"
 
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", "")
 
 
+@csrf_exempt  # a write to an unknown URL is a 404, not a CSRF page
 def api_not_found(request, exception=None, *args, **kwargs):
     """404 for a URL that matches nothing under /v1/ (also the catch-all route, so DEBUG answers JSON too)."""
     body = error_body(type="invalid_request_error", code="resource_missing", message=f"No such URL: {request.path}")
