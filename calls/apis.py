@@ -141,11 +141,11 @@ class CallDetailApi(TenantScopedAPIView):
         operation_id="calls_retrieve", responses={200: CallDetailOutput, **error_responses(401, 403, 404, 429)}
     )
     def get(self, request, call_id):
-        call = selectors.call_detail(tenant=self.tenant, call_id=call_id)
-        if call is None:
+        data = selectors.call_detail_data(tenant=self.tenant, call_id=call_id)
+        if data is None:
             raise Http404
-        call_id_var.set(str(call.pk))
-        return Response(CallDetailOutput(call).data)
+        call_id_var.set(data["id"])
+        return Response(data)
 
 
 class TransferInput(serializers.Serializer):
@@ -164,7 +164,7 @@ class CallTransferApi(TenantScopedAPIView):
     serializer_class = CallOutput
 
     def tenant_queryset(self):
-        return selectors.call_list(tenant=self.tenant).select_related("agent")
+        return selectors.call_list(tenant=self.tenant).select_related("agent", "phone_number")
 
     @extend_schema(
         operation_id="calls_transfer",

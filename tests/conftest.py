@@ -4,13 +4,16 @@ import pytest
 from django.core.cache import cache
 
 from tenants.models import Membership
+from voiceapp.api import ratelimit
 from tests import factories
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # The cache may be a real Redis shared across tests: start every test from an empty one.
+    # The cache may be a real Redis shared across tests: start every test from an empty one
+    # (clear() empties the whole Redis database, rate-limit counters included).
     cache.clear()
+    ratelimit.forget_limits()
     yield
     cache.clear()
 

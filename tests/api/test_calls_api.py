@@ -241,3 +241,15 @@ def test_transfer_is_refused_unless_the_call_is_conversing(api_client, tenant, a
     assert (response.status_code, response.json()["error"]["code"]) == (409, "invalid_call_transition")
     assert Call.objects.get(pk=call.pk).status == status
     assert not CallEvent.objects.filter(call=call, event_type="call.transfer_requested").exists()
+
+
+def test_the_fast_detail_matches_the_serializer_field_for_field(api_client, tenant, agent):
+    from calls.apis import CallDetailOutput
+    from calls.selectors import call_detail
+    from rest_framework.renderers import JSONRenderer
+
+    call = conversing_call(tenant, agent)
+    factories.TranscriptTurnFactory(call=call, turn_number=1, confidence=0.87, metadata={"stt_ms": 120})
+    factories.ToolCallFactory(call=call, result={"ok": True}, status="succeeded", duration_ms=42)
+    expected = JSONRenderer().render(CallDetailOutput(call_detail(tenant=tenant, call_id=call.pk)).data)
+    assert api_client.get(f"/v1/calls/{call.pk}").content == expected

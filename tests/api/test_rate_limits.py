@@ -4,9 +4,9 @@ import threading
 
 import httpx
 import pytest
-from django.core.cache import cache
 
 from tests import factories
+from voiceapp.api import ratelimit
 from tests.api.conftest import key_client
 
 NOW = 1_800_000_010.0  # 10 s into a one-minute window
@@ -59,13 +59,15 @@ def test_writes_refused_by_the_limit_change_nothing(api_client, tenant):
 @pytest.mark.django_db
 def test_the_concurrent_request_limit(api_client, tenant):
     limited(tenant, 100, burst=2)
-    key = f"ratelimit-inflight:{tenant.pk}"
-    cache.set(key, 2, timeout=60)  # two requests of this tenant are in flight elsewhere
+    # Two requests of this tenant are in flight elsewhere.
+    assert ratelimit.inflight_enter(tenant, 2) and ratelimit.inflight_enter(tenant, 2)
     response = api_client.get("/v1/agents")
     assert (response.status_code, response.json()["error"]["code"]) == (429, "too_many_concurrent_requests")
-    cache.set(key, 1, timeout=60)
+    ratelimit.inflight_exit(tenant)
     assert api_client.get("/v1/agents").status_code == 200
-    assert cache.get(key) == 1  # the slot taken by that request was given back
+    # The slot that request took was given back: exactly one more is free.
+    assert ratelimit.inflight_enter(tenant, 2)
+    assert not ratelimit.inflight_enter(tenant, 2)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,16 +1,20 @@
-"""Per-tenant API rate limits from the tenant's plan, shared by every process through the cache.
+"""Per-tenant API rate limits from the tenant's plan, shared by every process.
 
-Requests per minute use a fixed one-minute window (`ratelimit:{tenant}:{window}`, seed 9.3) counted
-with the cache's atomic increment (INCR on Redis). Concurrent requests use an in-flight counter
-incremented on entry and decremented on exit. Hand-written: the rate-limit libraries for Django
-(django-ratelimit) do not send the X-RateLimit headers or count requests in flight.
+Requests per minute use a fixed one-minute window (`ratelimit:{tenant}:{window}`, seed 9.3); requests
+in flight use a counter taken on entry and given back on exit. With REDIS_URL each check is one
+round trip to Redis (a Lua script does the increment, the expiry and the limit check atomically);
+on embedded defaults the same logic runs on the local-memory cache. Hand-written: the rate-limit
+libraries for Django (django-ratelimit) neither send the X-RateLimit headers nor count requests in
+flight.
 """
 
-import contextlib
 import math
+import threading
 import time
 from dataclasses import dataclass
+from functools import cache as memoize
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
@@ -18,8 +22,20 @@ from billing.selectors import plan_for_tenant
 from tenants.models import Tenant
 
 WINDOW_SECONDS = 60
-LIMITS_CACHE_SECONDS = 60
+LIMITS_CACHE_SECONDS = 30  # a plan change reaches every process within this
 INFLIGHT_TTL_SECONDS = 60  # a crashed process's in-flight count fades after this
+
+# KEYS[1] counter; ARGV[1] ttl seconds. Returns the count after this request.
+_HIT = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n"
+# KEYS[1] counter; ARGV[1] limit, ARGV[2] ttl. Takes a slot if one is free: 1 taken, 0 refused.
+_ENTER = (
+    "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+    "if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end return 1"
+)
+# Gives a slot back, never below zero (the key may have expired meanwhile).
+_EXIT = (
+    "if redis.call('GET', KEYS[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 then redis.call('DECR', KEYS[1]) end"
+)
 
 
 @dataclass(frozen=True)
@@ -41,49 +57,91 @@ class RateLimitState:
         }
 
 
-def tenant_limits(tenant: Tenant) -> tuple[int, int]:
-    """(requests per minute, concurrent requests) from the tenant's plan, cached for a minute."""
+class _RedisCounters:
+    def __init__(self, url: str):
+        client = redis.Redis.from_url(url)
+        self._hit, self._enter, self._exit = (client.register_script(s) for s in (_HIT, _ENTER, _EXIT))
 
-    def load() -> tuple[int, int]:
-        plan = plan_for_tenant(tenant=tenant)
-        if plan is None:
-            return settings.API_RATE_LIMIT_PER_MINUTE, settings.API_BURST_LIMIT
-        return plan.api_rate_limit_per_minute, plan.api_burst_limit
+    def hit(self, key: str, ttl: int) -> int:
+        return int(self._hit(keys=[key], args=[ttl]))
 
-    return tuple(cache.get_or_set(f"ratelimit-limits:{tenant.pk}", load, LIMITS_CACHE_SECONDS))
+    def enter(self, key: str, limit: int, ttl: int) -> bool:
+        return bool(self._enter(keys=[key], args=[limit, ttl]))
+
+    def exit(self, key: str) -> None:
+        self._exit(keys=[key])
 
 
-def _atomic_incr(key: str, ttl: int) -> int:
-    for _attempt in range(3):
-        cache.add(key, 0, timeout=ttl)
-        try:
+class _CacheCounters:
+    """The same counters on Django's local-memory cache (one process: embedded defaults)."""
+
+    _lock = threading.Lock()
+
+    def hit(self, key: str, ttl: int) -> int:
+        with self._lock:
+            cache.add(key, 0, timeout=ttl)
             return cache.incr(key)
-        except ValueError:
-            continue  # expired between add and incr
-    raise RuntimeError(f"could not increment {key}")
+
+    def enter(self, key: str, limit: int, ttl: int) -> bool:
+        with self._lock:
+            current = cache.get(key, 0)
+            if current >= limit:
+                return False
+            cache.set(key, current + 1, timeout=ttl)
+            return True
+
+    def exit(self, key: str) -> None:
+        with self._lock:
+            current = cache.get(key, 0)
+            if current > 0:
+                cache.set(key, current - 1, timeout=INFLIGHT_TTL_SECONDS)
 
 
-def rate_limit_hit(tenant: Tenant) -> RateLimitState:
+@memoize
+def _counters(redis_url: str) -> _RedisCounters | _CacheCounters:
+    return _RedisCounters(redis_url) if redis_url else _CacheCounters()
+
+
+def counters() -> _RedisCounters | _CacheCounters:
+    return _counters(settings.REDIS_URL)
+
+
+_limits: dict[str, tuple[float, tuple[int, int]]] = {}
+
+
+def tenant_limits(tenant: Tenant) -> tuple[int, int]:
+    """(requests per minute, concurrent requests) from the tenant's plan, kept in memory for 30 s."""
+    now = time.monotonic()
+    cached = _limits.get(str(tenant.pk))
+    if cached and cached[0] > now:
+        return cached[1]
+    plan = plan_for_tenant(tenant=tenant)
+    limits = (
+        (plan.api_rate_limit_per_minute, plan.api_burst_limit)
+        if plan
+        else (settings.API_RATE_LIMIT_PER_MINUTE, settings.API_BURST_LIMIT)
+    )
+    _limits[str(tenant.pk)] = (now + LIMITS_CACHE_SECONDS, limits)
+    return limits
+
+
+def forget_limits() -> None:
+    """Drop the in-memory plan limits (tests, or after a plan change that must apply at once)."""
+    _limits.clear()
+
+
+def rate_limit_hit(tenant: Tenant, limit: int) -> RateLimitState:
     """Count one request against the tenant's per-minute limit."""
-    limit, _burst = tenant_limits(tenant)
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    count = _atomic_incr(f"ratelimit:{tenant.pk}:{window}", WINDOW_SECONDS + 5)
+    window = int(time.time() // WINDOW_SECONDS)
+    count = counters().hit(f"ratelimit:{tenant.pk}:{window}", WINDOW_SECONDS + 5)
     reset_at = (window + 1) * WINDOW_SECONDS
     return RateLimitState(limit=limit, remaining=max(0, limit - count), reset_at=reset_at, allowed=count <= limit)
 
 
-def inflight_enter(tenant: Tenant) -> bool:
+def inflight_enter(tenant: Tenant, burst: int) -> bool:
     """Take one of the tenant's concurrent-request slots; False (and nothing held) if none is free."""
-    _limit, burst = tenant_limits(tenant)
-    key = f"ratelimit-inflight:{tenant.pk}"
-    if _atomic_incr(key, INFLIGHT_TTL_SECONDS) > burst:
-        inflight_exit(tenant)
-        return False
-    cache.touch(key, INFLIGHT_TTL_SECONDS)
-    return True
+    return counters().enter(f"ratelimit-inflight:{tenant.pk}", burst, INFLIGHT_TTL_SECONDS)
 
 
 def inflight_exit(tenant: Tenant) -> None:
-    with contextlib.suppress(ValueError):  # the counter expired meanwhile
-        cache.decr(f"ratelimit-inflight:{tenant.pk}")
+    counters().exit(f"ratelimit-inflight:{tenant.pk}")

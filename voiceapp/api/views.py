@@ -46,13 +46,14 @@ class TenantScopedAPIView(GenericAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permissions first
-        state = ratelimit.rate_limit_hit(request.tenant)
+        per_minute, burst = ratelimit.tenant_limits(request.tenant)
+        state = ratelimit.rate_limit_hit(request.tenant, per_minute)
         request._request.rate_limit = state
         if not state.allowed:
             raise exceptions.Throttled(
                 wait=state.retry_after, detail="Rate limit exceeded: too many requests this minute."
             )
-        if not ratelimit.inflight_enter(request.tenant):
+        if not ratelimit.inflight_enter(request.tenant, burst):
             raise TooManyConcurrentRequests(wait=1, detail="Too many concurrent requests for this tenant.")
         request._request.inflight_held = True
 
