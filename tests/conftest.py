@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 
 from tenants.models import Membership
-from voiceapp.api import ratelimit
 from tests import factories
+from voiceapp.api import ratelimit
 
 
 @pytest.fixture(autouse=True)

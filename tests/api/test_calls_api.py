@@ -244,9 +244,10 @@ def test_transfer_is_refused_unless_the_call_is_conversing(api_client, tenant, a
 
 
 def test_the_fast_detail_matches_the_serializer_field_for_field(api_client, tenant, agent):
+    from rest_framework.renderers import JSONRenderer
+
     from calls.apis import CallDetailOutput
     from calls.selectors import call_detail
-    from rest_framework.renderers import JSONRenderer
 
     call = conversing_call(tenant, agent)
     factories.TranscriptTurnFactory(call=call, turn_number=1, confidence=0.87, metadata={"stt_ms": 120})

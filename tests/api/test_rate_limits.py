@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from tests import factories
-from voiceapp.api import ratelimit
 from tests.api.conftest import key_client
+from voiceapp.api import ratelimit
 
 NOW = 1_800_000_010.0  # 10 s into a one-minute window
 
