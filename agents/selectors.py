@@ -5,7 +5,7 @@ from tenants.models import Tenant
 
 
 def agent_list(*, tenant: Tenant):
-    return Agent.objects.for_tenant(tenant).alive().select_related("voice").order_by("name", "id")
+    return Agent.objects.for_tenant(tenant).alive().order_by("name", "id")
 
 
 def agent_get(*, tenant: Tenant, agent_id) -> Agent | None:

@@ -5,4 +5,4 @@ from tenants.models import Tenant
 
 
 def phone_number_list(*, tenant: Tenant):
-    return PhoneNumber.objects.for_tenant(tenant).select_related("agent").order_by("e164")
+    return PhoneNumber.objects.for_tenant(tenant).order_by("e164")
