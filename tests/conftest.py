@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 from tenants.models import Membership
 from tests import factories
+from tests.api.conftest import key_client
 from voiceapp.api import ratelimit
 
 
@@ -44,3 +45,19 @@ def staff_user(db):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def api_client(tenant):
+    """An API client with an admin key of our tenant."""
+    return key_client(tenant)
+
+
+@pytest.fixture
+def other_api_client(other_tenant):
+    return key_client(other_tenant)
+
+
+@pytest.fixture
+def make_client():
+    return key_client

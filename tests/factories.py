@@ -11,6 +11,8 @@ from django.utils import timezone
 from agents.models import Agent, KnowledgeDocument, Voice
 from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
+from integrations import vault
+from integrations.models import ProviderCredential
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
 
@@ -206,3 +208,24 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     number = factory.Sequence(lambda n: f"INV-{n:06d}")
     period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
     period_end = factory.LazyFunction(timezone.now)
+
+
+class ProviderCredentialFactory(factory.django.DjangoModelFactory):
+    """A credential encrypted through the vault; pass `secret={...}` to choose the plaintext."""
+
+    class Meta:
+        model = ProviderCredential
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"CREDENTIAL_{n}")
+    provider = ProviderCredential.Provider.ANTHROPIC
+    secret = factory.LazyFunction(lambda: {"api_key": "sk-ant-test-" + secrets.token_hex(16)})
+    verification = ProviderCredential.Verification.VERIFIED
+    verified_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class, *args, secret, **kwargs):
+        credential = model_class(*args, **kwargs)
+        vault.seal(credential, secret)  # after the id exists: it is bound into the ciphertext
+        credential.save(force_insert=True)
+        return credential

@@ -251,6 +251,7 @@ SPECTACULAR_SETTINGS = {
         "ToolCallStatusEnum": "calls.models.ToolCall.Status",
         "VoiceProviderEnum": "agents.models.Voice.Provider",
         "NumberProviderEnum": "telephony.models.PhoneNumber.Provider",
+        "CredentialProviderEnum": "integrations.models.ProviderCredential.Provider",
     },
     "SERVE_AUTHENTICATION": None,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -283,6 +284,7 @@ GOTO_CLIENT_ID = env.str("GOTO_CLIENT_ID", default="")
 GOTO_CLIENT_SECRET = env_secret("GOTO_CLIENT_SECRET")
 GOTO_API_BASE_URL = env.str("GOTO_API_BASE_URL", default="https://api.goto.com")
 GOTO_WEBSOCKET_URL = env.str("GOTO_WEBSOCKET_URL", default="wss://realtime.goto.com")
+GOTO_OAUTH_TOKEN_URL = env.str("GOTO_OAUTH_TOKEN_URL", default="https://authentication.logmeininc.com/oauth/token")
 GOTO_OAUTH_SCOPES = env.list(
     "GOTO_OAUTH_SCOPES",
     default=["webrtc.v1.write", "call-events.v1.notifications.manage", "call-control.v1.calls.write"],

@@ -7,6 +7,7 @@ from django.urls import get_resolver
 
 from agents.models import Agent, Voice
 from calls.models import Call, CallEvent
+from integrations.models import BackendService, ProviderCredential
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog
 from tests import factories
@@ -25,6 +26,8 @@ def theirs(other_tenant):
         "number": factories.PhoneNumberFactory(tenant=other_tenant, agent=agent),
         "voice": factories.VoiceFactory(tenant=other_tenant),
         "api_key": factories.ApiKeyFactory(tenant=other_tenant),
+        "credential": factories.ProviderCredentialFactory(tenant=other_tenant),
+        "backend": BackendService.objects.create(tenant=other_tenant, name="crm", url="https://crm.example.com/api"),
     }
 
 
@@ -39,11 +42,18 @@ ID_ROUTES = [
     ("get", "/v1/numbers/{number}", None),
     ("patch", "/v1/numbers/{number}", {"friendly_name": "Stolen"}),
     ("delete", "/v1/api-keys/{api_key}", None),
+    ("get", "/v1/credentials/{credential}", None),
+    ("patch", "/v1/credentials/{credential}", {"secret": {"api_key": "sk-ant-api03-stolen-000000000000"}}),
+    ("delete", "/v1/credentials/{credential}", None),
+    ("post", "/v1/credentials/{credential}/verify", None),
+    ("get", "/v1/backend-services/{backend}", None),
+    ("patch", "/v1/backend-services/{backend}", {"url": "https://stolen.example.com"}),
+    ("delete", "/v1/backend-services/{backend}", None),
 ]
 
 
 def snapshot() -> dict:
-    models = [Agent, Call, CallEvent, PhoneNumber, Voice, ApiKey, AuditLog]
+    models = [Agent, Call, CallEvent, PhoneNumber, Voice, ApiKey, AuditLog, ProviderCredential, BackendService]
     return {m.__name__: sorted(map(str, m.objects.values_list("pk", "updated_at"))) for m in models}
 
 
@@ -85,7 +95,10 @@ def test_numbers_can_only_be_assigned_to_our_agents(api_client, tenant, theirs):
     assert ours.agent.tenant == tenant
 
 
-@pytest.mark.parametrize("path", ["/v1/agents", "/v1/calls", "/v1/numbers", "/v1/api-keys", "/v1/usage"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/agents", "/v1/calls", "/v1/numbers", "/v1/api-keys", "/v1/usage", "/v1/credentials", "/v1/backend-services"],
+)
 def test_lists_never_show_another_tenants_rows(api_client, theirs, path):
     body = api_client.get(path).json()
     text = str(body)
@@ -122,6 +135,8 @@ def test_every_id_route_is_covered():
         .replace("{call}", "<uuid:call_id>")
         .replace("{number}", "<uuid:number_id>")
         .replace("{api_key}", "<uuid:key_id>")
+        .replace("{credential}", "<uuid:credential_id>")
+        .replace("{backend}", "<uuid:service_id>")
         for _, t, _ in ID_ROUTES
     }
     assert {r for r in routes if r.startswith("v1/")} == covered

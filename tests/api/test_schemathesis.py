@@ -24,6 +24,7 @@ from schemathesis.generation import GenerationMode
 from calls import services as call_services
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus
+from integrations.models import BackendService
 from tenants.services import api_key_create
 from tests import factories
 
@@ -116,6 +117,14 @@ def seeded(transactional_db):
         ended = call_services.call_transition(call=ended, to_status=status)
     assert TranscriptTurn.objects.for_tenant(tenant).filter(call=call).count() == len(lines)
 
+    credential = factories.ProviderCredentialFactory(
+        tenant=tenant, name="TICKETING_TOKEN", provider="http", secret={"value": "seed-token-0123456789"}
+    )
+    doomed_credential = factories.ProviderCredentialFactory(
+        tenant=tenant, name="DOOMED", provider="http", secret={"value": "doomed-token-0123456789"}
+    )
+    backend = BackendService.objects.create(tenant=tenant, name="crm", url="https://crm.example.com/api")
+    doomed_backend = BackendService.objects.create(tenant=tenant, name="old-crm", url="https://old.example.com/api")
     key = api_key_create(tenant=tenant, name="schemathesis", scopes=["read", "write", "admin"])
     spare_key = api_key_create(tenant=tenant, name="to be revoked", scopes=["read"])
     return {
@@ -126,14 +135,27 @@ def seeded(transactional_db):
             "call_id": str(call.pk),
             "number_id": str(number.pk),
             "key_id": str(spare_key.api_key.pk),
+            "credential_id": str(credential.pk),
+            "service_id": str(backend.pk),
         },
-        "delete_path_parameters": {"agent_id": str(doomed_agent.pk), "key_id": str(spare_key.api_key.pk)},
+        "delete_path_parameters": {
+            "agent_id": str(doomed_agent.pk),
+            "key_id": str(spare_key.api_key.pk),
+            "credential_id": str(doomed_credential.pk),
+            "service_id": str(doomed_backend.pk),
+        },
         # Valid bodies the schema alone cannot describe (E.164 numbers, ids that exist).
         "bodies": {
             "calls_create": {"agent_id": str(agent.pk), "to": "+15557770003", "metadata": {"customer_name": "Ada"}},
             "calls_transfer": {"type": "warm", "target": "Front desk", "context": "Wants a cleaning."},
             "numbers_create": {"e164": "+15550100002", "friendly_name": "Second line", "agent_id": str(agent.pk)},
             "numbers_update": {"agent_id": str(agent.pk), "friendly_name": "Main line"},
+            "credentials_create": {
+                "name": "CRM_TOKEN",
+                "provider": "http",
+                "secret": {"value": "crm-token-0123456789"},
+            },
+            "credentials_update_secret": {"secret": {"value": "rotated-token-0123456789"}},
         },
     }
 

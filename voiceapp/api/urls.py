@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("telephony.urls")),
     path("", include("billing.urls")),
     path("", include("tenants.urls")),
+    path("", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),
     re_path(r"^.*$", api_not_found),  # unknown /v1/ URLs answer in the API's error shape, DEBUG or not

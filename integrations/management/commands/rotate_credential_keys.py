@@ -1,0 +1,27 @@
+"""Re-encrypt every stored credential under the newest INTEGRATION_CRYPTO_KEY key (idempotent)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.services import credential_reencrypt_all
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt all credentials under the first (newest) key of INTEGRATION_CRYPTO_KEY. Safe to run "
+        "again. Credentials that cannot be decrypted are listed and keep their old ciphertext; the "
+        "command then exits with status 1."
+    )
+
+    def handle(self, *args, **options):
+        report = credential_reencrypt_all()
+        self.stdout.write(
+            f"Key {report.key_id!r}: {report.reencrypted} re-encrypted, {report.already_current} already "
+            f"under it, {len(report.failed)} could not be decrypted."
+        )
+        for message in report.failed:
+            self.stderr.write(f"  {message}")
+        if report.failed:
+            raise CommandError(
+                f"{len(report.failed)} credential(s) still need their old key (or a new secret): keep that key "
+                "listed in INTEGRATION_CRYPTO_KEY until they are fixed."
+            )

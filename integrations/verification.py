@@ -1,0 +1,271 @@
+"""Provider checks: one cheap authenticated call per provider, made before a credential is saved.
+
+Each check uses the provider's SDK or documented HTTP API, with the base URL taken from settings (or,
+for LiveKit and the generic HTTP check, from the secret itself), so tests can point them at local
+servers. The result carries the provider's answer (status and error message), truncated and with the
+secret scrubbed in case the provider echoes it.
+
+The SDKs are imported inside their checks: only verification needs them, and importing anthropic alone
+costs most of a second at every process start.
+"""
+
+import base64
+import ipaddress
+import json
+import logging
+import socket
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import httpx
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10.0
+MESSAGE_CHARS = 300
+MASK = "••••"
+PROVIDER_NAMES = {
+    "anthropic": "Anthropic",
+    "deepgram": "Deepgram",
+    "gotoconnect": "GoToConnect",
+    "livekit": "LiveKit",
+    "http": "the check URL",
+}
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    ok: bool | None  # None: nothing to check against (a generic secret without check_url)
+    message: str  # the provider's answer, scrubbed of the secret
+
+    @property
+    def status(self) -> str:
+        return {True: "verified", False: "failed", None: "unverified"}[self.ok]
+
+
+def verify(provider: str, secret: dict) -> VerificationResult:
+    """Check `secret` (already validated by vault.validate_secret) against its provider."""
+    try:
+        result = CHECKS[provider](secret)
+    except Exception as exc:  # a check must answer, never break the request that asked for it
+        result = VerificationResult(False, f"The check failed unexpectedly: {type(exc).__name__}: {exc}")
+    result = VerificationResult(result.ok, scrub(result.message, secret))
+    logger.info("credential check against %s: %s (%s)", provider, result.status, result.message)
+    return result
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def scrub(text: str, secret: dict) -> str:
+    """`text` without any secret value (nor the Basic-auth form of a client id and secret), truncated."""
+    values = [value for value in secret.values() if isinstance(value, str) and len(value) >= 4]
+    if secret.get("client_id") and secret.get("client_secret"):
+        values.append(base64.b64encode(f"{secret['client_id']}:{secret['client_secret']}".encode()).decode())
+    for value in sorted(values, key=len, reverse=True):  # longest first: one value may contain another
+        text = text.replace(value, MASK)
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+def refused(status: int, body) -> VerificationResult:
+    """'401 Unauthorized: authentication_error: invalid x-api-key' from a status and an error body."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    detail = error_detail(body)
+    return VerificationResult(False, " ".join(filter(None, [str(status), phrase])) + (f": {detail}" if detail else ""))
+
+
+def error_detail(body) -> str:
+    """The error of a provider's body, whichever of the common shapes it uses."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return " ".join(body.split())
+    if not isinstance(body, dict):
+        return "" if body is None else json.dumps(body)
+    error = body.get("error")
+    pairs = [
+        (error.get("type"), error.get("message")) if isinstance(error, dict) else (None, None),  # Anthropic
+        (body.get("err_code"), body.get("err_msg")),  # Deepgram
+        (body.get("category"), body.get("message")),  # Deepgram, newer endpoints
+        (error if isinstance(error, str) else None, body.get("error_description")),  # OAuth 2
+        (body.get("code"), body.get("msg")),  # Twirp (LiveKit)
+    ]
+    for code, message in pairs:
+        if message or code:
+            return ": ".join(str(part) for part in (code, message) if part)
+    return json.dumps(body, separators=(",", ":"))
+
+
+def unreachable(provider: str, exc: BaseException) -> VerificationResult:
+    cause = exc.__cause__ or exc.__context__
+    reason = f"{exc}" + (f" ({cause})" if cause and str(cause) not in str(exc) else "")
+    return VerificationResult(False, f"Could not reach {PROVIDER_NAMES[provider]}: {reason or type(exc).__name__}")
+
+
+def public_address_problem(url: str) -> str:
+    """Why the platform will not call `url` (a private, loopback or link-local host), or "".
+
+    Tenants choose LiveKit and check URLs, and the answer is shown to them: in production that must not
+    open a window onto the platform's own network. DEBUG (embedded defaults, tests) allows local servers.
+    """
+    if settings.DEBUG:
+        return ""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return f"Could not resolve {host}."
+    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        return f"{host} is a private, loopback or link-local address, which the platform does not call."
+    return ""
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+
+def check_anthropic(secret: dict) -> VerificationResult:
+    """List one model: any valid key may, and it costs no tokens."""
+    import anthropic
+
+    base_url = settings.ANTHROPIC_BASE_URL or None
+    options = {"api_key": secret["api_key"], "base_url": base_url, "timeout": TIMEOUT_SECONDS, "max_retries": 0}
+    with anthropic.Anthropic(**options) as client:
+        try:
+            page = client.models.list(limit=1)
+        except anthropic.APIStatusError as exc:
+            return refused(exc.status_code, exc.body if exc.body is not None else exc.response.text)
+        except anthropic.APIConnectionError as exc:
+            return unreachable("anthropic", exc)
+    models = ", ".join(model.id for model in page.data) or "none"
+    return VerificationResult(True, f"200 OK: the key lists models ({models})")
+
+
+def _deepgram_environment():
+    from deepgram.environment import DeepgramClientEnvironment
+
+    if not settings.DEEPGRAM_BASE_URL:
+        return DeepgramClientEnvironment.PRODUCTION
+    # The setting may name the REST host or the streaming endpoint (wss://host/v1/listen): keep the host.
+    parts = urlsplit(settings.DEEPGRAM_BASE_URL)
+    secure = parts.scheme in ("https", "wss")
+    path = parts.path.rstrip("/").removesuffix("/v1/listen").removesuffix("/v1")
+    rest, stream = (f"{scheme}://{parts.netloc}{path}" for scheme in (("https", "wss") if secure else ("http", "ws")))
+    return DeepgramClientEnvironment(base=rest, production=stream, agent=stream, agent_rest=rest)
+
+
+def check_deepgram(secret: dict) -> VerificationResult:
+    """List the key's projects (GET /v1/projects), the cheapest authenticated call."""
+    from deepgram import DeepgramClient
+    from deepgram.core.api_error import ApiError
+
+    with httpx.Client(timeout=TIMEOUT_SECONDS) as http:
+        client = DeepgramClient(
+            api_key=secret["api_key"], environment=_deepgram_environment(), httpx_client=http, timeout=TIMEOUT_SECONDS
+        )
+        try:
+            response = client.manage.v1.projects.list(request_options={"max_retries": 0})
+        except ApiError as exc:
+            return refused(exc.status_code or 0, exc.body)
+        except httpx.HTTPError as exc:
+            return unreachable("deepgram", exc)
+    return VerificationResult(True, f"200 OK: the key lists {len(response.projects or [])} project(s)")
+
+
+def check_gotoconnect(secret: dict) -> VerificationResult:
+    """OAuth 2 client-credentials token request; the token itself is dropped unread."""
+    form = {"grant_type": "client_credentials", "scope": " ".join(settings.GOTO_OAUTH_SCOPES)}
+    try:
+        response = httpx.post(
+            settings.GOTO_OAUTH_TOKEN_URL,
+            data=form,
+            auth=(secret["client_id"], secret["client_secret"]),
+            headers={"Accept": "application/json"},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as exc:
+        return unreachable("gotoconnect", exc)
+    body = _json_or_text(response)
+    if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+        return refused(response.status_code, body)
+    return VerificationResult(True, f"200 OK: token issued (scope: {body.get('scope') or form['scope']})")
+
+
+async def _livekit_room_count(url: str, api_key: str, api_secret: str) -> int:
+    import aiohttp
+    from livekit import api
+
+    # failover=False: a verification asks the one server named, not LiveKit Cloud's other regions.
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+    client = api.LiveKitAPI(url, api_key, api_secret, timeout=timeout, failover=False)
+    try:
+        response = await client.room.list_rooms(api.ListRoomsRequest())
+    finally:
+        await client.aclose()
+    return len(response.rooms)
+
+
+def check_livekit(secret: dict) -> VerificationResult:
+    """RoomService.ListRooms on the credential's own server."""
+    import aiohttp
+    from livekit import api
+
+    problem = public_address_problem(secret["url"])
+    if problem:
+        return VerificationResult(False, problem)
+    try:
+        count = async_to_sync(_livekit_room_count)(secret["url"], secret["api_key"], secret["api_secret"])
+    except api.TwirpError as exc:
+        return refused(exc.status, {"code": exc.code, "msg": exc.message})
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return unreachable("livekit", exc)
+    return VerificationResult(True, f"200 OK: the key lists {count} room(s)")
+
+
+def auth_header(secret: dict) -> tuple[str, str]:
+    """The header a generic secret is sent in: `header` is a name, or 'Name: text with <value>'."""
+    name, colon, template = secret.get("header", "Authorization: Bearer <value>").partition(":")
+    value = template.strip().replace("<value>", secret["value"]) if colon else secret["value"]
+    return name.strip(), value
+
+
+def check_http(secret: dict) -> VerificationResult:
+    """GET check_url with the secret in its header; any 2xx accepts it."""
+    url = secret.get("check_url")
+    if not url:
+        return VerificationResult(None, "Not checked: the secret has no check_url.")
+    problem = public_address_problem(url)
+    if problem:
+        return VerificationResult(False, problem)
+    name, value = auth_header(secret)
+    try:
+        response = httpx.get(url, headers={name: value}, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return unreachable("http", exc)
+    if response.is_success:
+        return VerificationResult(True, f"{response.status_code} {response.reason_phrase}")
+    return refused(response.status_code, response.text)
+
+
+def _json_or_text(response: httpx.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+CHECKS = {
+    "anthropic": check_anthropic,
+    "deepgram": check_deepgram,
+    "gotoconnect": check_gotoconnect,
+    "livekit": check_livekit,
+    "http": check_http,
+}

@@ -1,0 +1,143 @@
+"""Provider checks through the real SDKs against local servers that speak each provider's protocol."""
+
+import base64
+from urllib.parse import parse_qs
+
+import jwt
+import pytest
+
+from integrations import verification
+from tests.integrations.fakes import CREDENTIALS, providers_fixture  # noqa: F401 (the `providers` fixture)
+
+PRIMARY = {"anthropic": "api_key", "deepgram": "api_key", "gotoconnect": "client_secret", "livekit": "api_secret"}
+PRIMARY["http"] = "value"
+
+ACCEPTED = {
+    "anthropic": "200 OK: the key lists models (claude-sonnet-4-20250514)",
+    "deepgram": "200 OK: the key lists 1 project(s)",
+    "gotoconnect": "200 OK: token issued (scope: webrtc.v1.write call-events.v1.notifications.manage "
+    "call-control.v1.calls.write)",
+    "livekit": "200 OK: the key lists 1 room(s)",
+    "http": "200 OK",
+}
+REFUSED = {
+    "anthropic": "401 Unauthorized: authentication_error: invalid x-api-key",
+    "deepgram": "401 Unauthorized: INVALID_AUTH: Invalid credentials.",
+    "gotoconnect": "401 Unauthorized: invalid_client: Bad client credentials",
+    "livekit": "401 Unauthorized: unauthenticated: invalid token: Signature verification failed",
+    "http": "401 Unauthorized: token 'Bearer ••••' is not valid",  # the backend echoed it: scrubbed
+}
+
+
+def _wrong(secret: dict, provider: str) -> dict:
+    field = PRIMARY[provider]
+    return {**secret, field: secret[field][:-4] + "XXXX"}
+
+
+@pytest.mark.parametrize("provider", list(ACCEPTED))
+def test_a_valid_secret_is_accepted_with_the_providers_answer(providers, provider):
+    result = verification.verify(provider, providers.secret(provider))
+    assert (result.ok, result.status, result.message) == (True, "verified", ACCEPTED[provider])
+    assert len(providers.requests) == 1
+
+
+@pytest.mark.parametrize("provider", list(REFUSED))
+def test_a_refused_secret_fails_with_the_providers_answer(providers, provider):
+    secret = _wrong(providers.secret(provider), provider)
+    result = verification.verify(provider, secret)
+    assert (result.ok, result.status, result.message) == (False, "failed", REFUSED[provider])
+    assert secret[PRIMARY[provider]] not in result.message
+    assert len(providers.requests) == 1  # no retries: one refusal is an answer
+
+
+def test_each_sdk_speaks_its_providers_protocol(providers):
+    for provider in ACCEPTED:
+        verification.verify(provider, providers.secret(provider))
+    anthropic, deepgram, goto, livekit, backend = providers.requests
+    assert (anthropic.method, anthropic.path, anthropic.query) == ("GET", "/v1/models", {"limit": ["1"]})
+    assert anthropic.headers.get("x-api-key") == CREDENTIALS["anthropic"]["api_key"]
+    assert anthropic.headers.get("anthropic-version")
+    assert deepgram.headers.get("Authorization") == f"Token {CREDENTIALS['deepgram']['api_key']}"
+    client = CREDENTIALS["gotoconnect"]
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    assert goto.headers.get("Authorization") == f"Basic {basic}"
+    assert parse_qs(goto.body.decode())["scope"] == [
+        "webrtc.v1.write call-events.v1.notifications.manage call-control.v1.calls.write"
+    ]
+    token = livekit.headers.get("Authorization").removeprefix("Bearer ")
+    claims = jwt.decode(token, CREDENTIALS["livekit"]["api_secret"], algorithms=["HS256"])
+    assert (claims["iss"], claims["video"]["roomList"]) == (CREDENTIALS["livekit"]["api_key"], True)
+    assert backend.headers.get("Authorization") == f"Bearer {CREDENTIALS['http']['value']}"
+
+
+def test_an_unknown_livekit_key_is_named_by_the_server_and_scrubbed(providers):
+    secret = {**providers.secret("livekit"), "api_key": "APIunknownKey99"}
+    result = verification.verify("livekit", secret)
+    assert result.message == "401 Unauthorized: unauthenticated: invalid API key: ••••"
+
+
+def test_the_generic_check_sends_the_header_it_is_told(providers):
+    secret = {"value": CREDENTIALS["http"]["value"], "check_url": f"{providers.url}/check-key", "header": "X-API-Key"}
+    assert verification.verify("http", secret).ok is True
+    templated = {**secret, "check_url": f"{providers.url}/check", "header": "Authorization: Bearer <value>"}
+    assert verification.verify("http", templated).ok is True
+    assert [r.path for r in providers.requests] == ["/check-key", "/check"]
+
+
+def test_a_generic_secret_without_check_url_is_left_unverified(providers):
+    result = verification.verify("http", {"value": "anything-at-all-123"})
+    assert (result.ok, result.status, result.message) == (
+        None,
+        "unverified",
+        "Not checked: the secret has no check_url.",
+    )
+    assert providers.requests == []
+
+
+@pytest.mark.parametrize("provider", list(ACCEPTED))
+def test_an_unreachable_provider_is_a_failure_that_says_so(providers, settings, provider):
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    settings.ANTHROPIC_BASE_URL = settings.DEEPGRAM_BASE_URL = closed
+    settings.GOTO_OAUTH_TOKEN_URL = f"{closed}/oauth/token"
+    secret = {**providers.secret(provider), **({"url": closed} if provider == "livekit" else {})}
+    if provider == "http":
+        secret["check_url"] = f"{closed}/check"
+    result = verification.verify(provider, secret)
+    assert result.ok is False
+    assert result.message.startswith(f"Could not reach {verification.PROVIDER_NAMES[provider]}: ")
+    assert "refused" in result.message.lower() or "failed" in result.message.lower()
+
+
+@pytest.mark.parametrize("provider", ["livekit", "http"])
+def test_tenant_chosen_urls_on_private_addresses_are_refused_in_production(providers, settings, provider):
+    settings.DEBUG = False
+    result = verification.verify(provider, providers.secret(provider))
+    assert result.message == "127.0.0.1 is a private, loopback or link-local address, which the platform does not call."
+    assert result.ok is False
+    assert providers.requests == []
+
+
+def test_answers_are_scrubbed_then_truncated():
+    secret = {"client_id": "my-client", "client_secret": "s3cr3t-value-xyz"}
+    basic = base64.b64encode(b"my-client:s3cr3t-value-xyz").decode()
+    text = f"echo s3cr3t-value-xyz and Basic {basic} and my-client " + "x" * 400
+    scrubbed = verification.scrub(text, secret)
+    assert scrubbed.startswith("echo •••• and Basic •••• and •••• xxx")
+    assert len(scrubbed) == 300 and scrubbed.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"type": "error", "error": {"type": "permission_error", "message": "no access"}}, "permission_error: no access"),
+        ({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}, "INVALID_AUTH: Invalid credentials."),
+        ({"category": "INSUFFICIENT_PERMISSIONS", "message": "nope"}, "INSUFFICIENT_PERMISSIONS: nope"),
+        ('{"error": "invalid_client", "error_description": "Bad client credentials"}', "invalid_client: Bad client credentials"),
+        ({"code": "unauthenticated", "msg": "invalid token"}, "unauthenticated: invalid token"),
+        ({"detail": "odd shape"}, '{"detail":"odd shape"}'),
+        (b"<html>\n  Bad  gateway </html>", "<html> Bad gateway </html>"),
+    ],
+)  # fmt: skip
+def test_error_bodies_of_every_common_shape_are_read(body, detail):
+    assert verification.error_detail(body) == detail
+    assert verification.refused(403, body).message == f"403 Forbidden: {detail}"
