@@ -266,3 +266,12 @@ def test_the_plaintext_is_canonical_json_bound_to_tenant_and_row(tenant):
     )
     assert json.loads(plaintext) == {"client_id": "a", "client_secret": "b" * 12}
     assert plaintext == b'{"client_id":"a","client_secret":"bbbbbbbbbbbb"}'
+
+
+def test_a_malformed_key_setting_fails_the_system_check(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.INTEGRATION_CRYPTO_KEY = "not-a-key"
+    with pytest.raises(SystemCheckError, match="integrations.E001"):
+        call_command("check")
