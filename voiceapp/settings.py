@@ -225,11 +225,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["voiceapp.api.permissions.HasTenantScope"],
     "DEFAULT_PAGINATION_CLASS": "voiceapp.api.pagination.Pagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["voiceapp.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "voiceapp.api.exceptions.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
+    # ASCII JSON (\uXXXX escapes): a lone surrogate echoed from bad input still renders as valid JSON.
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voice by aiConnected API",

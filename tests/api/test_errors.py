@@ -99,3 +99,18 @@ def test_a_write_to_an_unknown_url_is_a_json_404_not_a_csrf_page(tenant, owner):
 def test_any_utc_offset_in_a_date_filter_works(api_client):
     # PostgreSQL refuses offsets beyond ±15:59; the filter compares in UTC.
     assert api_client.get("/v1/calls?started_after=2026-01-01T00:00:00%2B17:00").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "Desk", "system_prompt": "x", "description": "nul \\u0000 here"}',
+        '{"name": "Desk", "system_prompt": "x", "settings": {"\\ud800": 1}}',
+        '{"name": "Desk", "system_prompt": "x", "tools": [{"name": "t", "description": "\\udfff"}]}',
+    ],
+)
+def test_text_no_database_can_store_is_a_400(api_client, raw):
+    # PostgreSQL cannot store NUL in text or JSON, and a lone surrogate is not UTF-8 at all.
+    response = api_client.post("/v1/agents", data=raw, content_type="application/json")
+    error = assert_error(response, 400, "parse_error")
+    assert "NUL character" in error["message"]
