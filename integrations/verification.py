@@ -10,10 +10,8 @@ costs most of a second at every process start.
 """
 
 import base64
-import ipaddress
 import json
 import logging
-import socket
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -21,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 from asgiref.sync import async_to_sync
 from django.conf import settings
+
+from integrations.netguard import address_problem
 
 logger = logging.getLogger(__name__)
 
@@ -112,21 +112,8 @@ def unreachable(provider: str, exc: BaseException) -> VerificationResult:
 
 
 def public_address_problem(url: str) -> str:
-    """Why the platform will not call `url` (a private, loopback or link-local host), or "".
-
-    Tenants choose LiveKit and check URLs, and the answer is shown to them: in production that must not
-    open a window onto the platform's own network. DEBUG (embedded defaults, tests) allows local servers.
-    """
-    if settings.DEBUG:
-        return ""
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return f"Could not resolve {host}."
-    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
-        return f"{host} is a private, loopback or link-local address, which the platform does not call."
-    return ""
+    """Why the platform will not call `url` (see integrations.netguard), or ""."""
+    return address_problem(url)
 
 
 # --- the checks ---------------------------------------------------------------------------------

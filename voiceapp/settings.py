@@ -269,6 +269,9 @@ API_BURST_LIMIT = env.int("API_BURST_LIMIT", default=20)
 # Comma-separated `<key id>:<base64 of 32 random bytes>`, newest first: the first key encrypts, any
 # listed key decrypts. Empty on embedded defaults: a development key derived from SECRET_KEY is used.
 INTEGRATION_CRYPTO_KEY = env_secret("INTEGRATION_CRYPTO_KEY")
+# Tenants' URLs (tools, webhooks, backends, credential checks) may point at private, loopback or
+# link-local addresses only when this is on: keep it off in production unless backends are internal.
+INTEGRATION_ALLOW_PRIVATE_NETWORKS = env.bool("INTEGRATION_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 # --- Providers (seed 3.2.6, 3.3.5, 3.5.5) -----------------------------------------------------
 # Keys left empty select the offline engines; see the README.

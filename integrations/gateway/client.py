@@ -41,6 +41,7 @@ from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLi
 from integrations.gateway.redact import Redactor
 from integrations.gateway.retry import retrying, safe_to_repeat
 from integrations.gateway.tls import fingerprint, ssl_context
+from integrations.netguard import address_problem
 from voiceapp.errors import ApplicationError
 
 # Process-wide state for the embedded default (no REDIS_URL): every Gateway of the process shares it.
@@ -250,6 +251,7 @@ class Gateway:
 
     async def _prepare(self, call: _Call, resolver, idempotency_key: str | None) -> None:
         service = call.service
+        await self._check_address(call.url)
         # A vault may read the database: never on the event loop, unless the resolver says it holds its
         # secrets in memory (`blocking = False`), which saves a thread hop per call.
         if service.secret_names() and getattr(resolver, "blocking", True):
@@ -260,6 +262,17 @@ class Gateway:
             call.redactor.add_secret(secret)
         call.headers, call.oauth = resolved.headers, resolved.oauth
         call.client = self._client_for(resolved.tls, service.name)
+
+    @staticmethod
+    async def _check_address(url: str) -> None:
+        """Refuse tenant URLs on the platform's own networks (SSRF) unless private networks are allowed."""
+        from django.conf import settings
+
+        if settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS:
+            return
+        problem = await asyncio.to_thread(address_problem, url)  # resolving the host may block
+        if problem:
+            raise GatewayConfigError(problem, code="address_not_allowed")
 
     def _client_for(self, tls: tuple[str, str, str] | None, service: str) -> httpx.AsyncClient:
         key = fingerprint(*tls) if tls else ""

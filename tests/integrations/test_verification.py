@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 
-from integrations import verification
+from integrations import netguard, verification
 from tests.integrations.fakes import CREDENTIALS, providers_fixture  # noqa: F401 (the `providers` fixture)
 
 PRIMARY = {"anthropic": "api_key", "deepgram": "api_key", "gotoconnect": "client_secret", "livekit": "api_secret"}
@@ -110,7 +110,8 @@ def test_an_unreachable_provider_is_a_failure_that_says_so(providers, settings, 
 
 @pytest.mark.parametrize("provider", ["livekit", "http"])
 def test_tenant_chosen_urls_on_private_addresses_are_refused_in_production(providers, settings, provider):
-    settings.DEBUG = False
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = False
+    netguard.forget()
     result = verification.verify(provider, providers.secret(provider))
     assert result.message == "127.0.0.1 is a private, loopback or link-local address, which the platform does not call."
     assert result.ok is False

@@ -191,5 +191,5 @@ def providers_fixture(settings):
     settings.ANTHROPIC_BASE_URL = fake.url
     settings.DEEPGRAM_BASE_URL = fake.url
     settings.GOTO_OAUTH_TOKEN_URL = f"{fake.url}/oauth/token"
-    settings.DEBUG = True  # the production guard refuses loopback URLs (LiveKit, check_url) when DEBUG is off
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = True  # the fake listens on 127.0.0.1
     return fake
