@@ -1,6 +1,5 @@
 """/v1/agents and /v1/voices."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -97,15 +96,9 @@ class AgentDetailApi(TenantScopedAPIView):
     def tenant_queryset(self):
         return selectors.agent_list(tenant=self.tenant)
 
-    def get_agent(self, agent_id) -> Agent:
-        agent = self.get_queryset().filter(pk=agent_id).first()
-        if agent is None:
-            raise Http404
-        return agent
-
     @extend_schema(operation_id="agents_retrieve", responses={200: AgentOutput, **error_responses(401, 403, 404, 429)})
     def get(self, request, agent_id):
-        return Response(AgentOutput(self.get_agent(agent_id)).data)
+        return Response(AgentOutput(self.get_scoped(agent_id)).data)
 
     @extend_schema(
         operation_id="agents_replace",
@@ -125,11 +118,11 @@ class AgentDetailApi(TenantScopedAPIView):
 
     @extend_schema(operation_id="agents_delete", responses={204: None, **error_responses(401, 403, 404, 429)})
     def delete(self, request, agent_id):
-        services.agent_delete(agent=self.get_agent(agent_id), actor=self.audit_actor())
+        services.agent_delete(agent=self.get_scoped(agent_id), actor=self.audit_actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request, agent_id, *, partial: bool):
-        agent = self.get_agent(agent_id)
+        agent = self.get_scoped(agent_id)
         data = AgentInput(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         agent = services.agent_update(agent=agent, actor=self.audit_actor(), **_agent_fields(self, data.validated_data))

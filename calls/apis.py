@@ -173,9 +173,7 @@ class CallTransferApi(TenantScopedAPIView):
     )
     @idempotent
     def post(self, request, call_id):
-        call = self.get_queryset().filter(pk=call_id).first()
-        if call is None:
-            raise Http404
+        call = self.get_scoped(call_id)
         call_id_var.set(str(call.pk))
         data = TransferInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,6 +1,5 @@
 """/v1/credentials: the tenant's provider and backend secrets (admin permission)."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -87,12 +86,6 @@ class CredentialApiMixin:
     def tenant_queryset(self):
         return selectors.credential_list(tenant=self.tenant)
 
-    def get_credential(self, credential_id) -> ProviderCredential:
-        credential = self.get_queryset().filter(pk=credential_id).first()
-        if credential is None:
-            raise Http404
-        return credential
-
 
 class CredentialDetailApi(CredentialApiMixin, TenantScopedAPIView):
     @extend_schema(
@@ -101,7 +94,7 @@ class CredentialDetailApi(CredentialApiMixin, TenantScopedAPIView):
         description="One credential, masked.",
     )
     def get(self, request, credential_id):
-        return Response(CredentialOutput(self.get_credential(credential_id)).data)
+        return Response(CredentialOutput(self.get_scoped(credential_id)).data)
 
     @extend_schema(
         operation_id="credentials_update_secret",
@@ -111,7 +104,7 @@ class CredentialDetailApi(CredentialApiMixin, TenantScopedAPIView):
         "the stored secret is kept.",
     )
     def patch(self, request, credential_id):
-        credential = self.get_credential(credential_id)  # another tenant's id is a 404 before anything else
+        credential = self.get_scoped(credential_id)  # another tenant's id is a 404 before anything else
         data = CredentialSecretInput(data=request.data)
         data.is_valid(raise_exception=True)
         credential = services.credential_update_secret(
@@ -125,7 +118,7 @@ class CredentialDetailApi(CredentialApiMixin, TenantScopedAPIView):
         description="Delete the credential; backend services that refer to ${NAME} fail from then on.",
     )
     def delete(self, request, credential_id):
-        services.credential_delete(credential=self.get_credential(credential_id), actor=self.audit_actor())
+        services.credential_delete(credential=self.get_scoped(credential_id), actor=self.audit_actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -138,7 +131,7 @@ class CredentialVerifyApi(CredentialApiMixin, TenantScopedAPIView):
         "`verification_message`. 409 when the secret cannot be decrypted (its key is no longer configured).",
     )
     def post(self, request, credential_id):
-        credential = services.credential_verify(credential=self.get_credential(credential_id), actor=self.audit_actor())
+        credential = services.credential_verify(credential=self.get_scoped(credential_id), actor=self.audit_actor())
         return Response(CredentialOutput(credential).data)
 
 
@@ -214,18 +207,12 @@ class BackendServiceDetailApi(TenantScopedAPIView):
     def tenant_queryset(self):
         return selectors.backend_service_list(tenant=self.tenant)
 
-    def get_service(self, service_id) -> BackendService:
-        service = self.get_queryset().filter(pk=service_id).first()
-        if service is None:
-            raise Http404
-        return service
-
     @extend_schema(
         operation_id="backend_services_retrieve",
         responses={200: BackendServiceOutput, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, service_id):
-        return Response(BackendServiceOutput(self.get_service(service_id)).data)
+        return Response(BackendServiceOutput(self.get_scoped(service_id)).data)
 
     @extend_schema(
         operation_id="backend_services_update",
@@ -233,7 +220,7 @@ class BackendServiceDetailApi(TenantScopedAPIView):
         responses={200: BackendServiceOutput, **error_responses(400, 401, 403, 404, 415, 429)},
     )
     def patch(self, request, service_id):
-        service = self.get_service(service_id)
+        service = self.get_scoped(service_id)
         data = BackendServiceInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -250,5 +237,5 @@ class BackendServiceDetailApi(TenantScopedAPIView):
 
     @extend_schema(operation_id="backend_services_delete", responses={204: None, **error_responses(401, 403, 404, 429)})
     def delete(self, request, service_id):
-        services.backend_service_delete(service=self.get_service(service_id), actor=self.audit_actor())
+        services.backend_service_delete(service=self.get_scoped(service_id), actor=self.audit_actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,5 @@
 """/v1/numbers."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -105,17 +104,11 @@ class NumberDetailApi(TenantScopedAPIView):
     def tenant_queryset(self):
         return selectors.phone_number_list(tenant=self.tenant)
 
-    def get_number(self, number_id) -> PhoneNumber:
-        number = self.get_queryset().filter(pk=number_id).first()
-        if number is None:
-            raise Http404
-        return number
-
     @extend_schema(
         operation_id="numbers_retrieve", responses={200: NumberOutput, **error_responses(401, 403, 404, 429)}
     )
     def get(self, request, number_id):
-        return Response(NumberOutput(self.get_number(number_id)).data)
+        return Response(NumberOutput(self.get_scoped(number_id)).data)
 
     @extend_schema(
         operation_id="numbers_update",
@@ -123,7 +116,7 @@ class NumberDetailApi(TenantScopedAPIView):
         responses={200: NumberOutput, **error_responses(400, 401, 403, 404, 415, 429)},
     )
     def patch(self, request, number_id):
-        number = self.get_number(number_id)
+        number = self.get_scoped(number_id)
         data = NumberUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         number = services.phone_number_update(

@@ -1,6 +1,5 @@
 """/v1/api-keys: the tenant's API keys (admin permission)."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -81,8 +80,6 @@ class ApiKeyDetailApi(TenantScopedAPIView):
 
     @extend_schema(operation_id="api_keys_revoke", responses={204: None, **error_responses(401, 403, 404, 429)})
     def delete(self, request, key_id):
-        api_key = self.get_queryset().filter(pk=key_id).first()
-        if api_key is None:
-            raise Http404
+        api_key = self.get_scoped(key_id)
         services.api_key_revoke(api_key=api_key, actor=self.audit_actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 """The base of every tenant API view: authentication, tenant scoping, permissions, rate limits."""
 
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.generics import GenericAPIView
 
@@ -40,6 +41,13 @@ class TenantScopedAPIView(GenericAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no tenant
             return self.get_serializer_class().Meta.model.objects.none()
         return self.tenant_queryset()
+
+    def get_scoped(self, pk):
+        """The tenant's object with this id, or a 404 exactly like a missing one."""
+        obj = self.get_queryset().filter(pk=pk).first()
+        if obj is None:
+            raise Http404
+        return obj
 
     def audit_actor(self) -> dict:
         return {**self.request.actor, "ip_address": self.request.META.get("REMOTE_ADDR")}
