@@ -23,6 +23,8 @@ run: install  ## Migrate, seed the demo and serve HTTP + websockets on embedded 
 	$(BIN)/python manage.py setup_periodic_tasks
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, probes: /health /ready, metrics: /metrics)"
+	@# No broker on embedded defaults: run_outbox sends due webhooks and runs the schedule in-process.
+	$(BIN)/python manage.py run_outbox & OUTBOX=$$!; trap 'kill $$OUTBOX 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) voiceapp.asgi:application
 
 web: install  ## Production-style web process (WSGI) for the admin and API

@@ -1,8 +1,21 @@
-"""Staff admin for plans, subscriptions, usage, credit buckets and invoices."""
+"""Staff admin for plans, subscriptions, usage (records, daily aggregates, reports, alerts), credit and invoices."""
 
 from django.contrib import admin
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
+from billing.models import (
+    CreditBucket,
+    Invoice,
+    Plan,
+    Subscription,
+    UsageAggregate,
+    UsageAlert,
+    UsageRecord,
+    UsageReport,
+)
 from calls.models import Call
 from voiceapp.admin_base import (
     PlatformModelAdmin,
@@ -152,3 +165,63 @@ class InvoiceAdmin(TenantOwnedAdmin):
         ),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
     )
+
+
+@admin.register(UsageAggregate)
+class UsageAggregateAdmin(RecordAdminMixin, TenantOwnedAdmin):
+    """Recomputed hourly from the usage records (aggregate_usage): per tenant, UTC day and agent."""
+
+    list_display = ("day", "tenant", "agent", "calls", "seconds", "billable_seconds", "credit_seconds", "amount")
+    search_fields = ("tenant__name", "tenant__slug", "agent__name")
+    list_select_related = ("tenant", "agent")
+    date_hierarchy = "day"
+    ordering = ("-day", "tenant__name")
+    show_full_result_count = False
+    fields = (
+        "tenant",
+        "day",
+        "agent",
+        "calls",
+        "seconds",
+        "billable_seconds",
+        "credit_seconds",
+        "amount",
+        "updated_at",
+    )
+
+
+@admin.register(UsageReport)
+class UsageReportAdmin(RecordAdminMixin, TenantOwnedAdmin):
+    """The daily usage CSV of each tenant (generate_daily_report); tenants download it at /v1/usage/reports."""
+
+    list_display = ("day", "tenant", "rows", "download", "updated_at")
+    search_fields = ("tenant__name", "tenant__slug")
+    list_select_related = ("tenant",)
+    date_hierarchy = "day"
+    ordering = ("-day", "tenant__name")
+    fields = ("tenant", "day", "rows", "download", "created_at", "updated_at")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.download_view)
+        return [path("<uuid:pk>/download/", view, name="billing_usagereport_download"), *super().get_urls()]
+
+    def download_view(self, request, pk):
+        report = get_object_or_404(UsageReport, pk=pk)
+        return FileResponse(report.file.open("rb"), as_attachment=True, filename=report.file.name.rsplit("/", 1)[-1])
+
+    @admin.display(description="CSV")
+    def download(self, obj):
+        url = reverse("admin:billing_usagereport_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file.name.rsplit("/", 1)[-1]) if obj.file else "—"
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(RecordAdminMixin, TenantOwnedAdmin):
+    """Thresholds tenants crossed, each sent once as usage.threshold_reached."""
+
+    list_display = ("created_at", "tenant", "kind", "threshold", "period", "used_seconds", "allowance_seconds")
+    list_filter = ("kind", "threshold")
+    search_fields = ("tenant__name", "tenant__slug", "period")
+    list_select_related = ("tenant",)
+    ordering = ("-created_at",)
+    fields = ("tenant", "kind", "threshold", "period", "used_seconds", "allowance_seconds", "created_at")

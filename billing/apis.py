@@ -1,14 +1,16 @@
-"""/v1/usage."""
+"""/v1/usage and the daily usage reports."""
 
 from datetime import timedelta
 
+from django.http import FileResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing import selectors
-from billing.models import UsageRecord
+from billing.models import UsageRecord, UsageReport
 from voiceapp.api.docs import error_responses
 from voiceapp.api.views import TenantScopedAPIView
 
@@ -77,3 +79,53 @@ class UsageApi(TenantScopedAPIView):
         results = [{label: row.pop("group"), **row} for row in summary["rows"]]
         body = {"start": start, "end": end, "group_by": group_by, "totals": summary["totals"], "results": results}
         return Response(UsageOutput(body).data)
+
+
+class UsageReportOutput(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField(help_text="GET it with your API key: the CSV itself.")
+
+    class Meta:
+        model = UsageReport
+        fields = ["id", "day", "rows", "download_url", "created_at", "updated_at"]
+
+    def get_download_url(self, obj) -> str:
+        return self.context["request"].build_absolute_uri(f"/v1/usage/reports/{obj.pk}")
+
+
+class UsageReportListApi(TenantScopedAPIView):
+    """The daily usage CSVs (generate_daily_report, 00:00 UTC): one per UTC day, newest first."""
+
+    serializer_class = UsageReportOutput
+
+    def tenant_queryset(self):
+        return selectors.usage_report_list(tenant=self.tenant)
+
+    @extend_schema(
+        operation_id="usage_reports_list",
+        responses={200: UsageReportOutput(many=True), **error_responses(401, 403, 429)},
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(UsageReportOutput(page, many=True, context={"request": request}).data)
+
+
+class UsageReportDownloadApi(TenantScopedAPIView):
+    serializer_class = UsageReportOutput
+
+    def tenant_queryset(self):
+        return selectors.usage_report_list(tenant=self.tenant)
+
+    @extend_schema(
+        operation_id="usage_reports_download",
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="date, agent_id, agent_name, calls, seconds, billable_seconds, amount: one row per agent.",
+            ),
+            **error_responses(401, 403, 404, 429),
+        },
+    )
+    def get(self, request, report_id):
+        report = self.get_scoped(report_id)
+        name = f"usage-{report.day:%Y-%m-%d}.csv"
+        return FileResponse(report.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")

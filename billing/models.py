@@ -90,6 +90,9 @@ class UsageRecord(TenantOwnedModel):
     amount = models.DecimalField(
         max_digits=12, decimal_places=4, default=Decimal("0"), help_text="Cost at the plan's price."
     )
+    credit_seconds = models.PositiveIntegerField(
+        default=0, help_text="Billable seconds beyond the plan's included minutes drawn from credit buckets."
+    )
 
     class Meta:
         ordering = ["-period_start"]
@@ -182,3 +185,75 @@ class Invoice(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class UsageAggregate(TenantOwnedModel):
+    """Usage per tenant, UTC day and agent, recomputed from the usage records by `aggregate_usage`.
+
+    Recomputing replaces the figures of the day, so re-running the job for the same hour never adds twice.
+    """
+
+    day = models.DateField()
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    calls = models.PositiveIntegerField(default=0)
+    seconds = models.PositiveBigIntegerField(default=0)
+    billable_seconds = models.PositiveBigIntegerField(default=0)
+    credit_seconds = models.PositiveBigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["-day"]
+        indexes = [models.Index(fields=["tenant", "day"], name="usage_aggregate_tenant_day_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "agent"], condition=Q(agent__isnull=False), name="usage_aggregate_unique_agent"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "day"], condition=Q(agent__isnull=True), name="usage_aggregate_unique_no_agent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.calls} calls, {self.seconds} s"
+
+
+class UsageReport(TenantOwnedModel):
+    """The daily usage CSV of one tenant, kept in the default storage and downloadable through the API."""
+
+    day = models.DateField()
+    file = models.FileField(upload_to="reports/", max_length=255)
+    rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="usage_report_unique_tenant_day")]
+
+    def __str__(self) -> str:
+        return f"usage {self.day}"
+
+
+class UsageAlert(TenantOwnedModel):
+    """A usage threshold a tenant crossed: sent once per threshold and period as usage.threshold_reached."""
+
+    class Kind(models.TextChoices):
+        INCLUDED_MINUTES = "included_minutes", "Included minutes"
+        CREDIT = "credit", "Credit"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the allowance used: 80 or 100.")
+    period = models.CharField(
+        max_length=64, help_text="The month (2026-11) for included minutes; the newest credit bucket for credit."
+    )
+    used_seconds = models.PositiveBigIntegerField()
+    allowance_seconds = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "threshold", "period"], name="usage_alert_once_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.threshold}% ({self.period})"

@@ -7,7 +7,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from billing.models import CreditBucket, Plan, Subscription, UsageRecord
+from billing.models import CreditBucket, Plan, Subscription, UsageRecord, UsageReport
 from tenants.models import Tenant
 
 
@@ -69,3 +69,7 @@ def _usage_row(row: dict) -> dict:
         "billable_minutes": (Decimal(row["billable"] or 0) / 60).quantize(Decimal("0.01")),
         "cost": Decimal(row["cost"] or 0).quantize(Decimal("0.0001")),
     }
+
+
+def usage_report_list(*, tenant: Tenant):
+    return UsageReport.objects.for_tenant(tenant).order_by("-day", "-id")

@@ -12,7 +12,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Sum
 
-from billing.models import Invoice, Plan, UsageRecord
+from billing import allowances
+from billing.models import Invoice, Plan, UsageRecord, UsageReport
 from billing.selectors import plan_for_tenant
 from calls.models import Call
 from tenants.models import Tenant
@@ -34,7 +35,7 @@ def usage_record_for_call(*, call: Call) -> UsageRecord | None:
     seconds = call.duration_seconds or 0
     billable = _billable_seconds(seconds, plan)
     price = plan.price_per_minute if plan else Decimal("0")
-    record, _created = UsageRecord.objects.get_or_create(
+    record, created = UsageRecord.objects.get_or_create(
         tenant_id=call.tenant_id,
         call=call,
         metric=UsageRecord.Metric.CALL_SECONDS,
@@ -47,6 +48,8 @@ def usage_record_for_call(*, call: Call) -> UsageRecord | None:
             "amount": (Decimal(billable) / 60 * price).quantize(Decimal("0.0001"), ROUND_HALF_UP),
         },
     )
+    if created:  # only the run that created the record draws credit: exactly once per call
+        allowances.usage_apply(record=record, plan=plan)
     return record
 
 
@@ -76,8 +79,8 @@ def invoice_for_period(*, tenant: Tenant, period_start: datetime, period_end: da
     usage = UsageRecord.objects.for_tenant(tenant).filter(
         metric=UsageRecord.Metric.CALL_SECONDS, period_end__gte=period_start, period_end__lt=period_end
     )
-    billable_seconds = usage.aggregate(total=Sum("billable_quantity"))["total"] or 0
-    lines = _invoice_lines(plan, Decimal(billable_seconds) / 60)
+    totals = usage.aggregate(total=Sum("billable_quantity"), credit=Sum("credit_seconds"))
+    lines = _invoice_lines(plan, Decimal(totals["total"] or 0) / 60, Decimal(totals["credit"] or 0) / 60)
     subtotal = sum((Decimal(line["amount"]) for line in lines), Decimal("0.00"))
     invoice, _created = Invoice.objects.get_or_create(
         tenant=tenant,
@@ -94,7 +97,7 @@ def invoice_for_period(*, tenant: Tenant, period_start: datetime, period_end: da
     return invoice
 
 
-def _invoice_lines(plan: Plan | None, minutes: Decimal) -> list[dict]:
+def _invoice_lines(plan: Plan | None, minutes: Decimal, credit_minutes: Decimal = Decimal("0")) -> list[dict]:
     if plan is None:
         return [
             {
@@ -104,7 +107,15 @@ def _invoice_lines(plan: Plan | None, minutes: Decimal) -> list[dict]:
                 "amount": "0.00",
             }
         ]
-    overage = max(minutes - plan.included_minutes, Decimal("0"))
+    overage = max(minutes - plan.included_minutes - credit_minutes, Decimal("0"))
+    credit = [
+        {
+            "description": "Call minutes covered by credit",
+            "quantity": str(credit_minutes.quantize(CENT)),
+            "unit_price": "0",
+            "amount": "0.00",
+        }
+    ]
     return [
         {
             "description": f"{plan.name} plan",
@@ -118,6 +129,7 @@ def _invoice_lines(plan: Plan | None, minutes: Decimal) -> list[dict]:
             "unit_price": str(plan.price_per_minute),
             "amount": str((overage * plan.price_per_minute).quantize(CENT, ROUND_HALF_UP)),
         },
+        *(credit if credit_minutes else []),
     ]
 
 
@@ -161,4 +173,8 @@ def daily_report_for_tenant(*, tenant: Tenant, day_start: datetime) -> str:
     name = f"reports/{tenant.pk}/usage-{day_start:%Y-%m-%d}.csv"
     if default_storage.exists(name):
         default_storage.delete(name)  # re-running the report for a day replaces it
-    return default_storage.save(name, ContentFile(buffer.getvalue().encode()))
+    saved = default_storage.save(name, ContentFile(buffer.getvalue().encode()))
+    UsageReport.objects.update_or_create(
+        tenant=tenant, day=day_start.date(), defaults={"file": saved, "rows": len(rows)}
+    )
+    return saved

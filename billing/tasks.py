@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from billing import services
+from billing import aggregation, services
 from tenants.models import Tenant
 
 
@@ -19,9 +19,15 @@ def _day_start(now: datetime) -> datetime:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def aggregate_usage(lookback_hours: int = 2) -> int:
-    """Hourly: meter calls that ended in the last completed hours (idempotent, overlapping on purpose)."""
+    """Hourly: meter calls of the last completed hours that were missed, then recompute their days' aggregates.
+
+    Idempotent and overlapping on purpose; returns how many calls were newly metered.
+    """
     until = _hour_start(timezone.now())
-    return services.usage_meter_ended_calls(since=until - timedelta(hours=lookback_hours), until=until)
+    since = until - timedelta(hours=lookback_hours)
+    metered = services.usage_meter_ended_calls(since=since, until=until)
+    aggregation.usage_aggregate_days(days=aggregation.days_between(since, until))
+    return metered
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -29,6 +35,7 @@ def generate_daily_report() -> int:
     """Daily at 00:00 UTC: yesterday's usage per tenant as CSV."""
     yesterday = _day_start(timezone.now()) - timedelta(days=1)
     services.usage_meter_ended_calls(since=yesterday, until=yesterday + timedelta(days=1))
+    aggregation.usage_aggregate_day(day=yesterday.date())
     tenants = Tenant.objects.alive()
     for tenant in tenants.iterator():
         services.daily_report_for_tenant(tenant=tenant, day_start=yesterday)

@@ -57,6 +57,13 @@ class Call(TenantOwnedModel):
     )
     end_reason = models.CharField(max_length=100, choices=EndReason.choices, blank=True)
     metadata = models.JSONField(default=dict, blank=True, help_text="Caller context and provider details (JSON).")
+    talk_stats = models.JSONField(
+        default=dict, blank=True, help_text="Talk time per speaker, turns, interruptions (post-call processing)."
+    )
+    analysis = models.JSONField(
+        default=dict, blank=True, help_text="Summary, outcome, sentiment and the agent's structured fields."
+    )
+    processed_at = models.DateTimeField(null=True, blank=True, help_text="When post-call processing finished.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,7 +12,8 @@ from django.utils import timezone
 from agents.models import Agent
 from billing import selectors as billing_selectors
 from billing import services as billing_services
-from calls.models import Call, CallEvent
+from calls import concurrency, webhook_events
+from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus, InvalidTransition, check_transition
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
@@ -67,6 +68,7 @@ def call_create(
     )
     call.room_name = room_name_for(call)
     call.save()
+    concurrency.active_calls_add(tenant_id=tenant.pk, call_id=call.pk)  # ghosts of a rollback are reconciled
     return call
 
 
@@ -77,7 +79,7 @@ def call_event_record(
     with transaction.atomic():
         Call.objects.select_for_update().filter(pk=call.pk).exists()
         last = CallEvent.objects.filter(call=call).aggregate(m=Max("sequence"))["m"] or 0
-        return CallEvent.objects.create(
+        event = CallEvent.objects.create(
             tenant_id=call.tenant_id,
             call=call,
             sequence=last + 1,
@@ -85,6 +87,9 @@ def call_event_record(
             payload=payload or {},
             occurred_at=occurred_at or timezone.now(),
         )
+        if event_type == CallEvent.Type.CALL_TRANSFERRED:
+            webhook_events.emit_transferred(call, event.payload)
+        return event
 
 
 @transaction.atomic
@@ -108,9 +113,30 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
     event_type = STATUS_EVENTS.get(to_status, CallEvent.Type.CALL_STATUS_CHANGED)
     call_event_record(call=call, event_type=event_type, payload=_event_payload(call, previous), occurred_at=now)
     if to_status == CallStatus.ENDED:
-        billing_services.usage_record_for_call(call=call)  # metered once, in the same transaction
-        transaction.on_commit(lambda: _observe_ended(call))
+        _end(call)
+    else:
+        webhook_events.emit_for_status(call)
     return call
+
+
+def _end(call: Call) -> None:
+    """What ending a call does besides its event: webhooks, metering, then (after commit) the worker's part."""
+    transferred = call.end_reason == Call.EndReason.TRANSFERRED and webhook_events.transfer_payload(call)
+    if transferred:  # the bridge did not report it: record it, so the tenant hears of it before call.ended
+        call_event_record(call=call, event_type=CallEvent.Type.CALL_TRANSFERRED, payload=transferred)
+    webhook_events.emit_for_status(call)
+    billing_services.usage_record_for_call(call=call)  # metered once, in the same transaction
+    # Robust: a broker that is down is logged; the periodic sweep processes the call later.
+    transaction.on_commit(lambda: _ended_committed(call), robust=True)
+
+
+def _ended_committed(call: Call) -> None:
+    """After the end commits: metrics, the tenant's active-call slot, the worker's post-call processing."""
+    from calls import tasks  # tasks import this module
+
+    _observe_ended(call)
+    concurrency.active_calls_remove(tenant_id=call.tenant_id, call_id=call.pk)
+    tasks.process_transcript.delay(call_id=str(call.pk), tenant_id=str(call.tenant_id))
 
 
 def _event_payload(call: Call, previous: str) -> dict:
@@ -177,9 +203,9 @@ def _check_call_allowed(tenant: Tenant, agent: Agent) -> None:
         raise ApplicationError(
             "No plan and no remaining credit: add credit to place calls.", code="insufficient_credits", status_code=402
         )
-    active = Call.objects.for_tenant(tenant).exclude(status=CallStatus.ENDED).count()
     limit = billing_selectors.max_concurrent_calls(tenant=tenant)
-    if active >= limit:
+    active = concurrency.active_calls_at_limit(tenant_id=tenant.pk, limit=limit)
+    if active is not None:
         raise ApplicationError(
             f"The tenant already has {active} active calls, its plan's limit.",
             code="concurrent_call_limit_reached",
@@ -285,3 +311,49 @@ def call_transfer_request(
     audit_log_record(tenant=call.tenant, action="call.transfer", obj=call, changes=payload, **(actor or {}))
     events.publish_on_commit(CallEvent.Type.CALL_TRANSFER_REQUESTED, payload, tenant_id=call.tenant_id, call_id=call.pk)
     return call
+
+
+@transaction.atomic
+def tool_call_record(
+    *,
+    call: Call,
+    tool_name: str,
+    arguments: dict,
+    status: str,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    result=None,
+    error: str = "",
+    http_status: int | None = None,
+    duration_ms: int | None = None,
+    turn: TranscriptTurn | None = None,
+) -> ToolCall:
+    """Store a finished tool call with its `tool.called` event; a failed or timed-out one is sent as tool.failed."""
+    tool_call = ToolCall.objects.create(
+        tenant_id=call.tenant_id,
+        call=call,
+        turn=turn,
+        tool_name=tool_name,
+        arguments=arguments,
+        result=result,
+        status=status,
+        error=error,
+        http_status=http_status,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_ms=duration_ms,
+    )
+    succeeded = status == ToolCall.Status.SUCCEEDED
+    payload = {
+        "call_id": str(call.pk),
+        "tool_name": tool_name,
+        "input": arguments,
+        "output": result if succeeded else {"error": error},
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    call_event_record(call=call, event_type=CallEvent.Type.TOOL_CALLED, payload=payload, occurred_at=ended_at)
+    events.publish_on_commit(CallEvent.Type.TOOL_CALLED, payload, tenant_id=call.tenant_id, call_id=call.pk)
+    if status in (ToolCall.Status.FAILED, ToolCall.Status.TIMED_OUT):
+        webhook_events.emit_tool_failed(tool_call)
+    return tool_call

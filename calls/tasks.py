@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from calls import services
+from calls import postcall, services
 from calls.models import Call
 from voiceapp.logging import call_id_var, tenant_id_var
 
@@ -27,3 +27,24 @@ def call_initiate(call_id: str, tenant_id: str) -> str | None:
         logger.warning("call_initiate: call %s of tenant %s is gone", call_id, tenant_id)
         return None
     return services.call_initiate(call=call).status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_transcript(call_id: str, tenant_id: str) -> bool:
+    """After call.ended: final transcript, talk-time statistics and analysis (idempotent: once per call)."""
+    tenant_id_var.set(tenant_id)
+    call_id_var.set(call_id)
+    call = Call.objects.filter(pk=call_id, tenant_id=tenant_id).select_related("agent", "tenant").first()
+    if call is None:
+        logger.warning("process_transcript: call %s of tenant %s is gone", call_id, tenant_id)
+        return False
+    return postcall.call_process_transcript(call=call).processed_at is not None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_missed_transcripts() -> int:
+    """Every 10 minutes: process ended calls whose processing task was lost."""
+    missed = list(postcall.calls_missing_processing().values_list("pk", "tenant_id")[:500])
+    for call_id, tenant_id in missed:
+        process_transcript.delay(call_id=str(call_id), tenant_id=str(tenant_id))
+    return len(missed)

@@ -1,4 +1,4 @@
-"""Staff admin for provider credentials, backend services and the outbound-request audit.
+"""Staff admin for provider credentials, backend services and the outbound-request audit (webhooks: webhooks/admin.py).
 
 Credentials are write-only here: the admin shows the mask (••••abcd), never a secret or its ciphertext,
 and a secret typed into the form is verified with its provider before it is stored.
@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from integrations import services, vault, verification
 from integrations.config import ConfigError, service_from_row
 from integrations.models import BackendService, OutboundRequest, ProviderCredential
+from integrations.webhooks import admin as webhook_admin  # noqa: F401  (registers the webhook admins)
 from voiceapp.admin_base import RecordAdminMixin, TenantOwnedAdmin, adopt_created, pretty_json
 from voiceapp.errors import ApplicationError
 

@@ -159,3 +159,135 @@ class OutboundRequest(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.method} {self.service} → {self.outcome}"
+
+
+class WebhookEndpoint(TenantOwnedModel):
+    """Where a tenant receives signed event notifications (Standard Webhooks), and which events.
+
+    The signing secrets (`whsec_…`) are sealed with the vault's AES-256-GCM keyring as one JSON object
+    {"current": ..., "previous": ...}, with the tenant and endpoint bound as associated data; the
+    previous secret still signs until `previous_secret_expires_at` (rotation overlap).
+    """
+
+    class DisabledReason(models.TextChoices):
+        MANUAL = "manual", "Disabled by the tenant or staff"
+        GONE = "gone", "The endpoint answered 410 Gone"
+        FAILING = "failing", "Deliveries failed for too long"
+
+    url = models.URLField(max_length=2000, help_text="Receives a POST per event; https in production.")
+    description = models.CharField(max_length=255, blank=True)
+    event_types = models.JSONField(
+        default=list, help_text='Event types from the catalog, e.g. ["call.ended", "call.analyzed"]; ["*"] for all.'
+    )
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=20, choices=DisabledReason.choices, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    secret_key_id = models.CharField(max_length=64, help_text="Which INTEGRATION_CRYPTO_KEY key sealed the secrets.")
+    secret_nonce = models.BinaryField(max_length=12)
+    secret_ciphertext = models.BinaryField()
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Until then deliveries are signed with the previous secret too."
+    )
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="First failed attempt since the last success; empty while healthy."
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["tenant", "enabled"], name="webhook_tenant_enabled_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(enabled=True, disabled_reason="") | Q(enabled=False), name="webhook_enabled_has_no_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return "*" in self.event_types or event_type in self.event_types
+
+
+class WebhookDelivery(TenantOwnedModel):
+    """One event for one endpoint: the outbox row, written in the transaction that caused the event.
+
+    `message_id` is the `webhook-id` header, the same on every attempt and replay so receivers can
+    de-duplicate; `body` is the exact JSON sent every time. Pending rows are attempted when
+    `next_attempt_at` has passed: by the task enqueued after commit, else by the sweeper.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, help_text="The webhook-id header: msg_…, stable across retries.")
+    event_type = models.CharField(max_length=64)
+    body = models.TextField(help_text="The JSON body {type, timestamp, data}, byte for byte as signed and sent.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts made, replays included.")
+    cycle_attempts = models.PositiveIntegerField(
+        default=0, help_text="Attempts since the event or its last replay; the retry policy counts these."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatch_token = models.UUIDField(null=True, blank=True, help_text="Set while a task for it waits in the queue.")
+    claim_token = models.UUIDField(null=True, blank=True, help_text="The batch attempting it now.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due_idx"),
+            models.Index(fields=["endpoint", "status", "created_at"], name="webhook_delivery_endpoint_idx"),
+            models.Index(fields=["tenant", "-created_at"], name="webhook_delivery_tenant_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "message_id"], name="webhook_delivery_once_per_endpoint"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]), name="webhook_delivery_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(delivered_at__isnull=False),
+                name="webhook_delivery_success_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id} ({self.status})"
+
+
+class WebhookAttempt(TenantOwnedModel):
+    """One HTTP attempt of a delivery: what came back and how long it took."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded (2xx)"
+        HTTP_ERROR = "http_error", "HTTP error"
+        GONE = "gone", "410 Gone (endpoint disabled)"
+        TIMEOUT = "timeout", "Timed out"
+        CONNECTION_ERROR = "connection_error", "Connection error"
+        REFUSED = "refused", "Refused before sending (address or configuration)"
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField(help_text="1 for the first attempt of the delivery, then 2, 3…")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.TextField(blank=True, help_text="The first characters of the response body.")
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"

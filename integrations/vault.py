@@ -145,20 +145,30 @@ def encrypt(*, tenant_id, credential_id, secret: dict) -> tuple[str, bytes, byte
 
 def decrypt(credential) -> dict:
     """The credential's secret; raises a VaultError naming the credential if it cannot be read."""
-    key = keyring().keys.get(credential.key_id)
+    return open_sealed(
+        key_id=credential.key_id,
+        nonce=credential.nonce,
+        ciphertext=credential.ciphertext,
+        tenant_id=credential.tenant_id,
+        bound_id=credential.pk,
+        label=_label(credential),
+    )
+
+
+def open_sealed(*, key_id: str, nonce, ciphertext, tenant_id, bound_id, label: str) -> dict:
+    """Decrypt what `encrypt(tenant_id=..., credential_id=bound_id)` sealed; errors name `label` only."""
+    key = keyring().keys.get(key_id)
     if key is None:
         raise CredentialKeyUnknown(
-            f"{_label(credential)} is encrypted with key {credential.key_id!r}, which INTEGRATION_CRYPTO_KEY "
+            f"{label} is encrypted with key {key_id!r}, which INTEGRATION_CRYPTO_KEY "
             "no longer lists: add that key back, or enter the secret again."
         )
     try:
-        plaintext = AESGCM(key).decrypt(
-            bytes(credential.nonce), bytes(credential.ciphertext), _aad(credential.tenant_id, credential.pk)
-        )
+        plaintext = AESGCM(key).decrypt(bytes(nonce), bytes(ciphertext), _aad(tenant_id, bound_id))
     except (InvalidTag, ValueError):
         # `from None`: the cryptography exception adds nothing and must not drag buffers into tracebacks.
         raise CredentialUndecryptable(
-            f"{_label(credential)} cannot be decrypted: the data or the key changed. "
+            f"{label} cannot be decrypted: the data or the key changed. "
             "Restore the key it was encrypted with, or enter the secret again."
         ) from None
     return json.loads(plaintext)

@@ -9,10 +9,21 @@ import factory
 from django.utils import timezone
 
 from agents.models import Agent, KnowledgeDocument, Voice
-from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
+from billing.models import (
+    CreditBucket,
+    Invoice,
+    Plan,
+    Subscription,
+    UsageAggregate,
+    UsageAlert,
+    UsageRecord,
+    UsageReport,
+)
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
 from integrations import vault
-from integrations.models import ProviderCredential
+from integrations.models import ProviderCredential, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from integrations.webhooks import services as webhook_services
+from integrations.webhooks.signing import new_message_id
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
 
@@ -229,3 +240,83 @@ class ProviderCredentialFactory(factory.django.DjangoModelFactory):
         vault.seal(credential, secret)  # after the id exists: it is bound into the ciphertext
         credential.save(force_insert=True)
         return credential
+
+
+class UsageAggregateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageAggregate
+
+    tenant = factory.SubFactory(TenantFactory)
+    day = factory.LazyFunction(lambda: timezone.now().date())
+    calls = 2
+    seconds = 150
+    billable_seconds = 180
+    amount = Decimal("0.1500")
+
+
+class UsageReportFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageReport
+
+    tenant = factory.SubFactory(TenantFactory)
+    day = factory.Sequence(lambda n: (timezone.now() - timedelta(days=n + 1)).date())
+    file = factory.django.FileField(filename="usage.csv", data=b"date,agent_id,agent_name,calls,seconds\n")
+    rows = 0
+
+
+class UsageAlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageAlert
+
+    tenant = factory.SubFactory(TenantFactory)
+    kind = UsageAlert.Kind.INCLUDED_MINUTES
+    threshold = 80
+    period = factory.Sequence(lambda n: f"2026-{n % 12 + 1:02d}-{n}")
+    used_seconds = 24000
+    allowance_seconds = 30000
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An endpoint with sealed signing secrets; pass `secret="whsec_..."` to choose the current one."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/{n}")
+    event_types = factory.LazyFunction(lambda: ["*"])
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    @classmethod
+    def _create(cls, model_class, *args, secret, **kwargs):
+        endpoint = model_class(*args, **kwargs)
+        webhook_services._seal(endpoint, {"current": secret})  # the id exists already: it is bound into it
+        endpoint.save(force_insert=True)
+        return endpoint
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    tenant = factory.SelfAttribute("endpoint.tenant")
+    message_id = factory.LazyFunction(new_message_id)
+    event_type = "call.ended"
+    body = '{"type":"call.ended","timestamp":"2026-11-22T10:30:00Z","data":{}}'
+    status = WebhookDelivery.Status.FAILED
+    attempts = 1
+    cycle_attempts = 1
+
+
+class WebhookAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookAttempt
+
+    delivery = factory.SubFactory(WebhookDeliveryFactory)
+    tenant = factory.SelfAttribute("delivery.tenant")
+    number = factory.Sequence(lambda n: n + 1)
+    started_at = factory.LazyFunction(timezone.now)
+    duration_ms = 120
+    outcome = WebhookAttempt.Outcome.HTTP_ERROR
+    status_code = 500

@@ -1,4 +1,4 @@
-"""The seed's periodic jobs (3.4.4, 3.4.5), installed into django-celery-beat by `setup_periodic_tasks`."""
+"""The seed's periodic jobs (3.4.4, 3.4.5) and the outbox sweeper, installed into django-celery-beat by `setup_periodic_tasks`."""
 
 from dataclasses import dataclass
 
@@ -40,5 +40,26 @@ SCHEDULES = (
         "0 3 1 * *",
         "default",
         "1st of the month 03:00 UTC: draft invoices for the previous month.",
+    ),
+    Schedule(
+        "webhooks_dispatch_due",
+        "webhooks.dispatch_due",
+        "* * * * *",
+        "webhooks",
+        "Every minute: queue webhook deliveries whose retry time has come, or whose queued task was lost.",
+    ),
+    Schedule(
+        "process_missed_transcripts",
+        "calls.tasks.process_missed_transcripts",
+        "*/10 * * * *",
+        "default",
+        "Every 10 minutes: post-call processing of ended calls whose processing task was lost.",
+    ),
+    Schedule(
+        "apply_retention",
+        "voiceapp.tasks.apply_retention",
+        "30 3 * * *",
+        "default",
+        "Daily 03:30 UTC: delete what the retention policy (seed 9.4) no longer keeps.",
     ),
 )

@@ -150,11 +150,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "integrations.tasks.*": {"queue": "webhooks"},
+    "webhooks.*": {"queue": "webhooks"},
     "billing.tasks.generate_daily_report": {"queue": "reports"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close the database connection around every task (a new connection, ~10 ms,
+# per webhook delivery); keep them, and close broken or CONN_MAX_AGE-old ones after each task instead
+# (voiceapp.celery), as Django does around requests.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -164,7 +169,37 @@ WORKER_RETRY = {
     "backoff_base_seconds": env.int("WORKER_RETRY_BACKOFF_BASE", default=60),
     "backoff_max_seconds": env.int("WORKER_RETRY_BACKOFF_MAX", default=3600),
 }
-WEBHOOK_QUEUE_RATE_LIMIT = env.str("WEBHOOK_QUEUE_RATE_LIMIT", default="100/m")
+# Celery's rate limit of the webhook delivery task per worker (e.g. "100/m", the seed's figure); empty = none,
+# because a worker-wide limit caps every tenant together (the issue asks for 200 deliveries/s per process).
+WEBHOOK_QUEUE_RATE_LIMIT = env.str("WEBHOOK_QUEUE_RATE_LIMIT", default="")
+
+# --- Webhooks (Standard Webhooks) and the outbox ------------------------------------------------
+# A response slower than this counts as a failed attempt.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# How long a rotated-out signing secret keeps signing beside the new one.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+# An endpoint whose deliveries keep failing this long is disabled and its tenant told.
+WEBHOOK_DISABLE_AFTER_HOURS = env.int("WEBHOOK_DISABLE_AFTER_HOURS", default=24)
+# A queued delivery not attempted within this time is queued again by the sweeper (lost message, dead worker).
+WEBHOOK_DISPATCH_LEASE_SECONDS = env.int("WEBHOOK_DISPATCH_LEASE_SECONDS", default=120)
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+# A delivery task also takes up to this many - 1 other deliveries that wait, and sends them together.
+WEBHOOK_DELIVERY_BATCH = env.int("WEBHOOK_DELIVERY_BATCH", default=20)
+# Each endpoint's circuit breaker: this many failures in a row open it; it lets a trial through after the timeout.
+WEBHOOK_BREAKER_THRESHOLD = env.int("WEBHOOK_BREAKER_THRESHOLD", default=5)
+WEBHOOK_BREAKER_TIMEOUT_SECONDS = env.float("WEBHOOK_BREAKER_TIMEOUT_SECONDS", default=30.0)
+EMAIL_CONFIG = environ.Env.email_url_config(env_secret("EMAIL_URL", default="consolemail://"))
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Voice by aiConnected <noreply@localhost>")
+
+# --- Retention (seed 9.4): what the daily `apply_retention` job deletes, in days ----------------
+RETENTION_DAYS = {
+    "calls": env.int("RETENTION_CALLS_DAYS", default=7 * 365),  # call records, transcripts, events, tool calls
+    "recordings": env.int("RETENTION_RECORDINGS_DAYS", default=365),
+    "usage": env.int("RETENTION_USAGE_DAYS", default=7 * 365),
+    "audit": env.int("RETENTION_AUDIT_DAYS", default=7 * 365),
+    "webhook_deliveries": env.int("RETENTION_WEBHOOK_DELIVERIES_DAYS", default=90),
+}
 
 # --- Internationalisation, static, media ------------------------------------------------------
 
@@ -280,6 +315,9 @@ DEEPGRAM_API_KEY = env_secret("DEEPGRAM_API_KEY")
 DEEPGRAM_BASE_URL = env.str("DEEPGRAM_BASE_URL", default="")
 ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+# An OpenAI-compatible endpoint (llama.cpp, Ollama, vLLM run by the operator) for local or other models.
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env_secret("OPENAI_API_KEY")
 CHATTERBOX_URL = env.str("CHATTERBOX_URL", default="")
 CHATTERBOX_API_TOKEN = env_secret("CHATTERBOX_API_TOKEN")
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
@@ -320,6 +358,8 @@ VOICE_PIPELINE_DEFAULTS = {
     "llm": {
         "provider": env.str("LLM_PROVIDER", default="anthropic" if ANTHROPIC_API_KEY else "offline"),
         "model": env.str("LLM_MODEL", default="claude-sonnet-4-20250514"),
+        # Seed 12.3: Claude Haiku before the local responder. Empty: go straight to the responder.
+        "fallback_model": env.str("LLM_FALLBACK_MODEL", default="claude-haiku-4-5"),
         "temperature": env.float("LLM_TEMPERATURE", default=0.7),
         "max_tokens": env.int("LLM_MAX_TOKENS", default=1024),
         "streaming": True,
@@ -328,6 +368,8 @@ VOICE_PIPELINE_DEFAULTS = {
         "provider": env.str("TTS_PROVIDER", default="chatterbox" if CHATTERBOX_URL else "offline"),
         "model": env.str("TTS_MODEL", default="turbo"),
         "default_voice_id": env.str("TTS_DEFAULT_VOICE_ID", default="default_female_1"),
+        "exaggeration": env.float("TTS_DEFAULT_EXAGGERATION", default=0.5),
+        "cfg_weight": env.float("TTS_DEFAULT_CFG_WEIGHT", default=0.5),
     },
     "vad": {
         "model": "silero",
@@ -347,9 +389,6 @@ VOICE_PIPELINE_DEFAULTS = {
     },
 }
 
-# Seed 3.5.5: synthesis defaults the platform sends to the TTS node.
-TTS_DEFAULT_EXAGGERATION = env.float("TTS_DEFAULT_EXAGGERATION", default=0.5)
-TTS_DEFAULT_CFG_WEIGHT = env.float("TTS_DEFAULT_CFG_WEIGHT", default=0.5)
 
 # Seed 9.3: live call state in the cache (Redis in production).
 CALL_STATE_TTL_SECONDS = env.int("CALL_STATE_TTL_SECONDS", default=3600)

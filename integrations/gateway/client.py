@@ -91,6 +91,8 @@ class _Call:
     call_session_id: str
     safe: bool
     redactor: Redactor
+    content: bytes | None = None  # a body sent byte for byte (signed webhooks) instead of `body` as JSON
+    extra_headers: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     headers: dict[str, str] = field(default_factory=dict)
     sent_headers: dict[str, str] = field(default_factory=dict)
@@ -222,8 +224,14 @@ class Gateway:
         method: str | None = None,
         call_session_id: str = "",
         idempotency_key: str | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> GatewayResponse:
-        """Call `service` for tenant `tenant_id`; raise a GatewayError on any failure (see the module doc)."""
+        """Call `service` for tenant `tenant_id`; raise a GatewayError on any failure (see the module doc).
+
+        `content` sends exact bytes instead of `json` (a signed body); `headers` are added to the service's
+        for this call only (per-request signatures), never resolved as ${SECRET} templates.
+        """
         method = (method or service.method).upper()
         call = _Call(
             service=service,
@@ -235,6 +243,8 @@ class Gateway:
             call_session_id=str(call_session_id or ""),
             safe=safe_to_repeat(method, idempotency_key),
             redactor=Redactor(service.logging.redact),
+            content=content,
+            extra_headers=dict(headers or {}),
         )
         try:
             call.url = join_url(service.url, path)
@@ -260,7 +270,7 @@ class Gateway:
             resolved = resolve_secrets(service, resolver, idempotency_key)
         for secret in resolved.secrets:
             call.redactor.add_secret(secret)
-        call.headers, call.oauth = resolved.headers, resolved.oauth
+        call.headers, call.oauth = {**resolved.headers, **call.extra_headers}, resolved.oauth
         call.client = self._client_for(resolved.tls, service.name)
 
     @staticmethod
@@ -357,8 +367,9 @@ class Gateway:
             call.redactor.add_secret(token)
             headers = {**headers, "Authorization": f"Bearer {token}"}
         call.sent_headers = headers
+        body = {"json": call.body} if call.content is None else {"content": call.content}
         call.response = await call.client.request(
-            call.method, call.url, params=call.params, json=call.body, headers=headers, timeout=call.service.timeout
+            call.method, call.url, params=call.params, headers=headers, timeout=call.service.timeout, **body
         )
         if token and call.response.status_code == 401 and not call.token_refreshed:
             # The token may have been revoked early: drop it and try once more with a fresh one.

@@ -15,7 +15,16 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from agents.models import Agent, KnowledgeDocument, Voice
-from billing.models import CreditBucket, Invoice, Plan, Subscription, UsageRecord
+from billing.models import (
+    CreditBucket,
+    Invoice,
+    Plan,
+    Subscription,
+    UsageAggregate,
+    UsageAlert,
+    UsageRecord,
+    UsageReport,
+)
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog, IdempotencyKey, Membership, Tenant, User
@@ -61,11 +70,26 @@ FACTORIES = {
     UsageRecord: factories.UsageRecordFactory,
     CreditBucket: factories.CreditBucketFactory,
     Invoice: factories.InvoiceFactory,
+    UsageAggregate: factories.UsageAggregateFactory,
+    UsageReport: factories.UsageReportFactory,
+    UsageAlert: factories.UsageAlertFactory,
     PeriodicTask: _periodic_task,
 }
 
 # Rows the platform writes (audit log, idempotency keys, call history, usage): never added by hand.
-ADD_FORBIDDEN = {AuditLog, IdempotencyKey, Call, TranscriptTurn, CallEvent, ToolCall, Recording, UsageRecord}
+ADD_FORBIDDEN = {
+    AuditLog,
+    IdempotencyKey,
+    Call,
+    TranscriptTurn,
+    CallEvent,
+    ToolCall,
+    Recording,
+    UsageRecord,
+    UsageAggregate,
+    UsageReport,
+    UsageAlert,
+}
 # Nor deleted, and neither are rows that are soft-deleted (tenants, agents) or revoked (API keys) instead;
 # a stuck idempotency key may be deleted, so that the client can retry.
 DELETE_FORBIDDEN = (ADD_FORBIDDEN - {IdempotencyKey}) | {Tenant, Agent, ApiKey}

@@ -6,8 +6,9 @@ import pytest
 from django.urls import get_resolver
 
 from agents.models import Agent, Voice
+from billing.models import UsageReport
 from calls.models import Call, CallEvent
-from integrations.models import BackendService, ProviderCredential
+from integrations.models import BackendService, ProviderCredential, WebhookDelivery, WebhookEndpoint
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog
 from tests import factories
@@ -28,6 +29,9 @@ def theirs(other_tenant):
         "api_key": factories.ApiKeyFactory(tenant=other_tenant),
         "credential": factories.ProviderCredentialFactory(tenant=other_tenant),
         "backend": BackendService.objects.create(tenant=other_tenant, name="crm", url="https://crm.example.com/api"),
+        "webhook": (webhook := factories.WebhookEndpointFactory(tenant=other_tenant)),
+        "delivery": factories.WebhookDeliveryFactory(endpoint=webhook),
+        "report": factories.UsageReportFactory(tenant=other_tenant),
     }
 
 
@@ -49,11 +53,33 @@ ID_ROUTES = [
     ("get", "/v1/backend-services/{backend}", None),
     ("patch", "/v1/backend-services/{backend}", {"url": "https://stolen.example.com"}),
     ("delete", "/v1/backend-services/{backend}", None),
+    ("get", "/v1/webhooks/{webhook}", None),
+    ("patch", "/v1/webhooks/{webhook}", {"url": "https://stolen.example.com/hook"}),
+    ("delete", "/v1/webhooks/{webhook}", None),
+    ("post", "/v1/webhooks/{webhook}/rotate-secret", {}),
+    ("get", "/v1/webhooks/{webhook}/deliveries", None),
+    ("post", "/v1/webhooks/{webhook}/replay", {"since": "2026-01-01T00:00:00Z"}),
+    ("get", "/v1/webhook-deliveries/{delivery}", None),
+    ("post", "/v1/webhook-deliveries/{delivery}/replay", None),
+    ("get", "/v1/usage/reports/{report}", None),
 ]
 
 
 def snapshot() -> dict:
-    models = [Agent, Call, CallEvent, PhoneNumber, Voice, ApiKey, AuditLog, ProviderCredential, BackendService]
+    models = [
+        Agent,
+        Call,
+        CallEvent,
+        PhoneNumber,
+        Voice,
+        ApiKey,
+        AuditLog,
+        ProviderCredential,
+        BackendService,
+        WebhookEndpoint,
+        WebhookDelivery,
+        UsageReport,
+    ]
     return {m.__name__: sorted(map(str, m.objects.values_list("pk", "updated_at"))) for m in models}
 
 
@@ -97,7 +123,17 @@ def test_numbers_can_only_be_assigned_to_our_agents(api_client, tenant, theirs):
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/agents", "/v1/calls", "/v1/numbers", "/v1/api-keys", "/v1/usage", "/v1/credentials", "/v1/backend-services"],
+    [
+        "/v1/agents",
+        "/v1/calls",
+        "/v1/numbers",
+        "/v1/api-keys",
+        "/v1/usage",
+        "/v1/credentials",
+        "/v1/backend-services",
+        "/v1/webhooks",
+        "/v1/usage/reports",
+    ],
 )
 def test_lists_never_show_another_tenants_rows(api_client, theirs, path):
     body = api_client.get(path).json()
@@ -137,6 +173,9 @@ def test_every_id_route_is_covered():
         .replace("{api_key}", "<uuid:key_id>")
         .replace("{credential}", "<uuid:credential_id>")
         .replace("{backend}", "<uuid:service_id>")
+        .replace("{webhook}", "<uuid:webhook_id>")
+        .replace("{delivery}", "<uuid:delivery_id>")
+        .replace("{report}", "<uuid:report_id>")
         for _, t, _ in ID_ROUTES
     }
     assert {r for r in routes if r.startswith("v1/")} == covered

@@ -125,6 +125,11 @@ def seeded(transactional_db):
     )
     backend = BackendService.objects.create(tenant=tenant, name="crm", url="https://crm.example.com/api")
     doomed_backend = BackendService.objects.create(tenant=tenant, name="old-crm", url="https://old.example.com/api")
+    webhook = factories.WebhookEndpointFactory(tenant=tenant, url="https://hooks.example.com/schema")
+    doomed_webhook = factories.WebhookEndpointFactory(tenant=tenant, url="https://hooks.example.com/old")
+    delivery = factories.WebhookDeliveryFactory(endpoint=webhook)
+    factories.WebhookAttemptFactory(delivery=delivery, number=1)
+    report = factories.UsageReportFactory(tenant=tenant)
     key = api_key_create(tenant=tenant, name="schemathesis", scopes=["read", "write", "admin"])
     spare_key = api_key_create(tenant=tenant, name="to be revoked", scopes=["read"])
     return {
@@ -137,12 +142,16 @@ def seeded(transactional_db):
             "key_id": str(spare_key.api_key.pk),
             "credential_id": str(credential.pk),
             "service_id": str(backend.pk),
+            "webhook_id": str(webhook.pk),
+            "delivery_id": str(delivery.pk),
+            "report_id": str(report.pk),
         },
         "delete_path_parameters": {
             "agent_id": str(doomed_agent.pk),
             "key_id": str(spare_key.api_key.pk),
             "credential_id": str(doomed_credential.pk),
             "service_id": str(doomed_backend.pk),
+            "webhook_id": str(doomed_webhook.pk),
         },
         # Valid bodies the schema alone cannot describe (E.164 numbers, ids that exist).
         "bodies": {
@@ -156,6 +165,10 @@ def seeded(transactional_db):
                 "secret": {"value": "crm-token-0123456789"},
             },
             "credentials_update_secret": {"secret": {"value": "rotated-token-0123456789"}},
+            "webhooks_create": {"url": "https://hooks.example.com/new", "event_types": ["call.ended", "call.analyzed"]},
+            "webhooks_update": {"description": "Main CRM", "enabled": True},
+            "webhooks_replay": {"since": "2026-01-01T00:00:00Z"},
+            "webhooks_rotate_secret": {"overlap_hours": 1},
         },
     }
 

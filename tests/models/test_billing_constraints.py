@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django.db import IntegrityError, transaction
 
-from billing.models import Invoice, Plan, Subscription, UsageRecord
+from billing.models import Invoice, Plan, Subscription, UsageAggregate, UsageRecord
 from tests import factories
 from tests.models.constraints import assert_check_constraint, unique_violation
 
@@ -138,7 +138,15 @@ CHECK_CASES = [
     ),
 ]
 
-UNIQUE_CONSTRAINTS_TESTED = {"plan_single_default", "usage_once_per_call_metric", "invoice_unique_tenant_period"}
+UNIQUE_CONSTRAINTS_TESTED = {
+    "plan_single_default",
+    "usage_once_per_call_metric",
+    "invoice_unique_tenant_period",
+    "usage_aggregate_unique_agent",
+    "usage_aggregate_unique_no_agent",
+    "usage_report_unique_tenant_day",
+    "usage_alert_once_per_period",
+}
 
 UNIQUE_FIELD_CASES = [
     pytest.param(
@@ -254,3 +262,39 @@ def test_subscription_one_per_tenant_via_orm(tenant):
         Subscription.objects.create(tenant=tenant, plan=factories.PlanFactory(), started_at=T0)
 
     assert list(Subscription.objects.values_list("pk", flat=True)) == [subscription.pk]
+
+
+def test_one_aggregate_per_tenant_day_and_agent_even_without_agent(tenant, other_tenant):
+    agent = factories.AgentFactory(tenant=tenant)
+    day = T0.date()
+    factories.UsageAggregateFactory(tenant=tenant, day=day, agent=agent)
+    factories.UsageAggregateFactory(tenant=tenant, day=day, agent=None)
+
+    with unique_violation("usage_aggregate_unique_agent"), transaction.atomic():
+        factories.UsageAggregateFactory(tenant=tenant, day=day, agent=agent)
+    # NULLs are distinct in a plain unique constraint: the partial one catches a second agent-less row.
+    with unique_violation("usage_aggregate_unique_no_agent"), transaction.atomic():
+        factories.UsageAggregateFactory(tenant=tenant, day=day, agent=None)
+
+    factories.UsageAggregateFactory(tenant=other_tenant, day=day, agent=None)
+    factories.UsageAggregateFactory(tenant=tenant, day=day + DAY, agent=None)
+    assert UsageAggregate.objects.count() == 4
+
+
+def test_one_report_per_tenant_and_day(tenant, other_tenant):
+    factories.UsageReportFactory(tenant=tenant, day=T0.date())
+
+    with unique_violation("usage_report_unique_tenant_day"), transaction.atomic():
+        factories.UsageReportFactory(tenant=tenant, day=T0.date())
+
+    factories.UsageReportFactory(tenant=other_tenant, day=T0.date())
+
+
+def test_a_usage_alert_once_per_threshold_and_period(tenant):
+    factories.UsageAlertFactory(tenant=tenant, threshold=80, period="2026-11")
+
+    with unique_violation("usage_alert_once_per_period"), transaction.atomic():
+        factories.UsageAlertFactory(tenant=tenant, threshold=80, period="2026-11")
+
+    factories.UsageAlertFactory(tenant=tenant, threshold=100, period="2026-11")
+    factories.UsageAlertFactory(tenant=tenant, threshold=80, period="2026-12")

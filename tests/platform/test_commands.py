@@ -106,7 +106,15 @@ def test_seed_demo_refuses_production(settings):
 def test_periodic_tasks_follow_the_seed_schedule():
     run("setup_periodic_tasks")
     tasks = {t.name: t for t in PeriodicTask.objects.select_related("crontab")}
-    assert set(tasks) == {"aggregate_usage", "generate_daily_report", "cleanup_sessions", "sync_billing"}
+    assert set(tasks) == {
+        "aggregate_usage",
+        "generate_daily_report",
+        "cleanup_sessions",
+        "sync_billing",
+        "webhooks_dispatch_due",
+        "process_missed_transcripts",
+        "apply_retention",
+    }
     crons = {
         name: " ".join(
             [t.crontab.minute, t.crontab.hour, t.crontab.day_of_month, t.crontab.month_of_year, t.crontab.day_of_week]
@@ -118,8 +126,12 @@ def test_periodic_tasks_follow_the_seed_schedule():
         "generate_daily_report": "0 0 * * *",
         "cleanup_sessions": "0 2 * * 0",
         "sync_billing": "0 3 1 * *",
+        "webhooks_dispatch_due": "* * * * *",
+        "process_missed_transcripts": "*/10 * * * *",
+        "apply_retention": "30 3 * * *",
     }
     assert tasks["generate_daily_report"].queue == "reports"
+    assert tasks["webhooks_dispatch_due"].queue == "webhooks"
     assert all(str(t.crontab.timezone) == "UTC" for t in tasks.values())
 
 
@@ -139,10 +151,10 @@ def test_setup_periodic_tasks_is_idempotent_and_keeps_staff_edits():
     task.crontab = CrontabSchedule.objects.create(minute="30", hour="*")
     task.save()
     run("setup_periodic_tasks")
-    assert PeriodicTask.objects.count() == 4
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 7
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (False, "30")
     run("setup_periodic_tasks", "--reset")
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (True, "0")
-    assert PeriodicTask.objects.count() == 4
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 7

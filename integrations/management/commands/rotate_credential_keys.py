@@ -3,11 +3,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.services import credential_reencrypt_all
+from integrations.webhooks.services import webhook_endpoints_reencrypt
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt all credentials under the first (newest) key of INTEGRATION_CRYPTO_KEY. Safe to run "
+        "Re-encrypt all credentials and webhook signing secrets under the first (newest) key of INTEGRATION_CRYPTO_KEY. Safe to run "
         "again. Credentials that cannot be decrypted are listed and keep their old ciphertext; the "
         "command then exits with status 1."
     )
@@ -18,6 +19,10 @@ class Command(BaseCommand):
             f"Key {report.key_id!r}: {report.reencrypted} re-encrypted, {report.already_current} already "
             f"under it, {len(report.failed)} could not be decrypted."
         )
+        endpoints, endpoint_failures = webhook_endpoints_reencrypt()
+        if endpoints or endpoint_failures:
+            self.stdout.write(f"Webhook signing secrets: {endpoints} re-encrypted, {len(endpoint_failures)} failed.")
+        report.failed.extend(endpoint_failures)
         for message in report.failed:
             self.stderr.write(f"  {message}")
         if report.failed:

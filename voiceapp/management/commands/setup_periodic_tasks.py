@@ -11,7 +11,8 @@ from voiceapp.schedules import SCHEDULES, Schedule
 
 class Command(BaseCommand):
     help = (
-        "Create the seed's periodic tasks (hourly usage, daily report, weekly cleanup, monthly billing). "
+        "Create the platform's periodic tasks (hourly usage, daily report, weekly cleanup, monthly billing, "
+        "the webhook outbox sweeper every minute, missed post-call processing, daily retention). "
         "Tasks that exist keep the schedule staff set in the admin unless --reset is given."
     )
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
                 PeriodicTask.objects.update_or_create(name=schedule.name, defaults=self._fields(schedule))
             else:
                 verb = "kept (exists)"
-            self.stdout.write(f"{schedule.name:<24} {schedule.cron:<12} {schedule.task} [{verb}]")
+            self.stdout.write(f"{schedule.name:<28} {schedule.cron:<14} {schedule.task} [{verb}]")
 
     @staticmethod
     def _fields(schedule: Schedule) -> dict:

@@ -1,0 +1,11 @@
+"""Platform-wide scheduled jobs."""
+
+from celery import shared_task
+
+from voiceapp.retention import retention_apply
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def apply_retention() -> dict[str, int]:
+    """Daily: delete what the retention policy (seed 9.4) no longer keeps (idempotent)."""
+    return retention_apply()
