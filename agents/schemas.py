@@ -53,6 +53,7 @@ SETTINGS_SCHEMA = {
             "properties": {
                 "provider": {"enum": ["anthropic", "openai_compatible", "offline"]},
                 "model": {"type": "string"},
+                "fallback_model": {"type": "string"},
                 "temperature": {"type": "number", "minimum": 0, "maximum": 1},
                 "max_tokens": {"type": "integer", "minimum": 1, "maximum": 8192},
                 "streaming": {"type": "boolean"},
@@ -64,6 +65,8 @@ SETTINGS_SCHEMA = {
                 "provider": {"enum": ["chatterbox", "offline"]},
                 "model": {"enum": ["turbo", "standard", "multilingual"]},
                 "default_voice_id": {"type": "string"},
+                "exaggeration": {"type": "number", "minimum": 0.25, "maximum": 2},
+                "cfg_weight": {"type": "number", "minimum": 0, "maximum": 1},
             },
         },
         "vad": {
@@ -88,6 +91,33 @@ SETTINGS_SCHEMA = {
             "properties": {
                 "webhook_timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
                 "max_concurrent_tools": {"type": "integer", "minimum": 1, "maximum": 10},
+            },
+        },
+        # Post-call analysis (sent as call.analyzed): what to look for and the structured fields to extract.
+        "analysis": {
+            **_SECTION,
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "instructions": {"type": "string", "maxLength": 4000},
+                "outcomes": {
+                    "type": "array",
+                    "maxItems": 32,
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
+                            "description": {"type": "string", "maxLength": 500},
+                        },
+                    },
+                },
+                "fields_schema": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"const": "object"}, "properties": {"type": "object"}},
+                },
             },
         },
     },
@@ -155,6 +185,14 @@ def validate_tools(value) -> None:
 
 def validate_agent_settings(value) -> None:
     _validate(value, SETTINGS_SCHEMA, "settings")
+    fields_schema = ((value or {}).get("analysis") or {}).get("fields_schema")
+    if fields_schema is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(fields_schema)
+        except jsonschema.SchemaError as exc:
+            raise ValidationError(
+                f"settings['analysis']['fields_schema'] is not a valid JSON Schema: {exc.message}"
+            ) from exc
 
 
 def validate_transfer_targets(value) -> None:

@@ -1,0 +1,61 @@
+"""Per-turn latencies (seed 13.2), from the framework's own measurements.
+
+The framework stamps every conversation item with a `MetricsReport` (`ChatMessage.metrics`): the
+caller's turns carry the STT delay, the agent's carry LLM time-to-first-token, TTS
+time-to-first-audio and end-of-speech-to-first-agent-audio. We observe those as Prometheus
+histograms labelled by tenant and keep them, in milliseconds, in the turn's metadata.
+"""
+
+from prometheus_client import Histogram
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+stt_latency_seconds = Histogram(
+    "stt_latency_seconds", "End of caller speech to final transcript.", ["tenant"], buckets=LATENCY_BUCKETS
+)
+llm_latency_seconds = Histogram(
+    "llm_latency_seconds", "LLM time to first token.", ["tenant", "model"], buckets=LATENCY_BUCKETS
+)
+tts_latency_seconds = Histogram(
+    "tts_latency_seconds", "TTS time to first audio.", ["tenant", "voice"], buckets=LATENCY_BUCKETS
+)
+e2e_latency_seconds = Histogram(
+    "e2e_latency_seconds", "End of caller speech to first agent audio.", ["tenant"], buckets=LATENCY_BUCKETS
+)
+
+# MetricsReport key -> (metadata key, histogram)
+CALLER_METRICS = {"transcription_delay": "stt_ms", "end_of_turn_delay": "end_of_turn_ms"}
+AGENT_METRICS = {"llm_node_ttft": "llm_ttft_ms", "tts_node_ttfb": "tts_ttfb_ms", "e2e_latency": "e2e_ms"}
+
+
+def turn_metadata(role: str, report: dict) -> dict:
+    """The turn's latencies in milliseconds and the providers that served it."""
+    names = CALLER_METRICS if role == "user" else AGENT_METRICS
+    metadata = {key: round(report[name] * 1000) for name, key in names.items() if _usable(report.get(name))}
+    for part in ("stt", "llm", "tts"):
+        model = report.get(f"{part}_metadata") or {}
+        if model.get("model_provider"):
+            metadata[f"{part}_provider"] = model["model_provider"]
+        if model.get("model_name") and model["model_name"] != "unknown":
+            metadata[f"{part}_model"] = model["model_name"]
+    return metadata
+
+
+def observe(*, tenant: str, role: str, report: dict, voice: str = "") -> None:
+    """Feed one turn's framework metrics into the seed's histograms."""
+    if role == "user":
+        if _usable(value := report.get("transcription_delay")):
+            stt_latency_seconds.labels(tenant=tenant).observe(value)
+        return
+    model = (report.get("llm_metadata") or {}).get("model_name") or "unknown"
+    for name, histogram, labels in (
+        ("llm_node_ttft", llm_latency_seconds, {"tenant": tenant, "model": model}),
+        ("tts_node_ttfb", tts_latency_seconds, {"tenant": tenant, "voice": voice or "default"}),
+        ("e2e_latency", e2e_latency_seconds, {"tenant": tenant}),
+    ):
+        if _usable(value := report.get(name)):
+            histogram.labels(**labels).observe(value)
+
+
+def _usable(value) -> bool:
+    return isinstance(value, int | float) and value >= 0

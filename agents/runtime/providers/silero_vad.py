@@ -1,0 +1,24 @@
+"""Silero VAD (the plugin ships its ONNX model) with the seed 3.3.5 thresholds."""
+
+from functools import lru_cache
+
+from livekit.agents.vad import VAD
+from livekit.plugins import silero
+
+
+def build_silero(config: dict) -> VAD:
+    return _load(
+        float(config.get("threshold", 0.5)),
+        int(config.get("min_speech_duration_ms", 250)),
+        int(config.get("min_silence_duration_ms", 300)),
+    )
+
+
+@lru_cache(maxsize=16)
+def _load(threshold: float, min_speech_ms: int, min_silence_ms: int) -> VAD:
+    # One VAD per setting in the process: each stream gets its own model state from it.
+    return silero.VAD.load(
+        activation_threshold=threshold,
+        min_speech_duration=min_speech_ms / 1000,
+        min_silence_duration=min_silence_ms / 1000,
+    )

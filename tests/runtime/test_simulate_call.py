@@ -1,0 +1,116 @@
+"""`manage.py simulate_call`: a whole call from the command line, stored like a real one."""
+
+import io
+import wave
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from agents.runtime import session as runtime_session
+from calls.models import Call, CallEvent, TranscriptTurn
+from tests import factories
+from tests.runtime.session_fakes import Reply, last_user_text, silence, tone
+from tests.runtime.session_support import fake_models, make_agent
+
+
+def write_wav(path, samples, rate=16000):
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+
+
+def answer(chat_ctx):
+    said = last_user_text(chat_ctx)
+    return Reply("We are open Monday to Friday." if "open" in said else "Happy to help.")
+
+
+@pytest.fixture
+def demo(transactional_db, monkeypatch):
+    tenant = factories.TenantFactory(name="Demo Dental", slug="demo-dental")
+    agent = make_agent(tenant, name="Appointment Scheduler")
+    # Scripted engines instead of Whisper / responder / piper: the command and the call are under test here.
+    monkeypatch.setattr(
+        runtime_session, "build_models", lambda profile: fake_models(answer, ["When are you open?", "Thanks"])
+    )
+    return agent
+
+
+def simulate(*args) -> str:
+    out = io.StringIO()
+    call_command("simulate_call", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_a_call_from_wav_files(demo, tmp_path):
+    lines = [tmp_path / "q1.wav", tmp_path / "q2.wav"]
+    for path in lines:
+        write_wav(path, np.concatenate([tone(0.6), silence(0.2)]))
+    out_wav = tmp_path / "agent.wav"
+
+    printed = simulate(
+        "--agent",
+        "Appointment Scheduler",
+        "--tenant",
+        "demo-dental",
+        "--fast",
+        "--out",
+        str(out_wav),
+        "--caller-wav",
+        *map(str, lines),
+    )
+
+    assert "Calling 'Appointment Scheduler' of Demo Dental (demo-dental)" in printed
+    assert "Agent   Thank you for calling. How can I help?" in printed
+    assert "Caller  When are you open?" in printed
+    assert "Agent   We are open Monday to Friday." in printed
+    assert "Call ended: you hung up (caller_hangup)." in printed
+    assert "States:  ringing -> connected -> conversing -> ended" in printed
+    call = Call.objects.unscoped().get()
+    assert (call.direction, call.status, call.end_reason, call.metadata) == (
+        "inbound",
+        "ended",
+        "caller_hangup",
+        {"simulated": True},
+    )
+    texts = list(
+        TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number").values_list("text", flat=True)
+    )
+    assert texts == [
+        "Thank you for calling. How can I help?",
+        "When are you open?",
+        "We are open Monday to Friday.",
+        "Thanks",
+        "Happy to help.",
+    ]
+    assert CallEvent.objects.unscoped().filter(call=call, event_type="agent.joined").count() == 1
+    with wave.open(str(out_wav)) as wav:
+        assert wav.getframerate() == 24000 and wav.getnframes() > 24000  # the agent spoke for over a second
+    assert f"Audio:   {out_wav}" in printed
+
+
+def test_unknown_agent(demo):
+    with pytest.raises(CommandError, match="No agent 'Nobody'"):
+        simulate("--agent", "Nobody")
+
+
+def test_same_name_in_two_tenants_needs_the_tenant(demo):
+    make_agent(factories.TenantFactory(slug="globex"), name="Appointment Scheduler")
+    with pytest.raises(CommandError, match=r"Several tenants have an agent 'Appointment Scheduler': .*Add --tenant"):
+        simulate("--agent", "Appointment Scheduler")
+
+
+def test_another_tenants_agent_id_is_refused(demo):
+    other = make_agent(factories.TenantFactory(slug="globex"), name="Night line")
+    with pytest.raises(CommandError, match="No agent"):
+        simulate("--agent", str(other.pk), "--tenant", "demo-dental")
+    assert not Call.objects.unscoped().exists()
+
+
+def test_unreadable_wav(demo, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav")
+    with pytest.raises(CommandError, match="Cannot read"):
+        simulate("--agent", "Appointment Scheduler", "--caller-wav", str(bad))
