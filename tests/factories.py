@@ -230,7 +230,7 @@ class ProviderCredentialFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"CREDENTIAL_{n}")
     provider = ProviderCredential.Provider.ANTHROPIC
-    secret = factory.LazyFunction(lambda: {"api_key": "sk-ant-test-" + secrets.token_hex(16)})
+    secret = factory.LazyFunction(lambda: {"api_key": "fake-ant-test-" + secrets.token_hex(16)})
     verification = ProviderCredential.Verification.VERIFIED
     verified_at = factory.LazyFunction(timezone.now)
 

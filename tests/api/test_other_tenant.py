@@ -47,7 +47,7 @@ ID_ROUTES = [
     ("patch", "/v1/numbers/{number}", {"friendly_name": "Stolen"}),
     ("delete", "/v1/api-keys/{api_key}", None),
     ("get", "/v1/credentials/{credential}", None),
-    ("patch", "/v1/credentials/{credential}", {"secret": {"api_key": "sk-ant-api03-stolen-000000000000"}}),
+    ("patch", "/v1/credentials/{credential}", {"secret": {"api_key": "fake-ant-api03-stolen-000000000000"}}),
     ("delete", "/v1/credentials/{credential}", None),
     ("post", "/v1/credentials/{credential}/verify", None),
     ("get", "/v1/backend-services/{backend}", None),

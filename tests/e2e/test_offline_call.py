@@ -68,7 +68,7 @@ def test_offline_engines_greet_and_answer_from_the_faq(demo_agent, whisper, tmp_
 def test_every_primary_provider_down_the_offline_chain_carries_the_call(demo_agent, whisper, tmp_path, settings):
     down = closed_port_url()
     settings.DEEPGRAM_API_KEY, settings.DEEPGRAM_BASE_URL = "dg-test-key", down
-    settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL = "sk-ant-test-key", down
+    settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL = "fake-ant-test-key", down
     settings.CHATTERBOX_URL = down
     pipeline = {section: dict(values) for section, values in settings.VOICE_PIPELINE_DEFAULTS.items()}
     pipeline["stt"]["provider"], pipeline["llm"]["provider"], pipeline["tts"]["provider"] = (

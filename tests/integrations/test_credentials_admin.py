@@ -15,7 +15,7 @@ from tests.integrations.fakes import CREDENTIALS, providers_fixture  # noqa: F40
 
 pytestmark = pytest.mark.django_db
 
-PLAINTEXT = "sk-ant-api03-admin-0123456789abcdefWXYZ"
+PLAINTEXT = "fake-ant-api03-admin-0123456789abcdefWXYZ"
 SECRET_FIELDS = ("api_key", "api_secret", "url", "client_id", "client_secret", "value", "check_url", "header")
 
 
@@ -85,7 +85,7 @@ def test_adding_verifies_with_the_provider_then_stores_through_the_service(staff
 
 
 def test_a_refused_secret_is_a_form_error_and_is_not_echoed(staff_client, tenant, providers):
-    wrong = "sk-ant-api03-wrong-0123456789abcdefWRNG"
+    wrong = "fake-ant-api03-wrong-0123456789abcdefWRNG"
     response = staff_client.post(url(ProviderCredential, "add"), credential_form(tenant, api_key=wrong))
     html = response.content.decode()
     assert response.status_code == 200

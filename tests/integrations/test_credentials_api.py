@@ -14,7 +14,7 @@ from tests.integrations.fakes import CREDENTIALS, providers_fixture  # noqa: F40
 
 pytestmark = pytest.mark.django_db
 
-WRONG_KEY = "sk-ant-api03-wrong-0123456789abcdefWRNG"
+WRONG_KEY = "fake-ant-api03-wrong-0123456789abcdefWRNG"
 PRIMARY = {"anthropic": "api_key", "deepgram": "api_key", "gotoconnect": "client_secret", "livekit": "api_secret"}
 PRIMARY["http"] = "value"
 
@@ -110,7 +110,9 @@ def test_a_taken_name_is_refused_before_any_provider_call(client, tenant, provid
 
 
 def test_list_and_retrieve_show_masked_credentials_of_this_tenant_only(client, tenant, other_tenant):
-    ours = factories.ProviderCredentialFactory(tenant=tenant, name="A_KEY", secret={"api_key": "sk-ant-0000000000ABCD"})
+    ours = factories.ProviderCredentialFactory(
+        tenant=tenant, name="A_KEY", secret={"api_key": "fake-ant-0000000000ABCD"}
+    )
     short = factories.ProviderCredentialFactory(tenant=tenant, name="B_KEY", secret={"api_key": "short-key"})
     factories.ProviderCredentialFactory(tenant=other_tenant, name="THEIRS")
     listing = client.get("/v1/credentials").json()

@@ -15,7 +15,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-SECRET = {"api_key": "sk-ant-api03-roundtrip-0123456789abcdef"}
+SECRET = {"api_key": "fake-ant-api03-roundtrip-0123456789abcdef"}
 K0, K1, K2 = (vault.generate_key_value(key_id) for key_id in ("k0", "k1", "k2"))
 
 
@@ -104,7 +104,7 @@ def test_the_dev_key_follows_secret_key(tenant, settings):
 def test_rotation_re_encrypts_to_the_newest_key_and_then_the_old_one_can_go(tenant, other_tenant, settings, capsys):
     settings.INTEGRATION_CRYPTO_KEY = K1
     old = _credential(tenant)
-    theirs = factories.ProviderCredentialFactory(tenant=other_tenant, secret={"api_key": "sk-ant-other-tenant-00000"})
+    theirs = factories.ProviderCredentialFactory(tenant=other_tenant, secret={"api_key": "fake-ant-other-tenant-00000"})
     settings.INTEGRATION_CRYPTO_KEY = f"{K2},{K1}"
     assert vault.decrypt(old) == SECRET  # the old key is still listed: it decrypts
     new = factories.ProviderCredentialFactory(tenant=tenant, name="NEW")
@@ -118,7 +118,7 @@ def test_rotation_re_encrypts_to_the_newest_key_and_then_the_old_one_can_go(tena
 
     settings.INTEGRATION_CRYPTO_KEY = K2
     assert vault.decrypt(ProviderCredential.objects.get(pk=old.pk)) == SECRET
-    assert vault.decrypt(ProviderCredential.objects.get(pk=theirs.pk)) == {"api_key": "sk-ant-other-tenant-00000"}
+    assert vault.decrypt(ProviderCredential.objects.get(pk=theirs.pk)) == {"api_key": "fake-ant-other-tenant-00000"}
     audit = AuditLog.objects.get(action="credential.reencrypt", object_id=str(old.pk))
     assert audit.changes == {"name": "LLM_KEY", "key_id": ["k1", "k2"]}
 

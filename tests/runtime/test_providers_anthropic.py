@@ -56,7 +56,7 @@ async def _until(condition, timeout: float = 2.0) -> None:
 
 
 def _build(server: FakeAnthropic, **config) -> llm.LLM:
-    secrets = {"anthropic_api_key": "sk-ant-test", "anthropic_base_url": server.url}
+    secrets = {"anthropic_api_key": "fake-ant-test", "anthropic_base_url": server.url}
     return build_llm({**LLM_CONFIG, **config}, secrets=secrets, knowledge=KNOWLEDGE, agent_profile=PROFILE)
 
 
@@ -81,7 +81,7 @@ async def test_request_carries_the_agent_settings():
 
     (request,) = server.requests
     body, headers = request["body"], request["headers"]
-    assert headers["x-api-key"] == "sk-ant-test"
+    assert headers["x-api-key"] == "fake-ant-test"
     assert "anthropic-version" in headers
     assert (body["model"], body["max_tokens"], body["temperature"], body["stream"]) == (SONNET, 256, 0.3, True)
     assert body["system"][0]["text"] == "You are the receptionist of Acme Dental."

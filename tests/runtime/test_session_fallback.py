@@ -37,7 +37,7 @@ def agent_texts(call) -> list[str]:
 
 
 def test_unreachable_claude_the_local_responder_answers(call):
-    secrets = {"anthropic_api_key": "sk-ant-test", "anthropic_base_url": closed_port_url()}
+    secrets = {"anthropic_api_key": "fake-ant-test", "anthropic_base_url": closed_port_url()}
     knowledge = [{"title": "Practice FAQ", "content": "Q: When are you open? A: Monday to Friday, 8 AM to 5 PM."}]
     chain = providers.build_llm(LLM_CONFIG, secrets=secrets, knowledge=knowledge, agent_profile={"name": "Scheduler"})
     models = fake_models(None, ["When are you open?"], llm=chain)

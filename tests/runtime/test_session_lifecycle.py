@@ -129,7 +129,7 @@ def test_profile_holds_only_the_agents_own_tenant_data(agent):
     factories.KnowledgeDocumentFactory(agent=other_agent, tenant=other, title="Secret", content="Q: x? A: other")
     mine = ProviderCredential(tenant=agent.tenant, name="MY_CLAUDE", provider="anthropic")
     theirs = ProviderCredential(tenant=other, name="THEIR_CLAUDE", provider="anthropic")
-    for credential, key in ((mine, "sk-ant-mine-0000"), (theirs, "sk-ant-theirs-000")):
+    for credential, key in ((mine, "fake-ant-mine-0000"), (theirs, "fake-ant-theirs-000")):
         vault.seal(credential, {"api_key": key})
         credential.save()
 
@@ -137,7 +137,7 @@ def test_profile_holds_only_the_agents_own_tenant_data(agent):
 
     assert profile.agent_id == str(agent.pk)
     assert [d["title"] for d in profile.knowledge] == ["Practice FAQ"]
-    assert profile.secrets["anthropic_api_key"] == "sk-ant-mine-0000"
+    assert profile.secrets["anthropic_api_key"] == "fake-ant-mine-0000"
     assert [t["name"] for t in profile.tools] == ["check_availability"]
 
 

@@ -197,7 +197,7 @@ LLM_SETTINGS = {
 
 
 def test_with_a_key_the_llm_fills_the_agents_schema(tenant, settings, anthropic_at):
-    settings.ANTHROPIC_API_KEY = "sk-ant-platform-key"
+    settings.ANTHROPIC_API_KEY = "fake-ant-platform-key"
     fields = {"appointment_date": "2026-11-24", "visit_type": "cleaning"}
     server = anthropic_at(
         {"summary": "Booked a cleaning.", "outcome": "appointment_booked", "sentiment": "positive", "fields": fields}
@@ -223,7 +223,7 @@ def test_with_a_key_the_llm_fills_the_agents_schema(tenant, settings, anthropic_
 
 def test_the_tenants_own_key_is_used_before_the_platforms(tenant, settings, anthropic_at):
     settings.ANTHROPIC_API_KEY = ""
-    factories.ProviderCredentialFactory(tenant=tenant, provider="anthropic", secret={"api_key": "sk-ant-tenant-000"})
+    factories.ProviderCredentialFactory(tenant=tenant, provider="anthropic", secret={"api_key": "fake-ant-tenant-000"})
     anthropic_at({"summary": "s", "outcome": "information_only", "sentiment": "neutral"})
 
     assert call_process_transcript(call=ended_call(tenant, settings=LLM_SETTINGS)).analysis["provider"] == "anthropic"
@@ -235,7 +235,7 @@ def test_the_tenants_own_key_is_used_before_the_platforms(tenant, settings, anth
     ids=["answer-outside-the-schema", "api-error"],
 )
 def test_an_llm_failure_falls_back_to_the_offline_analysis(tenant, settings, anthropic_at, tool_input, status):
-    settings.ANTHROPIC_API_KEY = "sk-ant-platform-key"
+    settings.ANTHROPIC_API_KEY = "fake-ant-platform-key"
     anthropic_at(tool_input, status)
 
     result = call_process_transcript(call=ended_call(tenant, settings=LLM_SETTINGS)).analysis

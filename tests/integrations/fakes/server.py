@@ -26,7 +26,7 @@ import pytest
 from livekit import api
 
 CREDENTIALS = {
-    "anthropic": {"api_key": "sk-ant-api03-valid-0123456789abcdefWXYZ"},
+    "anthropic": {"api_key": "fake-ant-api03-valid-0123456789abcdefWXYZ"},
     "deepgram": {"api_key": "dg-valid-0123456789abcdef0123456789abcdefDGKY"},
     "gotoconnect": {"client_id": "goto-client-0001", "client_secret": "goto-secret-0123456789abcdefGOTO"},
     "livekit": {"api_key": "APIvalidKey0001", "api_secret": "lk-secret-0123456789abcdef0123456789abcdefLIVE"},
