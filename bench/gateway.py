@@ -21,60 +21,20 @@ postgres://postgres@127.0.0.1:5432/voiceapp_bench_gateway, created and migrated 
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import receiver  # bench/receiver.py: the local HTTP server (the script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 BODY = json.dumps({"ok": True, "ticket": "T-1001"}).encode()
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-
-# --- the backend ----------------------------------------------------------------------------------------
-
-
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
-        while await reader.readline():
-            length = 0
-            while (header := await reader.readline()) not in (b"\r\n", b""):
-                if header.lower().startswith(b"content-length:"):
-                    length = int(header.split(b":", 1)[1])
-            await reader.readexactly(length)
-            writer.write(RESPONSE)
-            await writer.drain()
-    writer.close()
-
-
-async def _serve(port: int) -> None:
-    server = await asyncio.start_server(_answer, HOST, port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_backend() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, __file__, "--serve", str(port)]  # our own interpreter and script
-    process = subprocess.Popen(command, start_new_session=True)  # noqa: S603
-    for _ in range(100):
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.1):
-            return process, f"http://{HOST}:{port}"
-        time.sleep(0.05)
-    sys.exit("error: the benchmark backend did not start")
 
 
 # --- Django, the database, Redis --------------------------------------------------------------------------
@@ -245,7 +205,6 @@ def report(rows: list[tuple]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per latency scenario")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
@@ -258,16 +217,13 @@ def main() -> None:
         help="PostgreSQL URL, or 'sqlite' for a temporary SQLite file",
     )
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve(args.serve))
-        return
     Resolver.blocking = not args.inline_secrets
     setup_django(args.database_url)
     redis_url = args.redis_url if args.redis_url and redis_reachable(args.redis_url) else None
     if args.redis_url and not redis_url:
         print(f"Redis not reachable at {args.redis_url}: Redis scenarios skipped")
     prefix = f"gwbench-{uuid.uuid4().hex[:8]}"
-    backend, url = start_backend()
+    backend, url = receiver.start(BODY)
     try:
         tenant = make_tenant()
         print(f"backend: {url} (asyncio, separate process); cores: {os.cpu_count()}; python {sys.version.split()[0]}")

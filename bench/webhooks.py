@@ -19,59 +19,19 @@ It asserts nothing about time.
 """
 
 import argparse
-import asyncio
 import base64
-import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import receiver  # bench/receiver.py: the local HTTP server (the script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
-
-
-# --- the receiver ---------------------------------------------------------------------------------------
-
-
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
-        while await reader.readline():
-            length = 0
-            while (header := await reader.readline()) not in (b"\r\n", b""):
-                if header.lower().startswith(b"content-length:"):
-                    length = int(header.split(b":", 1)[1])
-            await reader.readexactly(length)
-            writer.write(RESPONSE)
-            await writer.drain()
-    writer.close()
-
-
-async def _serve(port: int) -> None:
-    server = await asyncio.start_server(_answer, HOST, port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_receiver() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], start_new_session=True)  # noqa: S603
-    for _ in range(100):
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.1):
-            return process, f"http://{HOST}:{port}/hooks"
-        time.sleep(0.05)
-    sys.exit("error: the benchmark receiver did not start")
 
 
 # --- environment, Django, the worker --------------------------------------------------------------------
@@ -219,18 +179,15 @@ def main() -> None:
         default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/voiceapp_bench_webhooks"),
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="flushed at start")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve(args.serve))
-        return
 
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
     env = environment(args)
     setup_django(env, args.database_url)
-    receiver, url = start_receiver()
+    receiver_process, url = receiver.start()
+    url += "/hooks"
     try:
         print(f"cores: {os.cpu_count()}, worker processes: {args.workers}, receiver: {url}")
         tenant, endpoint = make_endpoint(url)
@@ -238,7 +195,7 @@ def main() -> None:
         tenant, endpoint = make_endpoint(url)
         p50, p99, count = latency_phase(args, env, tenant, endpoint)
     finally:
-        stop(receiver)
+        stop(receiver_process)
     print()
     print(f"deliveries/s per worker process: {per_process:.0f}")
     print(f"event to first attempt ({count} events at {args.rate:g}/s): p50 {p50:.0f} ms, p99 {p99:.0f} ms")
