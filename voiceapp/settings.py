@@ -345,6 +345,30 @@ CALL_SETUP_TIMEOUT_SECONDS = env.int("CALL_SETUP_TIMEOUT_SECONDS", default=30)
 CALL_IDLE_TIMEOUT_SECONDS = env.int("CALL_IDLE_TIMEOUT_SECONDS", default=300)
 CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
 
+# GoToConnect call control allows 1,000 requests a minute per account; events may be repeated.
+GOTO_RATE_LIMIT_PER_MINUTE = env.int("GOTO_RATE_LIMIT_PER_MINUTE", default=1000)
+GOTO_REQUEST_TIMEOUT_SECONDS = env.float("GOTO_REQUEST_TIMEOUT_SECONDS", default=10.0)
+GOTO_EVENT_DEDUP_SECONDS = env.int("GOTO_EVENT_DEDUP_SECONDS", default=3600)
+# The Channels channel the media workers (`manage.py run_media`) take new calls and commands from.
+MEDIA_WORKER_CHANNEL = env.str("MEDIA_WORKER_CHANNEL", default="telephony.bridge")
+
+# Recording (seed 9.4): both legs mixed into one mono WAV per call, saved through the default storage.
+CALL_RECORDING_ENABLED = env.bool("CALL_RECORDING_ENABLED", default=True)
+CALL_RECORDING_SAMPLE_RATE = env.int("CALL_RECORDING_SAMPLE_RATE", default=16000)
+
+# Answering-machine detection on outbound calls: a short look at how the callee answers.
+AMD = {
+    "enabled": env.bool("AMD_ENABLED", default=True),
+    # Give up listening after this long and treat the callee as a person.
+    "max_seconds": env.float("AMD_MAX_SECONDS", default=5.0),
+    # One stretch of speech longer than this before any pause is a recorded greeting.
+    "machine_speech_seconds": env.float("AMD_MACHINE_SPEECH_SECONDS", default=2.4),
+    # A pause this long after a short greeting ("Hello?") means a person is waiting for us.
+    "human_silence_seconds": env.float("AMD_HUMAN_SILENCE_SECONDS", default=0.7),
+    # How long a machine's greeting may run before we leave the message anyway.
+    "max_greeting_seconds": env.float("AMD_MAX_GREETING_SECONDS", default=30.0),
+}
+
 # Seed 3.3.5: the voice pipeline's platform defaults; an agent's `settings` overrides any key.
 VOICE_PIPELINE_DEFAULTS = {
     "stt": {
