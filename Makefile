@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run web realtime worker beat media test lint format migrations-check check-deploy ci clean
+.PHONY: tts-install tts-node tts-test tts-bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +34,18 @@ web: install  ## Production-style web process (WSGI) for the admin and API
 realtime: install  ## Websockets (and HTTP) under Daphne
 	$(BIN)/daphne -b $(HOST) -p $(PORT) voiceapp.asgi:application
 
+media: install  ## Media worker: GoToConnect events, the WebRTC bridge and agent sessions (GOTO_* for the PBX)
+	$(BIN)/python manage.py run_media
+
 worker: install  ## Celery worker for all queues (needs REDIS_URL)
 	$(BIN)/celery -A voiceapp worker -Q default,webhooks,reports --loglevel INFO
 
 beat: install  ## Celery beat with the database scheduler (needs REDIS_URL)
 	$(BIN)/celery -A voiceapp beat --scheduler django_celery_beat.schedulers:DatabaseScheduler --loglevel INFO
 
-test: install  ## Run the test suite (SQLite unless DATABASE_URL is set)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+test: install tts-install  ## Run the test suite (SQLite unless DATABASE_URL is set), then the TTS node's
+	TTS_NODE_REQUIRED=1 $(BIN)/pytest -q $(PYTEST_ARGS)
+	@if [ "$(TTS_TESTS)" != "0" ]; then $(MAKE) --no-print-directory tts-test; fi
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -61,4 +66,33 @@ check-deploy: install  ## Django's deployment checklist under production-like se
 ci: lint migrations-check check-deploy test  ## What CI runs (see .ci/run)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) $(TTS_VENV) .pytest_cache .ruff_cache staticfiles
+
+# --- TTS node (tts_node/): its own virtualenv, never the platform's -------------------------------
+# .venv-tts holds torch and chatterbox-tts; the platform's .venv never does. On this CPU-only
+# machine chatterbox-tts and the packages that pin a CUDA torch are installed with --no-deps on the
+# CPU torch wheel, and torchaudio's CUDA-built extension is removed (see tts_node/requirements-nodeps.txt).
+# TTS_TESTS=0 skips the node's own tests in `make test` (CI runs them once, not per database).
+TTS_VENV ?= .venv-tts
+TTS_BIN := $(TTS_VENV)/bin
+
+$(TTS_BIN)/python:
+	$(PYTHON) -m venv $(TTS_VENV)
+	$(TTS_BIN)/pip install --quiet --upgrade pip
+
+$(TTS_VENV)/.installed: tts_node/requirements-service.txt tts_node/requirements-test.txt tts_node/requirements-nodeps.txt | $(TTS_BIN)/python
+	$(TTS_BIN)/pip install --quiet --disable-pip-version-check -r tts_node/requirements-test.txt
+	$(TTS_BIN)/pip install --quiet --disable-pip-version-check --no-deps -r tts_node/requirements-nodeps.txt
+	rm -f $(TTS_VENV)/lib/python*/site-packages/torchaudio/lib/*.so
+	touch $@
+
+tts-install: $(TTS_VENV)/.installed  ## Create .venv-tts: the TTS node, its offline engine and Chatterbox on CPU torch
+
+tts-node: tts-install  ## Serve the TTS node on 127.0.0.1:8080 with the offline engine (TTS_* variables override)
+	TTS_ENGINE=$${TTS_ENGINE:-piper} $(TTS_BIN)/python -m tts_node
+
+tts-test: tts-install  ## The TTS node's tests (Chatterbox with random weights included)
+	$(TTS_BIN)/pytest -q -c tts_node/pytest.ini --rootdir=. -p no:cacheprovider tts_node/tests
+
+tts-bench: tts-install  ## Time to first audio, RTF and throughput at 1, 10 and 100 concurrent requests
+	$(TTS_BIN)/python bench/tts_node.py

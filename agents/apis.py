@@ -1,14 +1,16 @@
 """/v1/agents and /v1/voices."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from agents import selectors, services
 from agents.models import Agent, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
-from voiceapp.api.docs import error_responses
+from voiceapp.api.docs import ErrorBody, error_responses
 from voiceapp.api.idempotency import idempotent
+from voiceapp.api.parsers import StrictJSONParser
 from voiceapp.api.serializers import resolve_in
 from voiceapp.api.views import TenantScopedAPIView
 
@@ -161,8 +163,28 @@ class VoiceInput(serializers.Serializer):
     cfg_weight = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
 
 
+class VoiceCloneInput(serializers.Serializer):
+    """multipart/form-data: a new Chatterbox voice cloned from `reference_audio` by the TTS node."""
+
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    language = serializers.CharField(max_length=20, default="en-US")
+    exaggeration = serializers.FloatField(min_value=0.25, max_value=2.0, default=0.5)
+    cfg_weight = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
+    reference_audio = serializers.FileField(
+        help_text="5-60 s of clean speech, WAV, FLAC or OGG, at least 16 kHz; the node assigns provider_voice_id."
+    )
+
+
+NODE_ERRORS = {
+    502: OpenApiResponse(response=ErrorBody, description="The TTS node failed while storing the voice."),
+    503: OpenApiResponse(response=ErrorBody, description="The TTS node is not configured or cannot be reached."),
+}
+
+
 class VoiceListCreateApi(TenantScopedAPIView):
     serializer_class = VoiceOutput
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     def tenant_queryset(self):
         return selectors.voice_list(tenant=self.tenant)
@@ -176,12 +198,29 @@ class VoiceListCreateApi(TenantScopedAPIView):
 
     @extend_schema(
         operation_id="voices_create",
-        request=VoiceInput,
-        responses={201: VoiceOutput, **error_responses(400, 401, 403, 415, 422, 429)},
+        description="JSON: register a voice the provider already has. multipart/form-data with "
+        "`reference_audio`: clone a new Chatterbox voice on the TTS node.",
+        request={"application/json": VoiceInput, "multipart/form-data": VoiceCloneInput},
+        responses={201: VoiceOutput, **error_responses(400, 401, 403, 415, 422, 429), **NODE_ERRORS},
     )
     @idempotent
     def post(self, request):
-        data = VoiceInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        voice = services.voice_create(tenant=self.tenant, actor=self.audit_actor(), **data.validated_data)
+        actor = self.audit_actor()
+        if request.content_type.startswith("multipart/form-data"):
+            data = VoiceCloneInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = dict(data.validated_data)
+            upload = fields.pop("reference_audio")
+            voice = services.voice_clone_create(
+                tenant=self.tenant,
+                actor=actor,
+                data=upload.read(),
+                filename=upload.name,
+                content_type=upload.content_type,
+                **fields,
+            )
+        else:
+            data = VoiceInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            voice = services.voice_create(tenant=self.tenant, actor=actor, **data.validated_data)
         return Response(VoiceOutput(voice).data, status=status.HTTP_201_CREATED)

@@ -1,8 +1,10 @@
 """Writes for agents and voices; each is audited in its own transaction."""
 
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents import chatterbox_voices
 from agents.models import Agent, Voice
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
@@ -84,9 +86,11 @@ def agent_delete(*, agent: Agent, actor: dict | None = None) -> Agent:
 
 
 @transaction.atomic
-def voice_create(*, tenant: Tenant, actor: dict | None = None, **fields) -> Voice:
+def voice_create(*, tenant: Tenant, actor: dict | None = None, reference: ContentFile | None = None, **fields) -> Voice:
     """Create one of the tenant's own voices."""
     voice = Voice(tenant=tenant, **fields)
+    if reference is not None:
+        voice.reference_audio.save(reference.name, reference, save=False)
     voice.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
@@ -99,3 +103,25 @@ def voice_create(*, tenant: Tenant, actor: dict | None = None, **fields) -> Voic
         ) from exc
     audit_log_record(tenant=tenant, action="voice.create", obj=voice, changes={"name": voice.name}, **(actor or {}))
     return voice
+
+
+def voice_clone_create(
+    *, tenant: Tenant, actor: dict | None = None, data: bytes, filename: str, content_type: str, **fields
+) -> Voice:
+    """Clone a voice: the reference audio goes to the TTS node first, then the row is saved with its id.
+
+    The upload happens outside any transaction (it can take seconds); if the row then cannot be
+    saved, the node's copy is deleted, so a refusal leaves nothing behind on either side.
+    """
+    chatterbox_voices.check_reference_audio(data)
+    node_voice_id = chatterbox_voices.upload_voice(
+        data=data, filename=filename, content_type=content_type, name=fields.get("name", "")
+    )
+    fields = {**fields, "provider": Voice.Provider.CHATTERBOX, "provider_voice_id": node_voice_id}
+    try:
+        return voice_create(
+            tenant=tenant, actor=actor, reference=ContentFile(data, name=filename or "reference.wav"), **fields
+        )
+    except Exception:
+        chatterbox_voices.delete_voice(node_voice_id)
+        raise
