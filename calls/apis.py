@@ -150,7 +150,8 @@ class CallDetailApi(TenantScopedAPIView):
 
 class TransferInput(serializers.Serializer):
     type = serializers.ChoiceField(
-        choices=services.TRANSFER_TYPES, help_text="blind: hand over at once; warm: brief the target first."
+        choices=services.TRANSFER_TYPES,
+        help_text="blind: hand over at once; warm: hold the caller and brief the target first; conference: add the target (a supervisor) to the call with the agent.",
     )
     target = serializers.CharField(
         max_length=100, help_text="E.164, ext:NNN, or the name of one of the agent's transfer targets."

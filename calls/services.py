@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.models import Agent
 from billing import selectors as billing_selectors
 from billing import services as billing_services
-from calls import concurrency, webhook_events
+from calls import concurrency, live_state, webhook_events
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus, InvalidTransition, check_transition
 from telephony.models import PhoneNumber
@@ -75,7 +75,11 @@ def call_create(
 def call_event_record(
     *, call: Call, event_type: str, payload: dict | None = None, occurred_at: datetime | None = None
 ) -> CallEvent:
-    """Append an event to the call's log with the next sequence number (locks the call row)."""
+    """Append an event to the call's log with the next sequence number (locks the call row).
+
+    Once the transaction commits, the event goes out on the bus (`call.<id>` and `tenant.<id>`) and
+    is applied to the call's live state (`calls.live_state`), so both follow the stored log.
+    """
     with transaction.atomic():
         Call.objects.select_for_update().filter(pk=call.pk).exists()
         last = CallEvent.objects.filter(call=call).aggregate(m=Max("sequence"))["m"] or 0
@@ -89,6 +93,15 @@ def call_event_record(
         )
         if event_type == CallEvent.Type.CALL_TRANSFERRED:
             webhook_events.emit_transferred(call, event.payload)
+        events.publish_on_commit(
+            event_type,
+            event.payload,
+            tenant_id=call.tenant_id,
+            call_id=call.pk,
+            sequence=event.sequence,
+            timestamp=event.occurred_at,
+        )
+        transaction.on_commit(lambda: live_state.apply_event(event), robust=True)
         return event
 
 
@@ -196,7 +209,8 @@ def _caller_id(tenant: Tenant, agent: Agent, from_number: PhoneNumber | None) ->
     return number
 
 
-def _check_call_allowed(tenant: Tenant, agent: Agent) -> None:
+def call_check_allowed(tenant: Tenant, agent: Agent) -> None:
+    """Raise unless the tenant may take or place a call with this agent now (agent live, credit, concurrency)."""
     if agent.status != Agent.Status.ACTIVE:
         raise Conflict("This agent is paused.", code="agent_paused", fields={"agent_id": ["The agent is paused."]})
     if not billing_selectors.tenant_may_place_calls(tenant=tenant):
@@ -226,7 +240,7 @@ def call_start_outbound(
 ) -> Call:
     """Create an outbound call and enqueue its dialling after commit (checks credit and concurrency)."""
     Tenant.objects.select_for_update().filter(pk=tenant.pk).exists()  # one start at a time per tenant
-    _check_call_allowed(tenant, agent)
+    call_check_allowed(tenant, agent)
     number = _caller_id(tenant, agent, from_number)
     call = call_create(
         tenant=tenant,
@@ -246,27 +260,19 @@ def call_start_outbound(
 
 def call_initiate(*, call: Call) -> Call:
     """Dial an outbound call through the PBX; without a telephony provider the call fails at once."""
+    from telephony import services as telephony_services  # telephony uses this module
+
     if call.status != CallStatus.INITIAL:
         return call  # already initiated: a redelivered task does nothing
     try:
-        _require_telephony()
+        return telephony_services.call_dial(call=call)
     except TelephonyUnavailable as exc:
         with transaction.atomic():
             Call.objects.filter(pk=call.pk).update(metadata={**call.metadata, "failure_reason": exc.code})
             return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.ERROR)
-    return call
 
 
-def _require_telephony() -> None:
-    # Dialling goes through GoToConnect call control in the media worker (the telephony bridge).
-    # Until a deployment has it, an outbound call is failed at once with a stated reason rather
-    # than left "dialing" forever.
-    raise TelephonyUnavailable(
-        "No telephony provider can dial out on this deployment (GoToConnect call control is not configured)."
-    )
-
-
-TRANSFER_TYPES = ("blind", "warm")
+TRANSFER_TYPES = ("blind", "warm", "conference")
 
 
 def _transfer_destination(call: Call, target: str) -> str:
@@ -296,20 +302,20 @@ def call_transfer_request(
     """Ask the bridge to transfer a live call (seed 4.3): state -> transferring, event call.transfer_requested."""
     if transfer_type not in TRANSFER_TYPES:
         raise ApplicationError(
-            "type must be blind or warm.", code="invalid_transfer_type", fields={"type": ["Unknown."]}
+            "type must be blind, warm or conference.", code="invalid_transfer_type", fields={"type": ["Unknown."]}
         )
     destination = _transfer_destination(call, target)
     call = call_transition(call=call, to_status=CallStatus.TRANSFERRING)
     payload = {
         "call_id": str(call.pk),
-        "transfer_type": transfer_type,
+        "type": transfer_type,  # the name in the event catalog (5.3) ...
+        "transfer_type": transfer_type,  # ... and in the bridge contract (5.4.2)
         "target": destination,
         "context": context,
         "reason": reason,
     }
     call_event_record(call=call, event_type=CallEvent.Type.CALL_TRANSFER_REQUESTED, payload=payload)
     audit_log_record(tenant=call.tenant, action="call.transfer", obj=call, changes=payload, **(actor or {}))
-    events.publish_on_commit(CallEvent.Type.CALL_TRANSFER_REQUESTED, payload, tenant_id=call.tenant_id, call_id=call.pk)
     return call
 
 
@@ -353,7 +359,6 @@ def tool_call_record(
         "duration_ms": duration_ms,
     }
     call_event_record(call=call, event_type=CallEvent.Type.TOOL_CALLED, payload=payload, occurred_at=ended_at)
-    events.publish_on_commit(CallEvent.Type.TOOL_CALLED, payload, tenant_id=call.tenant_id, call_id=call.pk)
     if status in (ToolCall.Status.FAILED, ToolCall.Status.TIMED_OUT):
         webhook_events.emit_tool_failed(tool_call)
     return tool_call

@@ -349,6 +349,8 @@ CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
 GOTO_RATE_LIMIT_PER_MINUTE = env.int("GOTO_RATE_LIMIT_PER_MINUTE", default=1000)
 GOTO_REQUEST_TIMEOUT_SECONDS = env.float("GOTO_REQUEST_TIMEOUT_SECONDS", default=10.0)
 GOTO_EVENT_DEDUP_SECONDS = env.int("GOTO_EVENT_DEDUP_SECONDS", default=3600)
+# STUN/TURN servers for the bridge's WebRTC legs (e.g. "stun:stun.example.com:3478"); none: host candidates only.
+WEBRTC_ICE_SERVERS = env.list("WEBRTC_ICE_SERVERS", default=[])
 # The Channels channel the media workers (`manage.py run_media`) take new calls and commands from.
 MEDIA_WORKER_CHANNEL = env.str("MEDIA_WORKER_CHANNEL", default="telephony.bridge")
 
@@ -367,6 +369,14 @@ AMD = {
     "human_silence_seconds": env.float("AMD_HUMAN_SILENCE_SECONDS", default=0.7),
     # How long a machine's greeting may run before we leave the message anyway.
     "max_greeting_seconds": env.float("AMD_MAX_GREETING_SECONDS", default=30.0),
+    # After a machine verdict, a pause this long ends the greeting when no record tone comes.
+    "greeting_silence_seconds": env.float("AMD_GREETING_SILENCE_SECONDS", default=1.5),
+    # A steady single tone at least this long is the record beep.
+    "min_beep_seconds": env.float("AMD_MIN_BEEP_SECONDS", default=0.15),
+    # Silero's speech probability threshold for AMD (the pipeline's own VAD setting is separate).
+    "vad_threshold": env.float("AMD_VAD_THRESHOLD", default=0.5),
+    # Wall-clock limit for the optional transcript of the first utterance; past it, the timing cues decide.
+    "transcribe_timeout_seconds": env.float("AMD_TRANSCRIBE_TIMEOUT_SECONDS", default=3.0),
 }
 
 # Seed 3.3.5: the voice pipeline's platform defaults; an agent's `settings` overrides any key.

@@ -23,7 +23,6 @@ from livekit.agents import llm
 from agents.runtime import metrics
 from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
-from voiceapp import events
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +64,8 @@ def stamp(seconds: float | None) -> datetime | None:
 
 
 def _publish(call: Call, event_type: str, payload: dict) -> None:
+    # Stored and, once committed, pushed on the event bus and applied to the live state.
     call_services.call_event_record(call=call, event_type=event_type, payload=payload)
-    events.publish_on_commit(event_type, payload, tenant_id=call.tenant_id, call_id=call.pk)
 
 
 def _call(call_id, tenant_id=None) -> Call:

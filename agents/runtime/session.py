@@ -413,6 +413,29 @@ class CallSession:
             )
         )
 
+    def hold_for_transfer(self) -> None:
+        """A transfer the agent did not ask for (the API, a supervisor): stop listening and talking."""
+        self.session.input.set_audio_enabled(False)
+        self.session.interrupt()
+
+    def resume_after_transfer(self, line: str | None = None) -> None:
+        """The transfer did not happen: the caller is back with the agent, who says `line` first."""
+        self.outcome = None
+        self._done.clear()
+        self._last_activity = time.monotonic()
+        self.session.input.set_audio_enabled(True)
+        if line:
+            self.session.say(line, add_to_chat_ctx=True)
+
+    async def synthesize(self, text: str):
+        """The agent's voice for `text`, frame by frame (a warm transfer's briefing, a voicemail)."""
+        stream = self.models.tts.synthesize(text)
+        try:
+            async for audio in stream:
+                yield audio.frame
+        finally:
+            await stream.aclose()
+
     # --- events ----------------------------------------------------------------------------------
 
     def _on_activity(self, _event) -> None:

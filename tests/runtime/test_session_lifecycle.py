@@ -65,6 +65,7 @@ def test_transfer_call_says_so_then_asks_the_bridge(call):
     requested = CallEvent.objects.unscoped().get(call=call, event_type="call.transfer_requested").payload
     assert requested == {
         "call_id": str(call.pk),
+        "type": "blind",
         "transfer_type": "blind",
         "target": "ext:1001",
         "context": "Wants to move an appointment",

@@ -1,0 +1,131 @@
+"""Channels consumers of the telephony app.
+
+- `MediaWorkerConsumer`: the media workers' shared channel (`settings.MEDIA_WORKER_CHANNEL`): new PBX
+  calls and picked-up outbound calls; each becomes a task of this process's `MediaWorker`.
+- `BrowserCallConsumer`: `/ws/v1/test-calls`, the browser test call: a WebRTC peer (the dashboard, or
+  any program) offers SDP and talks to one of its tenant's agents over the same bridge and session.
+
+Test-call protocol (JSON text frames):
+
+    -> {"type": "start", "agent_id": "<uuid>", "sdp": "<offer>"}
+    <- {"type": "answer", "call_id": "<uuid>", "sdp": "<answer>"}
+    <- {"type": "event", "event": "transcript.turn", "data": {...}, "sequence": 7}   (every event of the call)
+    -> {"type": "hangup"}
+    <- {"type": "ended", "call_id": "<uuid>", "end_reason": "caller_hangup"}
+    <- {"type": "error", "code": "...", "message": "..."}   (then the socket closes with 4400/4401/4403/4404/4429)
+"""
+
+import asyncio
+import logging
+import uuid
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from agents.runtime.session import find_agent
+from telephony import services, worker
+from telephony.bridge import CallBridge
+from voiceapp import events
+from voiceapp.errors import ApplicationError, NotFound
+from voiceapp.realtime_auth import SocketRefused, socket_principal
+
+logger = logging.getLogger(__name__)
+
+
+class MediaWorkerConsumer(AsyncConsumer):
+    async def pbx_ringing(self, message: dict) -> None:
+        worker.current().take_inbound(message["event"])
+
+    async def pbx_connected(self, message: dict) -> None:
+        worker.current().take_outbound(call_id=message["call_id"], tenant_id=message["tenant_id"])
+
+
+CLOSE_CODES = {400: 4400, 401: 4401, 402: 4402, 403: 4403, 404: 4404, 409: 4409, 429: 4429}
+
+
+class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
+    """One browser test call per socket (a write scope is needed to place a call)."""
+
+    bridge_options: dict = {}  # tests and benchmarks pass fake engines here
+
+    async def connect(self):
+        self.principal, self.bridge, self.task, self.call_id = None, None, None, None
+        try:
+            self.principal = await database_sync_to_async(socket_principal)(self.scope)
+        except SocketRefused as exc:
+            await self.accept()
+            await self._refuse(exc)
+            return
+        await self.accept()
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type") if isinstance(content, dict) else None
+        try:
+            if kind == "start":
+                await self._start(content)
+            elif kind == "hangup":
+                await self._hangup()
+            else:
+                raise ApplicationError("Send {'type': 'start', 'agent_id', 'sdp'} or {'type': 'hangup'}.")
+        except ApplicationError as exc:
+            await self._refuse(exc)
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def _start(self, content: dict) -> None:
+        if self.bridge is not None:
+            raise ApplicationError("This socket already has a call.", code="call_in_progress", status_code=409)
+        if not self.principal.allows("write"):
+            raise ApplicationError("Placing a test call needs write access.", code="permission_denied", status_code=403)
+        agent_id, sdp = content.get("agent_id"), content.get("sdp")
+        if not isinstance(agent_id, str) or not isinstance(sdp, str) or not sdp.strip():
+            raise ApplicationError("agent_id and sdp (the offer) are required.", code="invalid_request")
+        call = await database_sync_to_async(self._create_call)(agent_id)
+        self.call_id = call.call_id
+        await self.channel_layer.group_add(events.call_group(call.call_id), self.channel_name)
+        self.bridge = CallBridge(call, **self.bridge_options)
+        try:
+            answer = await self.bridge.connect(sdp)
+        except Exception as exc:
+            await self.bridge.abort(getattr(exc, "code", "invalid_sdp"))
+            raise ApplicationError(f"The offer was refused: {exc}", code=getattr(exc, "code", "invalid_sdp")) from exc
+        await self.send_json({"type": "answer", "call_id": call.call_id, "sdp": answer})
+        self.task = asyncio.create_task(self._run(), name=f"test-call-{call.call_id}")
+
+    def _create_call(self, agent_id: str):
+        try:
+            uuid.UUID(agent_id)
+        except ValueError as exc:
+            raise NotFound("Unknown agent.", code="agent_not_found") from exc
+        agent = find_agent(tenant=self.principal.tenant, agent_ref=agent_id)
+        return services.browser_call_create(tenant=self.principal.tenant, agent=agent, user_id=self.principal.user_id)
+
+    async def _run(self) -> None:
+        reason = await self.bridge.run()
+        await self.send_json({"type": "ended", "call_id": self.call_id, "end_reason": reason})
+        await self.close(code=1000)
+
+    async def _hangup(self) -> None:
+        if self.bridge is not None:
+            self.bridge.hangup_by_caller()
+
+    async def bus_event(self, message: dict) -> None:
+        await self.send_json(
+            {"type": "event", "event": message["event"], "data": message["data"], "sequence": message.get("sequence")}
+        )
+
+    async def disconnect(self, code):
+        if self.bridge is not None and self.task is not None and not self.task.done():
+            self.bridge.hangup_by_caller()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.call_id is not None:
+            await self.channel_layer.group_discard(events.call_group(self.call_id), self.channel_name)
+
+    async def _refuse(self, exc: ApplicationError) -> None:
+        await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await self.close(code=CLOSE_CODES.get(exc.status_code, 4400))

@@ -1,0 +1,524 @@
+"""The GoToConnect call-control client: OAuth2 client credentials, REST call control, retries, rate limit.
+
+    client = GoToConnectClient(GoToConfig.from_settings())
+    call_id = await client.create_call(dial_string=dial_string("+15551234567"), caller_id="+15559876543")
+    offer = await client.answer(inbound_call_id)
+    await client.send_answer(inbound_call_id, answer_sdp)
+
+One client per event loop (its HTTP and Redis connections belong to the loop that first used them).
+Wire formats live in `telephony.goto.wire`; this module holds the behaviour around them:
+
+- a token from `TokenProvider` (cached, refreshed before expiry, one fetch at a time); a 401 answer
+  drops the token, fetches a new one and repeats the request once ("the token expired mid-call");
+- GoToConnect's 1,000 requests/minute as a token bucket, shared by every process through Redis when
+  REDIS_URL is set (the integration gateway's Lua bucket), in this process otherwise;
+- retries with jittered exponential backoff that honour Retry-After (see `GoToConnectClient`);
+- Prometheus metrics (`telephony.goto.metrics`) and log lines that never carry the token.
+"""
+
+import asyncio
+import hashlib
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_any
+
+from integrations.config import RetryPolicy
+from integrations.gateway import GatewayConfigError, GatewayError
+from integrations.gateway.oauth import ClientCredentials, TokenCache
+from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLimiter, acquire
+from integrations.gateway.retry import backoff, is_retryable, retry_after_seconds
+from telephony.goto import metrics, wire
+from voiceapp.errors import ApplicationError
+from voiceapp.validators import E164_PATTERN
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "gotoconnect"
+# Operations whose repetition cannot ring anyone twice: answering, hold/resume, hangup and our SDP
+# answer put the call in a state, they do not start anything new.
+IDEMPOTENT = frozenset({"answer", "send_answer", "hold", "resume", "hangup"})
+RETRY_POLICY = RetryPolicy(max_attempts=3, initial_backoff=0.25, max_backoff=5.0, multiplier=2.0)
+MAX_RETRY_AFTER_SECONDS = 30.0  # a 429 asking for longer is not waited out: the caller gets the error
+MAX_QUEUE_SECONDS = 30.0  # how far ahead the rate-limit queue may book; beyond that, refuse
+ERROR_MESSAGE_CHARS = 200
+EXTENSION_PATTERN = re.compile(r"^[0-9]{1,10}\Z")
+E164 = re.compile(E164_PATTERN)
+MAX_ID_LENGTH = 255  # calls.external_call_id is a VARCHAR(255)
+
+# Embedded default (no REDIS_URL): every client of the process shares these.
+LOCAL_LIMITER = LocalRateLimiter()
+TOKENS = TokenCache()
+
+
+class GoToConnectError(ApplicationError):
+    """A GoToConnect operation failed; `status` is the PBX's HTTP status (None when it never answered).
+
+    `retryable` says whether trying again later can succeed (a timeout, a 5xx, a rate limit), as opposed
+    to a refusal that will not change (bad credentials, an unknown call, invalid input).
+    """
+
+    type = "api_error"
+    code = "pbx_error"
+    status_code = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        **kwargs,
+    ):
+        super().__init__(message, code=code, **kwargs)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def _invalid(message: str, code: str, field_name: str) -> GoToConnectError:
+    return GoToConnectError(
+        message, code=code, status_code=400, error_type="invalid_request_error", fields={field_name: [message]}
+    )
+
+
+@dataclass(frozen=True)
+class GoToConfig:
+    """Where GoToConnect is and who we are there; `from_settings()` reads the GOTO_* settings."""
+
+    api_base_url: str
+    websocket_url: str
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: tuple[str, ...] = ()
+    rate_limit_per_minute: int = 1000
+    timeout_seconds: float = 10.0
+    event_dedup_seconds: int = 3600
+
+    def __post_init__(self):
+        if self.rate_limit_per_minute < 1 or self.timeout_seconds <= 0 or self.event_dedup_seconds < 1:
+            raise GoToConnectError(
+                "GoToConnect settings are invalid: the rate limit, timeout and dedup window must be positive.",
+                code="goto_config_invalid",
+                status_code=500,
+            )
+
+    @classmethod
+    def from_settings(cls) -> "GoToConfig":
+        from django.conf import settings
+
+        return cls(
+            api_base_url=settings.GOTO_API_BASE_URL,
+            websocket_url=settings.GOTO_WEBSOCKET_URL,
+            token_url=settings.GOTO_OAUTH_TOKEN_URL,
+            client_id=settings.GOTO_CLIENT_ID,
+            client_secret=settings.GOTO_CLIENT_SECRET,
+            scopes=tuple(settings.GOTO_OAUTH_SCOPES),
+            rate_limit_per_minute=settings.GOTO_RATE_LIMIT_PER_MINUTE,
+            timeout_seconds=settings.GOTO_REQUEST_TIMEOUT_SECONDS,
+            event_dedup_seconds=settings.GOTO_EVENT_DEDUP_SECONDS,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+    @property
+    def account_key(self) -> str:
+        """A stable, non-secret name for this GoToConnect account (rate-limit and dedup keys)."""
+        return hashlib.sha256(f"{self.token_url}|{self.client_id}".encode()).hexdigest()[:16]
+
+
+def dial_string(destination: str) -> str:
+    """A GoToConnect dial string: "+15551234567" -> "tel:+15551234567"; "ext:1001" and "tel:+1..." stay."""
+    value = destination.strip() if isinstance(destination, str) else ""
+    if value.startswith(wire.EXT_PREFIX) and EXTENSION_PATTERN.match(value.removeprefix(wire.EXT_PREFIX)):
+        return value
+    number = value.removeprefix(wire.TEL_PREFIX)
+    if E164.match(number):
+        return wire.TEL_PREFIX + number
+    raise _invalid(
+        f"Cannot dial {destination!r}: use an E.164 number (+15551234567) or a PBX extension (ext:1001).",
+        "invalid_dial_string",
+        "dial_string",
+    )
+
+
+_format_dial_string = dial_string  # the methods' `dial_string` parameters shadow the function
+
+
+def _checked_id(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
+        raise _invalid(
+            f"{name} must be a non-empty string of at most {MAX_ID_LENGTH} characters.", f"invalid_{name}", name
+        )
+    return value
+
+
+class _TokenPoster:
+    """What `fetch_token` needs of an HTTP client, opening one only when a token is really fetched.
+
+    Fetches happen about once an hour; a client kept open for them would also tie this provider to one
+    event loop, and building one per `token()` call (cache hits included) costs an SSL context each time.
+    """
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None):
+        self.transport = transport
+
+    async def post(self, url: str, **kwargs) -> httpx.Response:
+        async with httpx.AsyncClient(transport=self.transport) as client:
+            response = await client.post(url, **kwargs)
+        metrics.pbx_token_fetches_total.labels("ok" if response.status_code < 300 else "refused").inc()
+        return response
+
+
+class TokenProvider:
+    """OAuth2 client-credentials tokens for GoToConnect, cached and refreshed before they expire.
+
+    The cache is the integration gateway's `TokenCache` (process-wide by default): a token is reused
+    until less than 60 s (or 10% of its lifetime) remains, and concurrent callers share one fetch under
+    an asyncio.Lock, so a burst of calls at expiry costs one request to the token endpoint.
+    """
+
+    def __init__(
+        self,
+        config: GoToConfig,
+        *,
+        cache: TokenCache | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.config = config
+        self._cache = cache if cache is not None else TOKENS
+        self._poster = _TokenPoster(transport)
+        self._creds = ClientCredentials(
+            SERVICE, config.token_url, config.client_id, config.client_secret, tuple(config.scopes)
+        )
+        self._last: str | None = None
+
+    async def token(self) -> str:
+        """A valid access token (raises GoToConnectError when GoToConnect will not give one)."""
+        if not self.config.configured:
+            raise GoToConnectError(
+                "GoToConnect is not configured: set GOTO_CLIENT_ID and GOTO_CLIENT_SECRET.",
+                code="goto_not_configured",
+                status_code=503,
+            )
+        try:
+            value = await self._cache.token(self._poster, "", self._creds, self.config.timeout_seconds)
+        except GatewayConfigError as exc:
+            raise GoToConnectError(
+                f"GoToConnect refused our client credentials ({exc.message}); "
+                "check GOTO_CLIENT_ID and GOTO_CLIENT_SECRET.",
+                code="pbx_auth_failed",
+            ) from exc
+        except GatewayError as exc:
+            metrics.pbx_token_fetches_total.labels("error").inc()
+            raise GoToConnectError(
+                f"GoToConnect's token endpoint failed: {exc.message}", code="pbx_token_unavailable", retryable=True
+            ) from exc
+        self._last = value
+        return value
+
+    @property
+    def last_token(self) -> str | None:
+        """The token handed out last (for masking it wherever text from the PBX is logged)."""
+        return self._last
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget `token` (default: the last one handed out) after GoToConnect refused it, unless already replaced."""
+        value = token or self._last
+        if value:
+            self._cache.invalidate("", self._creds, value)
+
+
+def rate_bucket(config: GoToConfig) -> Bucket:
+    """The account's bucket: a small burst, refilled so that no 60 s window exceeds the per-minute limit."""
+    per_minute = config.rate_limit_per_minute
+    burst = max(1, per_minute // 20)
+    rate = max(1, per_minute - burst) / 60.0
+    return Bucket(
+        key=f"goto:{config.account_key}:ratelimit",
+        rate=rate,
+        burst=burst,
+        queue_depth=max(1, math.ceil(rate * MAX_QUEUE_SECONDS)),
+    )
+
+
+class GoToConnectClient:
+    """Call control at GoToConnect. Every method raises GoToConnectError on failure.
+
+    Retries (tenacity, jittered exponential backoff, a Retry-After header lengthens the wait):
+    - a connection error raised before the request was sent (connect refused or timed out, no free
+      connection) is retried for every operation: GoToConnect never saw it;
+    - 429, 502, 503, 504, read/write timeouts and dropped connections are retried only for the
+      idempotent operations (answer, send_answer, hold, resume, hangup), never for create_call,
+      blind_transfer, warm_transfer or merge: the request may have reached the PBX, and repeating a dial
+      or a transfer would ring someone twice;
+    - a 429 whose Retry-After exceeds MAX_RETRY_AFTER_SECONDS is not waited out: the error carries
+      `retry_after` instead.
+    A 401 is not a retry: the token is dropped, a new one fetched and the request repeated once, for
+    every operation (GoToConnect refused it unread).
+    """
+
+    def __init__(
+        self,
+        config: GoToConfig,
+        *,
+        tokens: TokenProvider | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: LocalRateLimiter | RedisRateLimiter | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        retry_policy: RetryPolicy = RETRY_POLICY,
+    ):
+        self.config = config
+        self.tokens = tokens or TokenProvider(config, transport=transport)
+        self.sleep, self.rand, self.retry_policy = sleep, rand, retry_policy
+        self.bucket = rate_bucket(config)
+        self._redis = None
+        self.limiter = limiter if limiter is not None else self._default_limiter()
+        self._http = httpx.AsyncClient(
+            base_url=config.api_base_url,
+            transport=transport,
+            timeout=config.timeout_seconds,
+            headers={"Accept": "application/json"},
+        )
+
+    def _default_limiter(self) -> LocalRateLimiter | RedisRateLimiter:
+        from django.conf import settings
+
+        if not settings.REDIS_URL:
+            return LOCAL_LIMITER
+        import redis.asyncio
+
+        self._redis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        return RedisRateLimiter(self._redis)
+
+    async def __aenter__(self) -> "GoToConnectClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # --- operations ------------------------------------------------------------------------------------
+    async def create_call(self, *, dial_string: str, caller_id: str) -> str:
+        """Place an outbound call (never retried once it may have been sent); returns GoToConnect's call id."""
+        target = _format_dial_string(dial_string)
+        if caller_id and not E164.match(caller_id):
+            raise _invalid(f"caller_id {caller_id!r} is not an E.164 number.", "invalid_caller_id", "caller_id")
+        response = await self._call("create_call", wire.CREATE_CALL, body=wire.create_call_body(target, caller_id))
+        call_id = wire.created_call_id(self._json(response, "create_call"))
+        if call_id is None:
+            raise self._bad_response("create_call", "no call_id")
+        return call_id
+
+    async def answer(self, call_id: str) -> str:
+        """Answer a ringing call; returns the PBX's SDP offer."""
+        response = await self._call("answer", wire.ANSWER, call_id)
+        offer = wire.offer_sdp(self._json(response, "answer"))
+        if offer is None:
+            raise self._bad_response("answer", "no SDP offer")
+        return offer
+
+    async def send_answer(self, call_id: str, sdp: str) -> None:
+        """Give GoToConnect our SDP answer to its offer."""
+        if not isinstance(sdp, str) or not sdp.strip():
+            raise _invalid("The SDP answer is empty.", "invalid_sdp", "sdp")
+        await self._call("send_answer", wire.SDP_ANSWER, call_id, body=wire.sdp_answer_body(sdp))
+
+    async def hold(self, call_id: str) -> None:
+        await self._call("hold", wire.HOLD, call_id)
+
+    async def resume(self, call_id: str) -> None:
+        await self._call("resume", wire.RESUME, call_id)
+
+    async def blind_transfer(self, call_id: str, dial_string: str) -> None:
+        target = _format_dial_string(dial_string)
+        await self._call("blind_transfer", wire.BLIND_TRANSFER, call_id, body=wire.blind_transfer_body(target))
+
+    async def warm_transfer(self, call_id: str, refer_id: str) -> None:
+        """Connect the caller to the call `refer_id` (one we placed to the human) and drop out."""
+        body = wire.refer_body(_checked_id(refer_id, "refer_id"))
+        await self._call("warm_transfer", wire.WARM_TRANSFER, call_id, body=body)
+
+    async def merge(self, call_id: str, refer_id: str) -> None:
+        """Join the call `refer_id` into `call_id`: a three-way conference."""
+        await self._call("merge", wire.MERGE, call_id, body=wire.refer_body(_checked_id(refer_id, "refer_id")))
+
+    async def hangup(self, call_id: str) -> None:
+        """End the call; a call GoToConnect no longer knows (404) is already hung up, which is success."""
+        try:
+            await self._call("hangup", wire.HANGUP, call_id)
+        except GoToConnectError as exc:
+            if exc.status != 404:
+                raise
+            logger.info("GoToConnect call %s was already gone at hangup", call_id)
+
+    # --- one operation: retries around attempts --------------------------------------------------------
+    async def _call(
+        self, operation: str, endpoint: wire.Endpoint, call_id: str | None = None, *, body: Any = None
+    ) -> httpx.Response:
+        path = endpoint.path(_checked_id(call_id, "call_id")) if call_id is not None else endpoint.path()
+        started = time.perf_counter()
+        try:
+            response = await self._retrying(operation)(self._attempt, operation, endpoint.method, path, body)
+        except httpx.TimeoutException as exc:
+            raise self._transport_error(operation, "timed out", "pbx_timeout", 504, exc) from exc
+        except httpx.HTTPError as exc:
+            raise self._transport_error(operation, "could not be reached", "pbx_unreachable", 502, exc) from exc
+        finally:
+            metrics.pbx_request_duration_seconds.labels(operation).observe(time.perf_counter() - started)
+        return self._checked(operation, response)
+
+    def _retrying(self, operation: str) -> AsyncRetrying:
+        policy, safe = self.retry_policy, operation in IDEMPOTENT
+
+        def should_retry(state: RetryCallState) -> bool:
+            outcome = state.outcome.exception() if state.outcome.failed else state.outcome.result()
+            return is_retryable(outcome, policy, safe)
+
+        def wait(state: RetryCallState) -> float:
+            delay = backoff(policy, state.attempt_number, self.rand, "equal")
+            hint = None if state.outcome.failed else retry_after_seconds(state.outcome.result())
+            return max(delay, hint or 0.0)
+
+        return AsyncRetrying(
+            stop=stop_any(stop_after_attempt(policy.max_attempts), _retry_after_too_long),
+            wait=wait,
+            retry=should_retry,
+            sleep=self.sleep,
+            before_sleep=lambda state: metrics.pbx_retries_total.labels(operation).inc(),
+            retry_error_callback=lambda state: state.outcome.result(),  # the last response, or raise its error
+            reraise=True,
+        )
+
+    async def _attempt(self, operation: str, method: str, path: str, body: Any) -> httpx.Response:
+        response, token = await self._send(operation, method, path, body)
+        if response.status_code in wire.AUTH_FAILURE_STATUSES:
+            logger.info("GoToConnect refused the access token on %s; fetching a new one", operation)
+            self.tokens.invalidate(token)
+            response, _ = await self._send(operation, method, path, body)
+        return response
+
+    async def _send(self, operation: str, method: str, path: str, body: Any) -> tuple[httpx.Response, str]:
+        token = await self.tokens.token()
+        await self._take_rate_token(operation)
+        headers = {"Authorization": f"{wire.AUTH_SCHEME} {token}"}
+        try:
+            response = await self._http.request(method, path, json=body, headers=headers)
+        except httpx.TimeoutException:
+            metrics.pbx_requests_total.labels(operation, "timeout").inc()
+            raise
+        except httpx.HTTPError:
+            metrics.pbx_requests_total.labels(operation, "connection_error").inc()
+            raise
+        metrics.pbx_requests_total.labels(operation, _outcome(response.status_code)).inc()
+        return response, token
+
+    async def _take_rate_token(self, operation: str) -> None:
+        try:
+            refused = await acquire(self.limiter, [self.bucket], self.sleep)
+        except redis.RedisError:
+            # Redis is down: limit this process alone; GoToConnect's own 429 stays the backstop.
+            logger.warning("GoToConnect rate limit taken in process: Redis failed", exc_info=True)
+            refused = await acquire(LOCAL_LIMITER, [self.bucket], self.sleep)
+        if refused is not None:
+            metrics.pbx_requests_total.labels(operation, "throttled").inc()
+            raise GoToConnectError(
+                f"GoToConnect {operation} refused locally: more than {MAX_QUEUE_SECONDS:.0f} s of requests are "
+                f"already queued under the limit of {self.config.rate_limit_per_minute} a minute.",
+                code="pbx_rate_limited",
+                retryable=True,
+                status_code=503,
+            )
+
+    # --- answers -----------------------------------------------------------------------------------------
+    def _checked(self, operation: str, response: httpx.Response) -> httpx.Response:
+        status = response.status_code
+        if status < 300:
+            return response
+        code, detail = wire.error_detail(_json_or_none(response))
+        detail = self._scrub(f"{code}: {detail}" if code else detail)[:ERROR_MESSAGE_CHARS]
+        message = f"GoToConnect {operation} failed: HTTP {status}" + (f" ({detail})." if detail else ".")
+        if status == 404:
+            raise GoToConnectError(message, code="pbx_call_not_found", status=status, status_code=404)
+        logger.warning("%s", message)
+        if status == 401:
+            raise GoToConnectError(message, code="pbx_unauthorized", status=status)
+        if status == 429:
+            retry_after = retry_after_seconds(response)
+            raise GoToConnectError(
+                message, code="pbx_rate_limited", status=status, retryable=True, retry_after=retry_after
+            )
+        if status >= 500:
+            raise GoToConnectError(message, code="pbx_unavailable", status=status, retryable=True)
+        raise GoToConnectError(message, code="pbx_request_rejected", status=status)
+
+    def _scrub(self, text: str) -> str:
+        """An error text from the PBX, with our tokens and secret masked should it echo them."""
+        for secret in (self.tokens.last_token, self.config.client_secret):
+            if secret:
+                text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def _json(self, response: httpx.Response, operation: str) -> Any:
+        body = _json_or_none(response)
+        if body is None:
+            raise self._bad_response(operation, "a body that is not JSON")
+        return body
+
+    @staticmethod
+    def _bad_response(operation: str, what: str) -> GoToConnectError:
+        return GoToConnectError(
+            f"GoToConnect {operation} answered with {what}.", code="pbx_bad_response", retryable=False
+        )
+
+    @staticmethod
+    def _transport_error(operation: str, what: str, code: str, status_code: int, exc: Exception) -> GoToConnectError:
+        logger.warning("GoToConnect %s %s (%s)", operation, what, type(exc).__name__)
+        return GoToConnectError(
+            f"GoToConnect {operation} {what} ({type(exc).__name__}).",
+            code=code,
+            retryable=True,
+            status_code=status_code,
+        )
+
+
+def _retry_after_too_long(state: RetryCallState) -> bool:
+    if state.outcome.failed:
+        return False
+    hint = retry_after_seconds(state.outcome.result())
+    return hint is not None and hint > MAX_RETRY_AFTER_SECONDS
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _outcome(status: int) -> str:
+    if status < 300:
+        return "ok"
+    if status == 401:
+        return "unauthorized"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"

@@ -1,0 +1,74 @@
+"""The media worker: takes calls from the PBX and the API, runs the bridge and the agent sessions.
+
+    python manage.py run_media
+
+One asyncio loop: the Channels worker on the media workers' shared channel
+(`settings.MEDIA_WORKER_CHANNEL`), the GoToConnect event subscription (when GOTO_CLIENT_ID and
+GOTO_CLIENT_SECRET are set) routing each event (`telephony.dispatch`), and the setup sweeper. Run as
+many as you need (each answers whatever call it takes first; events are de-duplicated in Redis).
+SIGTERM or Ctrl-C stops taking calls and lets running calls finish (up to --drain seconds).
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from channels.layers import get_channel_layer
+from channels.routing import ChannelNameRouter
+from channels.worker import Worker
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from agents.runtime.session import prepare_worker
+from telephony import dispatch
+from telephony import worker as media_worker
+from telephony.consumers import MediaWorkerConsumer
+from telephony.goto.client import GoToConfig
+from telephony.goto.events import EventSubscriber
+from voiceapp import events
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run a media worker: PBX events, the WebRTC bridge and agent sessions (one asyncio task per call)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--drain", type=float, default=600.0, help="Seconds running calls may take to finish on shutdown."
+        )
+
+    def handle(self, *args, drain: float, **options):
+        asyncio.run(self._main(drain))
+
+    async def _main(self, drain: float) -> None:
+        layer = get_channel_layer()
+        worker = media_worker.MediaWorker()
+        media_worker.install(worker)
+        router = ChannelNameRouter({settings.MEDIA_WORKER_CHANNEL: MediaWorkerConsumer.as_asgi()})
+        server = Worker(application=router, channels=[settings.MEDIA_WORKER_CHANNEL], channel_layer=layer)
+        config = GoToConfig.from_settings()
+        subscriber = EventSubscriber(config, dispatch.handle_pbx_event) if config.configured else None
+        prepare_worker()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = [asyncio.create_task(server.arun(), name="channel-worker"), asyncio.create_task(worker.sweep())]
+        if subscriber is not None:
+            tasks.append(asyncio.create_task(subscriber.run(), name="pbx-events"))
+        else:
+            self.stderr.write("GoToConnect is not configured: taking browser/API calls only, no PBX events.")
+        await events.apublish_system("media_worker.started", {"channel": settings.MEDIA_WORKER_CHANNEL})
+        self.stdout.write(f"Media worker on channel {settings.MEDIA_WORKER_CHANNEL!r}; Ctrl-C to stop.")
+        await stop.wait()
+        self.stdout.write("Stopping: no new calls; waiting for running calls to end.")
+        if subscriber is not None:
+            await subscriber.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await worker.drain(drain)
+        with contextlib.suppress(Exception):
+            await events.apublish_system("media_worker.stopped", {"channel": settings.MEDIA_WORKER_CHANNEL})

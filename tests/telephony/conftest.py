@@ -1,0 +1,54 @@
+"""Telephony fixtures: a fake GoToConnect on 127.0.0.1 with the GOTO_* settings pointed at it."""
+
+import os
+import uuid
+
+import pytest
+import redis
+
+from telephony.goto import client as goto_client
+from tests.telephony.fake_goto import FakeGoTo
+
+
+@pytest.fixture
+def fake_goto(settings):
+    """A started FakeGoTo (background thread, usable from sync and async tests) that the settings name."""
+    fake = FakeGoTo().start()
+    settings.GOTO_API_BASE_URL = fake.api_base_url
+    settings.GOTO_WEBSOCKET_URL = fake.websocket_url
+    settings.GOTO_OAUTH_TOKEN_URL = fake.token_url
+    settings.GOTO_CLIENT_ID = fake.client_id
+    settings.GOTO_CLIENT_SECRET = fake.client_secret
+    # Process-wide token cache and rate buckets are keyed by token URL: a port reused by a later fake
+    # must not inherit this one's tokens or drained bucket.
+    goto_client.TOKENS.clear()
+    goto_client.LOCAL_LIMITER.reset()
+    yield fake
+    fake.stop()
+    goto_client.TOKENS.clear()
+    goto_client.LOCAL_LIMITER.reset()
+
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test in the Redis at REDIS_URL, deleted afterwards; under CI Redis must answer."""
+    if not _redis_answers():
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis does not answer at {REDIS_URL}; CI always runs the Redis tests")
+        pytest.skip(f"Redis does not answer at {REDIS_URL} (and CI is not set)")
+    prefix = f"gototest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
