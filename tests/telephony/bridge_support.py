@@ -33,6 +33,8 @@ def point_settings_at(fake: FakeGoTo, settings_fixture) -> None:
     settings_fixture.GOTO_OAUTH_TOKEN_URL = fake.token_url
     settings_fixture.GOTO_CLIENT_ID = fake.client_id
     settings_fixture.GOTO_CLIENT_SECRET = fake.client_secret
+    # Process-wide token cache and rate buckets are keyed by token URL: a port reused by a later fake
+    # must not inherit this one's tokens or drained bucket.
     goto_client.TOKENS.clear()
     goto_client.LOCAL_LIMITER.reset()
 
@@ -87,6 +89,21 @@ async def media_worker(**bridge_options):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         media_worker_module.install(None)
+
+
+@contextlib.asynccontextmanager
+async def phone_system(settings_fixture, **bridge_options):
+    """The fake PBX (settings pointed at it) with a caller peer per answered call, and a media worker
+    subscribed to its events; yields (fake, pbx)."""
+    async with FakeGoTo() as fake:
+        point_settings_at(fake, settings_fixture)
+        pbx = Pbx(fake)
+        async with media_worker(**bridge_options):
+            await fake.await_subscribers(1)
+            try:
+                yield fake, pbx
+            finally:
+                await pbx.aclose()
 
 
 async def wait_quiet(peer: CallerPeer, *, quiet: float = 1.2, timeout: float = 60.0) -> None:

@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from telephony.goto import client as goto_client
+from tests.telephony.bridge_support import point_settings_at
 from tests.telephony.fake_goto import FakeGoTo
 
 
@@ -14,15 +15,7 @@ from tests.telephony.fake_goto import FakeGoTo
 def fake_goto(settings):
     """A started FakeGoTo (background thread, usable from sync and async tests) that the settings name."""
     fake = FakeGoTo().start()
-    settings.GOTO_API_BASE_URL = fake.api_base_url
-    settings.GOTO_WEBSOCKET_URL = fake.websocket_url
-    settings.GOTO_OAUTH_TOKEN_URL = fake.token_url
-    settings.GOTO_CLIENT_ID = fake.client_id
-    settings.GOTO_CLIENT_SECRET = fake.client_secret
-    # Process-wide token cache and rate buckets are keyed by token URL: a port reused by a later fake
-    # must not inherit this one's tokens or drained bucket.
-    goto_client.TOKENS.clear()
-    goto_client.LOCAL_LIMITER.reset()
+    point_settings_at(fake, settings)
     yield fake
     fake.stop()
     goto_client.TOKENS.clear()

@@ -19,8 +19,8 @@ from telephony.bridge import APOLOGY
 from tests import factories
 from tests.runtime.session_fakes import Reply, last_user_text
 from tests.runtime.session_support import FAST_TURNS, fake_models, make_agent
-from tests.telephony.bridge_support import Pbx, media_worker, point_settings_at, wait_for_call, wait_quiet
-from tests.telephony.fake_goto import FakeGoTo, dialing_then_failed
+from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
+from tests.telephony.fake_goto import dialing_then_failed
 from tests.telephony.peer import RATE, speech_wav, write_wav
 
 OUR_NUMBER, CALLER, CALLEE = "+15559876543", "+15551234567", "+15557654321"
@@ -101,20 +101,16 @@ def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent,
     hello = speech_wav("Hello?")
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                await fake.await_subscribers(1)
-                call = await start_outbound(agent)
-                dialled = await fake.await_request(r"/web-calls/v1/calls$", method="POST")
-                external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
-                callee = await pbx.answered(external_id)
-                callee.say(hello)
-                await conversing(call.pk)
-                await callee.wait_heard(0.25, timeout=20)  # the agent's (tone) greeting after "Hello?"
-                fake.hangup_remote(external_id)
-                return await wait_for_call(pk=call.pk, status="ended"), dialled
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            call = await start_outbound(agent)
+            dialled = await fake.await_request(r"/web-calls/v1/calls$", method="POST")
+            external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
+            callee = await pbx.answered(external_id)
+            callee.say(hello)
+            await conversing(call.pk)
+            await callee.wait_heard(0.25, timeout=20)  # the agent's (tone) greeting after "Hello?"
+            fake.hangup_remote(external_id)
+            return await wait_for_call(pk=call.pk, status="ended"), dialled
 
     call, dialled = async_to_sync(scenario)()
     assert dialled.json == {"dial_string": f"tel:{CALLEE}", "caller_id": OUR_NUMBER}
@@ -129,13 +125,10 @@ def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent,
 )
 def test_outbound_call_not_answered_ends_with_the_pbx_reason(agent, settings, reason, end_reason):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
+        async with phone_system(settings, **fast_bridge()) as (fake, _pbx):
             fake.on_create_call = lambda body: {"events": dialing_then_failed(reason)}
-            async with media_worker(**fast_bridge()):
-                await fake.await_subscribers(1)
-                call = await start_outbound(agent)
-                return await wait_for_call(pk=call.pk, status="ended"), fake
+            call = await start_outbound(agent)
+            return await wait_for_call(pk=call.pk, status="ended"), fake
 
     call, fake = async_to_sync(scenario)()
     assert call.end_reason == end_reason and call.duration_seconds == 0
@@ -153,18 +146,14 @@ def test_outbound_call_answered_by_a_machine_gets_the_voicemail_message(agent, s
     write_wav(beep, (0.4 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), RATE)
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                await fake.await_subscribers(1)
-                call = await start_outbound(agent)
-                external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
-                machine = await pbx.answered(external_id)
-                machine.say(greeting)
-                machine.say(beep)
-                ended = await wait_for_call(pk=call.pk, status="ended", timeout=40)
-                return ended, machine, fake, external_id
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            call = await start_outbound(agent)
+            external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
+            machine = await pbx.answered(external_id)
+            machine.say(greeting)
+            machine.say(beep)
+            ended = await wait_for_call(pk=call.pk, status="ended", timeout=40)
+            return ended, machine, fake, external_id
 
     call, machine, fake, external_id = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.VOICEMAIL
@@ -189,14 +178,11 @@ async def inbound_conversing(fake, pbx):
 
 def test_blind_transfer_hands_the_caller_over_and_ends_the_call(agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                call, external_id, _ = await inbound_conversing(fake, pbx)
-                await request_transfer(call.pk, "blind", "Billing")
-                ended = await wait_for_call(pk=call.pk, status="ended")
-                return ended, fake, external_id
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            call, external_id, _ = await inbound_conversing(fake, pbx)
+            await request_transfer(call.pk, "blind", "Billing")
+            ended = await wait_for_call(pk=call.pk, status="ended")
+            return ended, fake, external_id
 
     call, fake, external_id = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED
@@ -213,16 +199,13 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
     ask = tone_wav(tmp_path / "ask.wav")
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge(["Put me through to the front desk please"])):
-                call, external_id, caller = await inbound_conversing(fake, pbx)
-                caller.say(ask)  # the scripted STT hears the line above
-                consult = await fake.await_request(r"/web-calls/v1/calls$", method="POST", timeout=20)
-                ended = await wait_for_call(pk=call.pk, status="ended", timeout=30)
-                target_id = next(cid for cid in pbx.peers if cid != external_id)
-                return ended, fake, external_id, consult, pbx.peers[target_id], target_id
+        async with phone_system(settings, **fast_bridge(["Put me through to the front desk please"])) as (fake, pbx):
+            call, external_id, caller = await inbound_conversing(fake, pbx)
+            caller.say(ask)  # the scripted STT hears the line above
+            consult = await fake.await_request(r"/web-calls/v1/calls$", method="POST", timeout=20)
+            ended = await wait_for_call(pk=call.pk, status="ended", timeout=30)
+            target_id = next(cid for cid in pbx.peers if cid != external_id)
+            return ended, fake, external_id, consult, pbx.peers[target_id], target_id
 
     call, fake, external_id, consult, target, target_id = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED
@@ -242,22 +225,19 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
 
 def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
             fake.on_blind_transfer = lambda call_id, body: {
                 "events": [{"event": "call.transfer_failed", "data": {"reason": "busy"}}]
             }
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                call, external_id, caller = await inbound_conversing(fake, pbx)
-                heard = caller.heard_seconds
-                await request_transfer(call.pk, "blind", "Billing")
-                await fake.await_request(rf"/{external_id}/blind-transfer$", timeout=20)
-                await conversing(call.pk)  # back with the agent ...
-                await caller.wait_heard(heard + 0.5, timeout=20)  # ... who apologises
-                await wait_quiet(caller, quiet=0.8)
-                fake.hangup_remote(external_id)
-                return await wait_for_call(pk=call.pk, status="ended")
+            call, external_id, caller = await inbound_conversing(fake, pbx)
+            heard = caller.heard_seconds
+            await request_transfer(call.pk, "blind", "Billing")
+            await fake.await_request(rf"/{external_id}/blind-transfer$", timeout=20)
+            await conversing(call.pk)  # back with the agent ...
+            await caller.wait_heard(heard + 0.5, timeout=20)  # ... who apologises
+            await wait_quiet(caller, quiet=0.8)
+            fake.hangup_remote(external_id)
+            return await wait_for_call(pk=call.pk, status="ended")
 
     call = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
@@ -269,17 +249,14 @@ def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent
 
 def test_a_warm_transfer_target_who_is_busy_takes_the_caller_off_hold(agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
             fake.on_create_call = lambda body: {"events": dialing_then_failed("busy")}
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                call, external_id, _ = await inbound_conversing(fake, pbx)
-                await request_transfer(call.pk, "warm", "Front desk", context="Billing question")
-                await fake.await_request(rf"/{external_id}/hold$", method="DELETE", timeout=40)  # resumed
-                await conversing(call.pk)
-                fake.hangup_remote(external_id)
-                return await wait_for_call(pk=call.pk, status="ended"), fake, external_id
+            call, external_id, _ = await inbound_conversing(fake, pbx)
+            await request_transfer(call.pk, "warm", "Front desk", context="Billing question")
+            await fake.await_request(rf"/{external_id}/hold$", method="DELETE", timeout=40)  # resumed
+            await conversing(call.pk)
+            fake.hangup_remote(external_id)
+            return await wait_for_call(pk=call.pk, status="ended"), fake, external_id
 
     call, fake, external_id = async_to_sync(scenario)()
     assert fake.requests_to(rf"/{external_id}/warm-transfer$") == []
@@ -290,17 +267,14 @@ def test_a_warm_transfer_target_who_is_busy_takes_the_caller_off_hold(agent, set
 
 def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                call, external_id, _ = await inbound_conversing(fake, pbx)
-                await request_transfer(call.pk, "conference", "ext:1003")
-                await fake.await_request(rf"/{external_id}/merge$", timeout=20)
-                await wait_for_call(pk=call.pk, status="conversing")
-                await asyncio.sleep(0.3)
-                fake.hangup_remote(external_id)
-                return await wait_for_call(pk=call.pk, status="ended"), fake
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            call, external_id, _ = await inbound_conversing(fake, pbx)
+            await request_transfer(call.pk, "conference", "ext:1003")
+            await fake.await_request(rf"/{external_id}/merge$", timeout=20)
+            await wait_for_call(pk=call.pk, status="conversing")
+            await asyncio.sleep(0.3)
+            fake.hangup_remote(external_id)
+            return await wait_for_call(pk=call.pk, status="ended"), fake
 
     call, fake = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
@@ -314,17 +288,14 @@ def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, setting
 
 def test_an_expired_token_mid_call_is_renewed_and_the_call_goes_on(agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                call, _external_id, _ = await inbound_conversing(fake, pbx)
-                tokens_before = len(fake.token_requests)
-                fake.expire_tokens()  # REST answers 401 and the events socket closes with 4001
-                await fake.await_subscribers(1, timeout=15)  # the subscription came back
-                await request_transfer(call.pk, "blind", "Billing")
-                ended = await wait_for_call(pk=call.pk, status="ended")
-                return ended, fake, tokens_before
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            call, _external_id, _ = await inbound_conversing(fake, pbx)
+            tokens_before = len(fake.token_requests)
+            fake.expire_tokens()  # REST answers 401 and the events socket closes with 4001
+            await fake.await_subscribers(1, timeout=15)  # the subscription came back
+            await request_transfer(call.pk, "blind", "Billing")
+            ended = await wait_for_call(pk=call.pk, status="ended")
+            return ended, fake, tokens_before
 
     call, fake, tokens_before = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED  # the transfer went through with a new token

@@ -11,8 +11,7 @@ from calls.models import Call, CallEvent, Recording, TranscriptTurn
 from tests import factories
 from tests.e2e.test_offline_call import transcribe, whisper, words  # noqa: F401
 from tests.runtime.session_support import make_agent
-from tests.telephony.bridge_support import Pbx, media_worker, point_settings_at, wait_for_call, wait_quiet
-from tests.telephony.fake_goto import FakeGoTo
+from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
 from tests.telephony.peer import speech_wav
 
 OUR_NUMBER, CALLER = "+15559876543", "+15551234567"
@@ -33,23 +32,19 @@ def test_a_caller_is_answered_greeted_and_helped_then_hangs_up(inbound_agent, se
     question = speech_wav("When are you open?")
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker():
-                await fake.await_subscribers(1)
-                external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
-                peer = await pbx.answered(external_id)
-                await peer.wait_heard(1.5, timeout=30)  # the greeting starts ...
-                await wait_quiet(peer)  # ... and ends
-                greeting_heard = peer.heard_seconds
-                peer.say(question)
-                await peer.wait_heard(greeting_heard + 1.0, timeout=60)  # the answer
-                await wait_quiet(peer)
-                fake.hangup_remote(external_id)
-                call = await wait_for_call(external_call_id=external_id, status="ended")
-                await pbx.aclose()
-                return call, peer.heard_wav(tmp_path / "heard.wav"), fake
+        async with phone_system(settings) as (fake, pbx):
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            peer = await pbx.answered(external_id)
+            await peer.wait_heard(1.5, timeout=30)  # the greeting starts ...
+            await wait_quiet(peer)  # ... and ends
+            greeting_heard = peer.heard_seconds
+            peer.say(question)
+            await peer.wait_heard(greeting_heard + 1.0, timeout=60)  # the answer
+            await wait_quiet(peer)
+            fake.hangup_remote(external_id)
+            call = await wait_for_call(external_call_id=external_id, status="ended")
+            await pbx.aclose()
+            return call, peer.heard_wav(tmp_path / "heard.wav"), fake
 
     call, heard_wav, fake = async_to_sync(scenario)()
 
@@ -84,17 +79,13 @@ def test_the_agent_ending_the_call_hangs_up_at_the_pbx(inbound_agent, settings):
     settings.CALL_IDLE_TIMEOUT_SECONDS = 2
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker():
-                await fake.await_subscribers(1)
-                external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
-                await pbx.answered(external_id)
-                call = await wait_for_call(external_call_id=external_id, status="ended", timeout=40)
-                await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
-                await pbx.aclose()
-                return call
+        async with phone_system(settings) as (fake, pbx):
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            await pbx.answered(external_id)
+            call = await wait_for_call(external_call_id=external_id, status="ended", timeout=40)
+            await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
+            await pbx.aclose()
+            return call
 
     call = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.IDLE_TIMEOUT
@@ -104,21 +95,17 @@ def test_unknown_and_unassigned_numbers_are_rejected_and_the_worker_goes_on(inbo
     factories.PhoneNumberFactory(tenant=inbound_agent.tenant, agent=None, e164="+15550001111")
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            Pbx(fake)
-            async with media_worker():
-                await fake.await_subscribers(1)
-                unknown = fake.ring(from_=CALLER, to="+15550009999")
-                unassigned = fake.ring(from_=CALLER, to="+15550001111")
-                for external_id in (unknown, unassigned):
-                    await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
-                # The worker still answers a good call after the two rejections.
-                good = fake.ring(from_=CALLER, to=OUR_NUMBER)
-                await fake.await_request(rf"/web-calls/v1/calls/{good}/sdp-answer$", timeout=20)
-                fake.hangup_remote(good)
-                await wait_for_call(external_call_id=good, status="ended")
-                return unknown, unassigned
+        async with phone_system(settings) as (fake, _pbx):
+            unknown = fake.ring(from_=CALLER, to="+15550009999")
+            unassigned = fake.ring(from_=CALLER, to="+15550001111")
+            for external_id in (unknown, unassigned):
+                await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
+            # The worker still answers a good call after the two rejections.
+            good = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            await fake.await_request(rf"/web-calls/v1/calls/{good}/sdp-answer$", timeout=20)
+            fake.hangup_remote(good)
+            await wait_for_call(external_call_id=good, status="ended")
+            return unknown, unassigned
 
     unknown, unassigned = async_to_sync(scenario)()
     assert not Call.objects.unscoped().filter(external_call_id__in=[unknown, unassigned]).exists()
@@ -127,15 +114,12 @@ def test_unknown_and_unassigned_numbers_are_rejected_and_the_worker_goes_on(inbo
 
 def test_a_bad_offer_from_the_pbx_ends_that_call_only(inbound_agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
+        async with phone_system(settings) as (fake, _pbx):
             fake.on_answer = lambda call_id: "v=0\r\nthis is not sdp\r\n"
-            async with media_worker():
-                await fake.await_subscribers(1)
-                external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
-                call = await wait_for_call(external_call_id=external_id, status="ended")
-                await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
-                return call
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            call = await wait_for_call(external_call_id=external_id, status="ended")
+            await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
+            return call
 
     call = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.ERROR
@@ -144,20 +128,16 @@ def test_a_bad_offer_from_the_pbx_ends_that_call_only(inbound_agent, settings):
 
 def test_a_ringing_call_repeated_by_the_pbx_is_answered_once(inbound_agent, settings):
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker():
-                await fake.await_subscribers(1)
-                external_id = "in-repeated-1"
-                fake.calls[external_id] = "ringing"
-                fake.emit("call.ringing", {"call_id": external_id, "from": CALLER, "to": OUR_NUMBER}, repeat=3)
-                await pbx.answered(external_id)
-                await asyncio.sleep(0.5)
-                fake.hangup_remote(external_id)
-                await wait_for_call(external_call_id=external_id, status="ended")
-                await pbx.aclose()
-                return fake
+        async with phone_system(settings) as (fake, pbx):
+            external_id = "in-repeated-1"
+            fake.calls[external_id] = "ringing"
+            fake.emit("call.ringing", {"call_id": external_id, "from": CALLER, "to": OUR_NUMBER}, repeat=3)
+            await pbx.answered(external_id)
+            await asyncio.sleep(0.5)
+            fake.hangup_remote(external_id)
+            await wait_for_call(external_call_id=external_id, status="ended")
+            await pbx.aclose()
+            return fake
 
     fake = async_to_sync(scenario)()
     assert len(fake.requests_to(r"/answer$")) == 1

@@ -20,8 +20,7 @@ from calls.models import Call
 from telephony import rooms, services
 from telephony.services import BridgeCall
 from tests import factories
-from tests.telephony.bridge_support import Pbx, media_worker, point_settings_at, wait_for_call
-from tests.telephony.fake_goto import FakeGoTo
+from tests.telephony.bridge_support import phone_system, wait_for_call
 
 BRIDGE_CALL = BridgeCall(
     call_id="c1", tenant_id="t1", agent_id="a1", agent_name="Receptionist", direction="inbound", room_name="call-t1-c1"
@@ -147,19 +146,15 @@ def test_an_events_socket_cut_mid_call_loses_no_event(transactional_db, settings
     factories.PhoneNumberFactory(tenant=tenant, agent=agent, e164="+15559876543")
 
     async def scenario():
-        async with FakeGoTo() as fake:
-            point_settings_at(fake, settings)
-            pbx = Pbx(fake)
-            async with media_worker(**fast_bridge()):
-                await fake.await_subscribers(1)
-                external_id = fake.ring(to="+15559876543")
-                await pbx.answered(external_id)
-                await wait_for_call(external_call_id=external_id, status="conversing")
-                fake.drop_connections()
-                fake.hangup_remote(external_id)  # nobody is subscribed right now
-                call = await wait_for_call(external_call_id=external_id, status="ended", timeout=30)
-                await pbx.aclose()
-                return call, fake
+        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+            external_id = fake.ring(to="+15559876543")
+            await pbx.answered(external_id)
+            await wait_for_call(external_call_id=external_id, status="conversing")
+            fake.drop_connections()
+            fake.hangup_remote(external_id)  # nobody is subscribed right now
+            call = await wait_for_call(external_call_id=external_id, status="ended", timeout=30)
+            await pbx.aclose()
+            return call, fake
 
     call, fake = async_to_sync(scenario)()
     assert call.end_reason == "caller_hangup"
