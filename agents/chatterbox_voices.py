@@ -56,9 +56,9 @@ def check_reference_audio(data: bytes) -> None:
 def _node() -> tuple[str, dict]:
     url = settings.CHATTERBOX_URL
     if not url:
-        raise NodeUnavailable(
-            "Voice cloning needs the TTS node, and CHATTERBOX_URL is not set.", code="voice_cloning_unavailable"
-        )
+        # A deployment without a TTS node does not offer cloning: a refusal of the request, not an outage.
+        message = "Voice cloning is not available on this deployment: it needs the TTS node (CHATTERBOX_URL)."
+        raise ApplicationError(message, code="voice_cloning_unavailable", fields={"reference_audio": [message]})
     token = settings.CHATTERBOX_API_TOKEN
     return url.rstrip("/"), ({"Authorization": f"Bearer {token}"} if token else {})
 

@@ -109,10 +109,10 @@ def test_node_unreachable_is_a_503_and_nothing_is_created(api_client, settings):
     assert not AuditLog.objects.filter(action="voice.create").exists()
 
 
-def test_no_node_configured_is_a_503(api_client, settings):
+def test_no_node_configured_is_a_clear_400(api_client, settings):
     settings.CHATTERBOX_URL = ""
     response = _upload(api_client, wav_bytes(6.0))
-    assert response.status_code == 503
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "voice_cloning_unavailable"
 
 
