@@ -130,8 +130,10 @@ class EventSubscriber:
         backoff_max: float = 30.0,
         backoff_initial: float = 0.5,
         rand: Callable[[], float] = random.random,
+        on_state: Callable[[bool], None] | None = None,
     ):
         self.config = config
+        self.on_state = on_state  # told True when subscribed, False when the subscription is lost
         self.handler = handler
         self.tokens = tokens or TokenProvider(config)
         self._owns_dedup = dedup is None  # a deduplicator passed in may be shared: its owner closes it
@@ -249,12 +251,19 @@ class EventSubscriber:
             await self._on_message(_decode(raw))
 
     def _set_connected(self, live: bool) -> None:
-        if live and not self.connected.is_set():
+        if live == self.connected.is_set():
+            return
+        if live:
             self.connected.set()
             metrics.pbx_event_connected.inc()
-        elif not live and self.connected.is_set():
+        else:
             self.connected.clear()
             metrics.pbx_event_connected.dec()
+        if self.on_state is not None:
+            try:
+                self.on_state(live)
+            except Exception:  # a listener must not break the subscription
+                logger.exception("PBX events: the state listener failed")
 
     # --- one message -------------------------------------------------------------------------------------
     async def _on_message(self, message: Any) -> None:

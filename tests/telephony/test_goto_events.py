@@ -263,3 +263,41 @@ async def test_long_or_odd_event_ids_make_safe_keys():
     dedup = local_dedup()
     odd = "evt with spaces\n" + "x" * 300
     assert [await dedup.seen(odd), await dedup.seen(odd), await dedup.seen(odd[:-1])] == [False, True, False]
+
+
+async def test_the_state_listener_hears_the_subscription_go_down_and_come_back(fake_goto, config):
+    states: list[bool] = []
+    subscriber = EventSubscriber(
+        config,
+        Handled(),
+        tokens=TokenProvider(config, cache=TokenCache()),
+        dedup=local_dedup(),
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        rand=lambda: 1.0,
+        on_state=states.append,
+    )
+    task = asyncio.create_task(subscriber.run())
+    try:
+        await until(lambda: states == [True])
+        fake_goto.drop_connections()
+        await until(lambda: states == [True, False, True])
+    finally:
+        await subscriber.stop()
+        await asyncio.wait_for(task, WAIT)
+    assert states[-1] is False  # stopped: down, once
+
+
+async def test_the_media_worker_announces_its_subscription_on_the_system_group():
+    from channels.layers import get_channel_layer
+
+    from telephony.management.commands import run_media
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("system", channel)
+    run_media._announce_subscription(True)
+    run_media._announce_subscription(False)
+    got = [await asyncio.wait_for(layer.receive(channel), WAIT) for _ in range(2)]
+    assert [m["event"] for m in got] == ["pbx.events_connected", "pbx.events_disconnected"]
+    assert got[0]["data"] == {"channel": "telephony.bridge"}

@@ -49,7 +49,11 @@ class Command(BaseCommand):
         router = ChannelNameRouter({settings.MEDIA_WORKER_CHANNEL: MediaWorkerConsumer.as_asgi()})
         server = Worker(application=router, channels=[settings.MEDIA_WORKER_CHANNEL], channel_layer=layer)
         config = GoToConfig.from_settings()
-        subscriber = EventSubscriber(config, dispatch.handle_pbx_event) if config.configured else None
+        subscriber = (
+            EventSubscriber(config, dispatch.handle_pbx_event, on_state=_announce_subscription)
+            if config.configured
+            else None
+        )
         prepare_worker()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -72,3 +76,14 @@ class Command(BaseCommand):
         await worker.drain(drain)
         with contextlib.suppress(Exception):
             await events.apublish_system("media_worker.stopped", {"channel": settings.MEDIA_WORKER_CHANNEL})
+
+
+def _announce_subscription(live: bool) -> None:
+    """Tell the `system` group when this worker's PBX event subscription comes up or goes down."""
+    name = "pbx.events_connected" if live else "pbx.events_disconnected"
+    task = asyncio.ensure_future(events.apublish_system(name, {"channel": settings.MEDIA_WORKER_CHANNEL}))
+    _announcements.add(task)
+    task.add_done_callback(_announcements.discard)
+
+
+_announcements: set[asyncio.Task] = set()
