@@ -238,6 +238,8 @@ class EventSubscriber:
                     logger.warning("PBX events: subscription refused: %.200s", json.dumps(message))
                     return False
                 if kind == wire.MSG_SUBSCRIBED:
+                    if self.last_event_id is None:  # nothing seen yet: remember where this subscription began
+                        self.last_event_id = wire.subscribed_cursor(message)
                     break
                 early.append(message)
         self._set_connected(True)

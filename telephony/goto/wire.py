@@ -110,8 +110,22 @@ def message_type(message: Any) -> str | None:
 
 
 def subscribe_message(since: str | None) -> dict[str, Any]:
-    """Sent once after connecting; `since` (the last event id seen) makes the server replay what followed."""
+    """Sent once after connecting; `since` (the last event id seen) makes the server replay what followed.
+
+    `since` "" replays from the start of the server's log; None asks for new events only.
+    """
     return {"type": MSG_SUBSCRIBE, "channels": [CHANNEL_CALL_EVENTS], "since": since}
+
+
+# The acknowledgement carries the subscription's position: the id of the newest event the server had
+# when it subscribed us ("" when its log was empty). A subscriber that has not seen an event yet
+# resubscribes from there, so what was sent while it reconnected is replayed, not lost.
+SUBSCRIBED_CURSOR = "cursor"
+
+
+def subscribed_cursor(message: Any) -> str | None:
+    cursor = message.get(SUBSCRIBED_CURSOR) if isinstance(message, dict) else None
+    return cursor if isinstance(cursor, str) else None
 
 
 # Event names and their payloads (seed 4.1-4.3, 5.3).

@@ -9,7 +9,8 @@ into its test double.
 
 Drive it from tests:
 - `emit(name, data, repeat=1) -> id` sends an event to every subscriber (thread-safe); every event is
-  logged, and a subscription with `since` replays the log after that id;
+  logged, and a subscription with `since` replays the log after that id ("": all of it); the
+  acknowledgement's `cursor` is the newest id at that moment ("" for an empty log);
 - `ring(from_, to)` registers an inbound call and emits call.ringing; `hangup_remote(call_id)` call.ended;
 - `fail_next(pattern, status, times=1, retry_after=None, delay=0.0)` injects errors (or stalls);
 - `expire_tokens()` invalidates every token (REST answers 401, sockets close with 4001);
@@ -655,8 +656,11 @@ class FakeGoTo:
         since = payload.get("since")
         with self._changed:
             ids = [event["id"] for event in self.events]
-            backlog = self.events[ids.index(since) + 1 :] if since in ids else []
-            sub.queue.put_nowait({"type": "subscribed", "channels": ["call-events"], "since": since})
+            start = 0 if since == "" else (ids.index(since) + 1 if since in ids else len(ids))  # "": the whole log
+            backlog = self.events[start:]
+            cursor = ids[-1] if ids else ""  # where this subscription begins
+            ack = {"type": "subscribed", "channels": ["call-events"], "since": since, "cursor": cursor}
+            sub.queue.put_nowait(ack)
             for event in backlog:
                 sub.queue.put_nowait(event)
             self._subscribers.append(sub)

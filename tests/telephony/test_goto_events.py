@@ -301,3 +301,14 @@ async def test_the_media_worker_announces_its_subscription_on_the_system_group()
     got = [await asyncio.wait_for(layer.receive(channel), WAIT) for _ in range(2)]
     assert [m["event"] for m in got] == ["pbx.events_connected", "pbx.events_disconnected"]
     assert got[0]["data"] == {"channel": "telephony.bridge"}
+
+
+async def test_events_sent_while_a_subscriber_that_has_seen_none_reconnects_are_replayed(fake_goto, config):
+    """The acknowledgement's cursor is where a fresh subscription begins: nothing after it is lost."""
+    handled = Handled()
+    async with running(config, handled) as subscriber:
+        assert subscriber.last_event_id == ""  # the log was empty when we subscribed
+        fake_goto.drop_connections()
+        emitted = [fake_goto.emit("call.dialing", {"call_id": f"c{n}"}) for n in range(5)]
+        await until(lambda: handled.ids == emitted)
+    assert [s["since"] for s in fake_goto.subscriptions][-1] == ""
