@@ -18,13 +18,16 @@ TTLs: while a call runs, its keys live for the maximum call duration plus `CALL_
 import json
 import logging
 import threading
+from datetime import timedelta
 from functools import cache
 
 import redis
 from django.conf import settings
 from django.core.cache import cache as local_cache
+from django.db.models import Q
+from django.utils import timezone
 
-from calls.models import CallEvent
+from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
 
 logger = logging.getLogger(__name__)
@@ -210,13 +213,6 @@ def rebuild(call_id) -> dict:
 
 def rebuild_all(*, include_ended_within: int | None = None) -> int:
     """Rebuild every active call's state (and calls ended within the TTL): after a Redis loss."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from calls.models import Call
-
     since = timezone.now() - timedelta(seconds=include_ended_within or settings.CALL_STATE_TTL_SECONDS)
     calls = Call.objects.unscoped().filter(~Q(status=CallStatus.ENDED) | Q(ended_at__gte=since))
     count = 0

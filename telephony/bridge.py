@@ -388,7 +388,7 @@ class CallBridge:
                 await self._conference(target)
                 return False
             return True
-        except (TransferFailed, TimeoutError, Exception) as exc:
+        except Exception as exc:  # TransferFailed, a PBX error, a timeout: the caller goes back to the agent
             reason = str(exc) or type(exc).__name__
             logger.warning("call %s: %s transfer to %s failed: %s", self.call.call_id, kind, target, reason)
             self._record(

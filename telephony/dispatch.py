@@ -39,7 +39,12 @@ async def handle_pbx_event(event) -> None:
         await layer.send(settings.MEDIA_WORKER_CHANNEL, {"type": "pbx.ringing", "event": dataclasses.asdict(event)})
         return
     # Waiting for a late id must not hold up the events behind this one.
-    asyncio.create_task(_route(layer, event), name=f"pbx-route-{event.id}")  # noqa: RUF006
+    task = asyncio.create_task(_route(layer, event), name=f"pbx-route-{event.id}")
+    _routing.add(task)  # held until done: the loop keeps only weak references to tasks
+    task.add_done_callback(_routing.discard)
+
+
+_routing: set[asyncio.Task] = set()
 
 
 async def _route(layer, event) -> None:

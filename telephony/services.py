@@ -203,12 +203,11 @@ def call_note(*, call_id, key: str, value) -> None:
 def call_end(*, call_id, reason: str) -> None:
     """End the call with `reason` unless it has ended already."""
     from calls import services as call_services
-    from voiceapp.errors import Conflict as _Conflict
 
     call = Call.objects.unscoped().get(pk=call_id)
     if call.status == CallStatus.ENDED:
         return
-    with contextlib.suppress(_Conflict):  # ended meanwhile by another path
+    with contextlib.suppress(Conflict):  # ended meanwhile by another path
         call_services.call_transition(call=call, to_status=CallStatus.ENDED, end_reason=reason)
 
 
