@@ -3,6 +3,7 @@
 from django.db.models import Prefetch
 
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
+from calls.state_machine import CallStatus
 from tenants.models import Tenant
 from voiceapp.api.render import api_values
 
@@ -54,3 +55,8 @@ def call_detail_data(*, tenant: Tenant, call_id) -> dict | None:
     for name, rows in children.items():
         data[name] = [api_values(row) for row in rows]
     return data
+
+
+def call_list_active(*, tenant: Tenant):
+    """The tenant's calls that have not ended, newest first (what the live page shows)."""
+    return call_list(tenant=tenant).exclude(status=CallStatus.ENDED).select_related("agent")

@@ -109,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "voiceapp.web.context_processors.dashboard",
             ],
         },
     },
@@ -456,3 +457,9 @@ LOGGING = {
     },
 }
 PROMETHEUS_METRIC_NAMESPACE = ""
+
+# --- Dashboard --------------------------------------------------------------------------------
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "web:overview"
+LOGOUT_REDIRECT_URL = "login"

@@ -1,10 +1,11 @@
-"""Top-level URLs: staff admin, probes, Prometheus metrics."""
+"""Top-level URLs: the tenant dashboard, the REST API, the staff admin, probes, Prometheus metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from voiceapp import health
+from voiceapp.web.urls import auth_urlpatterns
 
 admin.site.site_header = "Voice by aiConnected — staff admin"
 admin.site.site_title = "Voice by aiConnected"
@@ -16,6 +17,14 @@ urlpatterns = [
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("v1/", include("voiceapp.api.urls")),
+    # The dashboard: each app serves its own pages (`<app>/web_urls.py`, namespaced by app).
+    path("", include("voiceapp.web.urls")),
+    path("", include("agents.web_urls")),
+    path("", include("telephony.web_urls")),
+    path("", include("calls.web_urls")),
+    path("", include("billing.web_urls")),
+    path("", include("integrations.web_urls")),
+    *auth_urlpatterns,
 ]
 
 handler404 = "voiceapp.api.exceptions.handler404"

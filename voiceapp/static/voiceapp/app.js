@@ -1,0 +1,69 @@
+/* Small helpers every dashboard page shares (no framework). */
+(function () {
+  "use strict";
+
+  function cookie(name) {
+    const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  const Voice = {
+    /** The CSRF token for fetch() calls the page makes to its own API (Django's csrftoken cookie). */
+    csrfToken() {
+      const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+      return input ? input.value : cookie("csrftoken");
+    },
+    /** ws:// or wss:// URL on this host for a websocket path such as "/ws/v1/test-calls". */
+    wsUrl(path) {
+      const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+      return scheme + "//" + window.location.host + path;
+    },
+    /** JSON fetch against the same origin, with the session cookie and CSRF token. */
+    async api(path, options) {
+      const init = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+      init.headers = Object.assign({ Accept: "application/json", "X-CSRFToken": Voice.csrfToken() }, init.headers);
+      if (init.body && typeof init.body !== "string") {
+        init.body = JSON.stringify(init.body);
+        init.headers["Content-Type"] = "application/json";
+      }
+      const response = await fetch(path, init);
+      const data = response.status === 204 ? null : await response.json().catch(() => null);
+      if (!response.ok) {
+        const message = data && data.error ? data.error.message : response.statusText;
+        throw new Error(message);
+      }
+      return data;
+    },
+    /** Element builder: el("p", {class: "x"}, "text", child). */
+    el(tag, attrs, ...children) {
+      const node = document.createElement(tag);
+      Object.entries(attrs || {}).forEach(([key, value]) => {
+        if (value === null || value === undefined || value === false) return;
+        if (key === "dataset") Object.assign(node.dataset, value);
+        else node.setAttribute(key, value === true ? "" : value);
+      });
+      children.flat().forEach((child) => {
+        if (child === null || child === undefined) return;
+        node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      });
+      return node;
+    },
+    time(iso) {
+      if (!iso) return "";
+      return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    },
+  };
+
+  // Forms marked data-autosubmit submit when a field changes (the tenant switcher).
+  document.addEventListener("change", (event) => {
+    const form = event.target.closest("form[data-autosubmit]");
+    if (form) form.submit();
+  });
+  // Buttons with data-confirm ask first (revoke a key, end a call...).
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+  });
+
+  window.Voice = Voice;
+})();
