@@ -362,3 +362,15 @@ def tool_call_record(
     if status in (ToolCall.Status.FAILED, ToolCall.Status.TIMED_OUT):
         webhook_events.emit_tool_failed(tool_call)
     return tool_call
+
+
+def call_end_request(*, call: Call, actor: dict | None = None) -> Call:
+    """Ask the bridge running a live call to hang up (a supervisor's "end call"); audited."""
+    if call.status == CallStatus.ENDED:
+        raise Conflict("This call has already ended.", code="call_not_active")
+    with transaction.atomic():
+        audit_log_record(
+            tenant=call.tenant, action="call.end", obj=call, changes={"status": call.status}, **(actor or {})
+        )
+        events.request_hangup_on_commit(call_id=call.pk)
+    return call

@@ -119,6 +119,9 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
             {"type": "event", "event": message["event"], "data": message["data"], "sequence": message.get("sequence")}
         )
 
+    async def bridge_hangup(self, message: dict) -> None:
+        """A supervisor's hang-up on the call's group: the bridge (subscribed itself) carries it out."""
+
     async def disconnect(self, code):
         if self.bridge is not None and self.task is not None and not self.task.done():
             self.bridge.hangup_by_caller()

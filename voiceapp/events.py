@@ -8,7 +8,10 @@ subscription going up or down, media workers starting and stopping). Consumers r
 reconnects can ask for what it missed and drop what it already has.
 
 Every stored call event is published by `calls.services.call_event_record`; nothing else needs to
-call `publish_on_commit` for those.
+call `publish_on_commit` for those. Interim transcripts (`transcript.partial`) are published to the call's
+group only, with no sequence: they are replaced by the stored `transcript.turn` and never replayed.
+A `{"type": "bridge.hangup"}` message on a call's group asks the bridge running it to hang up; every
+other member of the group ignores it.
 """
 
 import logging
@@ -50,6 +53,16 @@ def publish_on_commit(event: str, data: dict, *, tenant_id, call_id=None, sequen
     msg = message(event, data, sequence=sequence, timestamp=timestamp)
     groups = [tenant_group(tenant_id)] + ([call_group(call_id)] if call_id else [])
     transaction.on_commit(lambda: _send(groups, msg))
+
+
+def request_hangup_on_commit(*, call_id) -> None:
+    """Tell the bridge running this call to hang up, once the current transaction commits."""
+    transaction.on_commit(lambda: _send([call_group(call_id)], {"type": "bridge.hangup"}))
+
+
+async def apublish_transient(event: str, data: dict, *, call_id) -> None:
+    """Publish an event that is not stored (interim transcripts) to the call's viewers, from async code."""
+    await _asend([call_group(call_id)], message(event, data))
 
 
 def publish_system(event: str, data: dict) -> None:

@@ -8,6 +8,8 @@ event in one transaction (`CallEvent` plus a push on the event bus after commit)
   played, with `interrupted=True`) + `transcript.turn`
 - every tool call -> `ToolCall` + `tool.called`
 - `agent.joined`, `usage.minute` and the call's status changes, in the order they happened.
+
+Interim caller text (`transcript.partial`) is not stored: it goes straight to the call's live viewers.
 """
 
 import asyncio
@@ -23,9 +25,11 @@ from livekit.agents import llm
 from agents.runtime import metrics
 from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
+from voiceapp import events
 
 logger = logging.getLogger(__name__)
 
+PARTIAL_EVENT = "transcript.partial"  # interim caller text for live viewers (not in the stored catalog)
 SPEAKERS = {"user": TranscriptTurn.Speaker.CALLER, "assistant": TranscriptTurn.Speaker.AGENT}
 
 
@@ -146,6 +150,7 @@ class CallRecorder:
         self._last_caller_turn = None  # tool calls are linked to the caller turn that led to them
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
+        self._pushes: set[asyncio.Task] = set()  # interim transcripts on their way to the bus
         self.failures = 0
 
     def start(self) -> None:
@@ -153,6 +158,18 @@ class CallRecorder:
 
     def attach(self, session) -> None:
         session.on("conversation_item_added", self._on_item)
+        session.on("user_input_transcribed", self._on_transcribed)
+
+    def _on_transcribed(self, event) -> None:
+        """Interim (and final) caller text as the STT hears it: pushed to live viewers, never stored."""
+        text = (event.transcript or "").strip()
+        if not text:
+            return
+        data = {"call_id": str(self.call_id), "speaker": TranscriptTurn.Speaker.CALLER, "text": text}
+        data["is_final"] = bool(event.is_final)
+        task = asyncio.create_task(events.apublish_transient(PARTIAL_EVENT, data, call_id=self.call_id))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
 
     # -- what the session reports (never blocks) --
 
