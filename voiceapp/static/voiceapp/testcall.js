@@ -1,0 +1,105 @@
+/* The agent page's test call: microphone -> WebRTC -> the agent, signalled over /ws/v1/test-calls. */
+(function () {
+  "use strict";
+  const panel = document.getElementById("test-call");
+  if (!panel) return;
+  const startButton = panel.querySelector("[data-testid=test-call-start]");
+  if (!startButton) return; // read-only role
+  const hangupButton = panel.querySelector("[data-testid=test-call-hangup]");
+  const status = panel.querySelector("[data-testid=test-call-status]");
+  const errorBox = panel.querySelector("[data-test-call-error]");
+  const audio = panel.querySelector("[data-test-call-audio]");
+  const link = panel.querySelector("[data-test-call-link]");
+  const transcript = panel.querySelector("[data-testid=test-call-transcript]");
+  let call = null;
+
+  function setStatus(text, kind) {
+    status.textContent = text;
+    status.className = "badge" + (kind ? " status-" + kind : "");
+  }
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = !message;
+  }
+
+  // The server (aiortc) does not trickle ICE: offer once every local candidate is in the SDP.
+  function iceGathered(pc) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (pc.iceGatheringState === "complete") {
+          pc.removeEventListener("icegatheringstatechange", check);
+          resolve();
+        }
+      };
+      pc.addEventListener("icegatheringstatechange", check);
+      setTimeout(resolve, 3000); // enough candidates for localhost and a LAN
+    });
+  }
+
+  function finish(message, kind) {
+    if (!call) return;
+    const { pc, socket, stream } = call;
+    call = null;
+    stream.getTracks().forEach((track) => track.stop());
+    pc.close();
+    if (socket.readyState <= WebSocket.OPEN) socket.close();
+    setStatus(message, kind);
+    startButton.disabled = false;
+    hangupButton.disabled = true;
+  }
+
+  async function start() {
+    showError("");
+    startButton.disabled = true;
+    transcript.replaceChildren();
+    link.hidden = true;
+    setStatus("Asking for the microphone…");
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+    } catch (err) {
+      showError("The microphone is not available: " + err.message + ". Allow microphone access for this site and try again.");
+      setStatus("Not started");
+      startButton.disabled = false;
+      return;
+    }
+    const pc = new RTCPeerConnection();
+    stream.getTracks().forEach((track) => pc.addTrack(track, stream));
+    pc.addEventListener("track", (event) => { audio.srcObject = event.streams[0] || new MediaStream([event.track]); });
+    const conversation = new window.Voice.Conversation(transcript, { emptyTurns: panel.querySelector("[data-test-call-empty]") });
+    setStatus("Connecting…");
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered(pc);
+    const socket = new WebSocket(window.Voice.wsUrl(panel.dataset.wsPath));
+    call = { pc, socket, stream };
+    socket.onopen = () => socket.send(JSON.stringify({ type: "start", agent_id: panel.dataset.agentId, sdp: pc.localDescription.sdp }));
+    socket.onmessage = async (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "answer") {
+        transcript.dataset.callId = message.call_id;
+        link.href = panel.dataset.callUrl + message.call_id + "/";
+        await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        setStatus("Connected", "connected");
+        hangupButton.disabled = false;
+      } else if (message.type === "event") {
+        conversation.handle(message);
+      } else if (message.type === "ended") {
+        link.hidden = false;
+        finish("Ended", "ended");
+      } else if (message.type === "error") {
+        showError(message.message);
+        finish("Failed", "failed");
+      }
+    };
+    socket.onclose = () => { if (call && call.socket === socket) finish(status.textContent === "Connected" ? "Ended" : "Failed", "ended"); };
+  }
+
+  startButton.addEventListener("click", () => { start().catch((err) => { showError(err.message); finish("Failed", "failed"); startButton.disabled = false; }); });
+  hangupButton.addEventListener("click", () => {
+    if (!call) return;
+    setStatus("Hanging up…");
+    call.socket.send(JSON.stringify({ type: "hangup" }));
+  });
+  window.addEventListener("beforeunload", () => { if (call) call.socket.close(); });
+})();
