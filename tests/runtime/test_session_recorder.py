@@ -2,13 +2,18 @@
 
 import itertools
 import time
+import uuid
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from livekit.agents.voice.events import UserInputTranscribedEvent
 
 from agents.runtime import recorder as runtime_recorder
-from calls.models import TranscriptTurn
+from calls.models import CallEvent, TranscriptTurn
 from tests.runtime.session_fakes import Reply, ToneTTS
 from tests.runtime.session_support import Caller, agent_fixture, call_fixture, fake_models, run  # noqa: F401
+from voiceapp import events
 
 SLOW_WRITE = 1.0  # seconds per stored turn
 
@@ -70,3 +75,24 @@ def test_a_failed_write_does_not_stop_the_ones_after_it(call, monkeypatch):
 
     assert caller.session.recorder.failures == 1
     assert list(TranscriptTurn.objects.unscoped().filter(call=call).values_list("turn_number", flat=True)) == [2, 3]
+
+
+def test_interim_caller_text_goes_to_live_viewers_and_is_not_stored(db):
+    call_id, tenant_id = uuid.uuid4(), uuid.uuid4()
+    layer = get_channel_layer()
+
+    async def scenario():
+        viewer = await layer.new_channel()
+        await layer.group_add(events.call_group(call_id), viewer)
+        recorder = runtime_recorder.CallRecorder(call_id=call_id, tenant_id=tenant_id)
+        recorder._on_transcribed(
+            UserInputTranscribedEvent(transcript="  ", is_final=False)
+        )  # nothing heard: nothing sent
+        recorder._on_transcribed(UserInputTranscribedEvent(transcript="when are you", is_final=False))
+        return await layer.receive(viewer)
+
+    message = async_to_sync(scenario)()
+    assert message["type"] == "bus.event" and message["event"] == "transcript.partial"
+    assert message["sequence"] is None
+    assert message["data"] == {"call_id": str(call_id), "speaker": "caller", "text": "when are you", "is_final": False}
+    assert not CallEvent.objects.unscoped().exists()
