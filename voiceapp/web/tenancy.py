@@ -67,7 +67,8 @@ class TenantPageMixin(LoginRequiredMixin):
         if membership is None:
             return render(request, "web/no_tenant.html", {"page_title": "No tenant"}, status=403)
         if not membership.tenant.is_active:
-            return render(request, "web/suspended.html", {"page_title": "Tenant suspended"}, status=403)
+            context = {"page_title": "Tenant suspended", "suspended_tenant": membership.tenant}
+            return render(request, "web/suspended.html", context, status=403)
         request.tenant = membership.tenant
         request.membership = membership
         request.granted_scopes = {ROLE_SCOPE[membership.role]}
