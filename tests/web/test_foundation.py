@@ -155,7 +155,7 @@ def test_an_empty_tenant_is_invited_to_create_an_agent(web_client):
 
 
 def test_every_navigation_entry_is_a_page(web_client):
-    for section, label, url_name in NAVIGATION:
+    for _section, label, url_name in NAVIGATION:
         response = web_client.get(reverse(url_name))
         assert response.status_code == 200, (url_name, response.status_code)
         html = response.content.decode()
