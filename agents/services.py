@@ -1,15 +1,24 @@
 """Writes for agents and voices; each is audited in its own transaction."""
 
+import hashlib
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents import chatterbox_voices
-from agents.models import Agent, Voice
+from agents.models import Agent, KnowledgeDocument, Voice
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from tenants.services import audit_log_record
 from voiceapp.errors import ApplicationError
+
+log = logging.getLogger(__name__)
 
 AGENT_FIELDS = (
     "name",
@@ -125,3 +134,103 @@ def voice_clone_create(
     except Exception:
         chatterbox_voices.delete_voice(node_voice_id)
         raise
+
+
+@transaction.atomic
+def knowledge_document_create(
+    *, agent: Agent, actor: dict | None = None, title: str, content: str, source_url: str = ""
+) -> KnowledgeDocument:
+    """Add a document to the agent's knowledge base (used from the next call on)."""
+    document = KnowledgeDocument(tenant=agent.tenant, agent=agent, title=title, content=content, source_url=source_url)
+    document.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            document.save()
+    except IntegrityError as exc:
+        message = "This agent already has a document with this title."
+        raise ApplicationError(message, code="knowledge_title_taken", fields={"title": [message]}) from exc
+    audit_log_record(
+        tenant=agent.tenant,
+        action="knowledge.create",
+        obj=document,
+        changes={"agent": str(agent.pk), "title": title},
+        **(actor or {}),
+    )
+    return document
+
+
+@transaction.atomic
+def knowledge_document_delete(*, document: KnowledgeDocument, actor: dict | None = None) -> None:
+    """Remove a document from its agent's knowledge base."""
+    audit_log_record(
+        tenant=document.tenant,
+        action="knowledge.delete",
+        obj=document,
+        changes={"agent": str(document.agent_id), "title": document.title},
+        **(actor or {}),
+    )
+    document.delete()
+
+
+# --- voice previews ------------------------------------------------------------------------------
+
+PREVIEW_TEXT = "Hello, thanks for calling. How can I help you today?"
+# A sample made while the node was down is the offline voice: keep it an hour, not forever.
+PREVIEW_CACHE_SECONDS = 60 * 60
+
+
+class VoicePreviewFailed(ApplicationError):
+    code = "voice_preview_failed"
+    status_code = 422
+
+
+def voice_preview_wav(*, tenant: Tenant, voice: Voice) -> bytes:
+    """A WAV of PREVIEW_TEXT in the voice, from the engine a call would use now; cached per voice and engine."""
+    config = settings.VOICE_PIPELINE_DEFAULTS["tts"]
+    key = _preview_key(voice, config)
+    audio = cache.get(key)
+    if audio is None:
+        audio = _synthesize_wav(tenant, voice, config)
+        cache.set(key, audio, PREVIEW_CACHE_SECONDS)
+    return audio
+
+
+def _preview_key(voice: Voice, config: dict) -> str:
+    # Only platform settings choose the TTS engine (tenant keys are for STT and LLM), so one sample
+    # serves every tenant; a changed voice or engine configuration makes a new one.
+    engine = json.dumps([config, settings.CHATTERBOX_URL], sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{engine}|{PREVIEW_TEXT}".encode()).hexdigest()[:16]
+    return f"agents:voice-preview:{voice.pk}:{voice.updated_at.timestamp()}:{digest}"
+
+
+def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
+    # The runtime (and livekit with it) loads only when a sample is actually made.
+    from livekit.agents import APIError
+
+    from agents.runtime import providers
+    from agents.runtime.session import provider_secrets
+
+    voice_data = {
+        "provider": voice.provider,
+        "provider_voice_id": voice.provider_voice_id,
+        "exaggeration": voice.exaggeration,
+        "cfg_weight": voice.cfg_weight,
+        "name": voice.name,
+    }
+    secrets = provider_secrets(tenant)  # reads the database: before the event loop runs
+
+    async def speak():
+        engine = providers.build_tts(config, voice=voice_data, secrets=secrets)
+        try:
+            return await engine.synthesize(PREVIEW_TEXT).collect()
+        finally:
+            await engine.aclose()
+
+    try:
+        frame = async_to_sync(speak)()
+    except APIError as exc:
+        log.warning("voice preview failed for voice %s: %s", voice.pk, exc)
+        raise VoicePreviewFailed(f"This voice cannot be previewed right now: {exc}") from exc
+    if frame.samples_per_channel == 0:
+        raise VoicePreviewFailed("The speech engine returned no audio for this voice.")
+    return frame.to_wav_bytes()

@@ -1,5 +1,23 @@
 """Dashboard pages of the agents app (mounted at the site root by voiceapp/urls.py)."""
 
+from django.urls import path
+
+from agents import views
+
 app_name = "agents"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("agents/", views.AgentListView.as_view(), name="list"),
+    path("agents/new/", views.AgentCreateView.as_view(), name="create"),
+    path("agents/<uuid:agent_id>/", views.AgentDetailView.as_view(), name="detail"),
+    path("agents/<uuid:agent_id>/edit/", views.AgentEditView.as_view(), name="edit"),
+    path("agents/<uuid:agent_id>/delete/", views.AgentDeleteView.as_view(), name="delete"),
+    path("agents/<uuid:agent_id>/documents/", views.DocumentAddView.as_view(), name="document-add"),
+    path(
+        "agents/<uuid:agent_id>/documents/<uuid:document_id>/delete/",
+        views.DocumentDeleteView.as_view(),
+        name="document-delete",
+    ),
+    path("voices/", views.VoiceListView.as_view(), name="voices"),
+    path("voices/<uuid:voice_id>/preview.wav", views.VoicePreviewView.as_view(), name="voice-preview"),
+]

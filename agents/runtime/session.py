@@ -142,6 +142,8 @@ def provider_secrets(tenant: Tenant) -> dict:
         "anthropic_base_url": settings.ANTHROPIC_BASE_URL,
         "chatterbox_url": settings.CHATTERBOX_URL,
         "chatterbox_token": settings.CHATTERBOX_API_TOKEN,
+        "openai_base_url": settings.OPENAI_BASE_URL,
+        "openai_api_key": settings.OPENAI_API_KEY,
     }
     secrets.update(_tenant_keys(tenant))
     return {k: v for k, v in secrets.items() if v}
