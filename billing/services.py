@@ -80,7 +80,7 @@ def invoice_for_period(*, tenant: Tenant, period_start: datetime, period_end: da
         metric=UsageRecord.Metric.CALL_SECONDS, period_end__gte=period_start, period_end__lt=period_end
     )
     totals = usage.aggregate(total=Sum("billable_quantity"), credit=Sum("credit_seconds"))
-    lines = _invoice_lines(plan, Decimal(totals["total"] or 0) / 60, Decimal(totals["credit"] or 0) / 60)
+    lines = invoice_lines(plan, Decimal(totals["total"] or 0) / 60, Decimal(totals["credit"] or 0) / 60)
     subtotal = sum((Decimal(line["amount"]) for line in lines), Decimal("0.00"))
     invoice, _created = Invoice.objects.get_or_create(
         tenant=tenant,
@@ -97,7 +97,8 @@ def invoice_for_period(*, tenant: Tenant, period_start: datetime, period_end: da
     return invoice
 
 
-def _invoice_lines(plan: Plan | None, minutes: Decimal, credit_minutes: Decimal = Decimal("0")) -> list[dict]:
+def invoice_lines(plan: Plan | None, minutes: Decimal, credit_minutes: Decimal = Decimal("0")) -> list[dict]:
+    """The line items of an invoice for these billable minutes (the usage page's estimate uses them too)."""
     if plan is None:
         return [
             {

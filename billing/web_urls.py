@@ -1,5 +1,11 @@
 """Dashboard pages of the billing app (mounted at the site root by voiceapp/urls.py)."""
 
+from django.urls import path
+
+from billing import views
+
 app_name = "billing"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("usage/", views.UsageView.as_view(), name="usage"),
+]

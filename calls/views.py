@@ -1,0 +1,199 @@
+"""Dashboard pages of past and present calls: the filterable list, one call's page, its recording."""
+
+import json
+import math
+import mimetypes
+
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.views import View
+from django.views.generic import ListView, TemplateView
+
+from agents.runtime.metrics import AGENT_METRICS, CALLER_METRICS
+from calls import selectors
+from calls.forms import CallListFilter
+from calls.models import Recording, TranscriptTurn
+from voiceapp.web.tenancy import TenantPageMixin
+
+AUDIO_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "webm": "audio/webm",
+    "flac": "audio/flac",
+    "m4a": "audio/mp4",
+}
+
+# The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (agents/runtime/metrics.py):
+# the caller's turn carries the STT delay, the agent's answer the LLM, TTS and end-to-end ones.
+STT_KEY = CALLER_METRICS["transcription_delay"]
+LATENCY_COLUMNS = (
+    (STT_KEY, "Speech to text"),
+    (AGENT_METRICS["llm_node_ttft"], "LLM first token"),
+    (AGENT_METRICS["tts_node_ttfb"], "TTS first audio"),
+    (AGENT_METRICS["e2e_latency"], "Total (caller stops → agent speaks)"),
+)
+
+
+def duration_text(seconds) -> str:
+    """125 -> "2:05"; None -> ""."""
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def offset_text(seconds: float) -> str:
+    """Seconds since the call started as +m:ss.s (negative offsets kept visible)."""
+    sign = "-" if seconds < 0 else "+"
+    minutes, rest = divmod(abs(seconds), 60)
+    return f"{sign}{int(minutes)}:{rest:04.1f}"
+
+
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least `share` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
+
+
+class CallListView(TenantPageMixin, ListView):
+    """Every call of the tenant, newest first, filtered by the query string."""
+
+    template_name = "calls/list.html"
+    page_title = "Calls"
+    nav_section = "calls"
+    paginate_by = 25
+    context_object_name = "calls"
+
+    def get_queryset(self):
+        calls = selectors.call_list(tenant=self.tenant).select_related("agent")
+        self.filterset = CallListFilter(self.request.GET or None, queryset=calls, request=self.request)
+        if self.filterset.is_bound and not self.filterset.is_valid():
+            return calls.none()
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for call in context["calls"]:
+            call.duration_text = duration_text(call.duration_seconds)
+        context["filter_form"] = self.filterset.form
+        context["filtered"] = any(v for k, v in self.request.GET.items() if k != "page")
+        return context
+
+    def render_to_response(self, context, **response_kwargs):
+        if self.filterset.is_bound and not self.filterset.is_valid():
+            response_kwargs["status"] = 400
+        return super().render_to_response(context, **response_kwargs)
+
+
+class CallDetailView(TenantPageMixin, TemplateView):
+    """One call: its conversation, tool calls, events, recording, analysis and latencies."""
+
+    template_name = "calls/detail.html"
+    nav_section = "calls"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        call = selectors.call_detail(tenant=self.tenant, call_id=kwargs["call_id"])
+        if call is None:
+            raise Http404("No such call.")
+        start = call.started_at or call.created_at
+        turns = list(call.turns.all())
+        for turn in turns:
+            turn.offset = offset_text((turn.started_at - start).total_seconds())
+        context.update(
+            call=call,
+            page_title=f"Call from {call.from_number or 'browser'}",
+            duration=duration_text(call.duration_seconds),
+            turns=turns,
+            tool_calls=[_tool_call_view(tool_call) for tool_call in call.tool_calls.all()],
+            events=[_event_view(event, start) for event in call.events.all()],
+            recording=call.recordings.first(),
+            analysis=_analysis_view(call.analysis),
+            talk_stats=call.talk_stats,
+            latency=_latency(turns),
+        )
+        return context
+
+
+def _tool_call_view(tool_call) -> dict:
+    return {
+        "call": tool_call,
+        "arguments": pretty_json(tool_call.arguments),
+        "result": None if tool_call.result is None else pretty_json(tool_call.result),
+    }
+
+
+def _event_view(event, start) -> dict:
+    return {
+        "event": event,
+        "offset": offset_text((event.occurred_at - start).total_seconds()),
+        "payload": pretty_json(event.payload) if event.payload else "",
+    }
+
+
+def _analysis_view(analysis: dict) -> dict:
+    """What post-call processing stored (calls/analysis.py), with the structured fields as pretty JSON."""
+    if not analysis:
+        return {}
+    known = ("summary", "outcome", "sentiment", "fields", "provider", "model", "fallback_reason")
+    other = {key: value for key, value in analysis.items() if key not in known}
+    return {
+        **{key: analysis.get(key) for key in known},
+        "fields": [
+            (name.replace("_", " ").capitalize(), _plain(value), isinstance(value, dict | list))
+            for name, value in (analysis.get("fields") or {}).items()
+        ],
+        "other_json": pretty_json(other) if other else "",
+    }
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict | list):
+        return pretty_json(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _latency(turns: list[TranscriptTurn]) -> dict:
+    """One row per agent turn (the STT delay from the caller turn it answers) and p50/p95 per column."""
+    rows, previous = [], None
+    for turn in turns:
+        if turn.speaker == TranscriptTurn.Speaker.AGENT:
+            metadata = dict(turn.metadata or {})
+            stt = (previous.metadata or {}).get(STT_KEY) if previous and previous.speaker == "caller" else None
+            values = [stt if key == STT_KEY else metadata.get(key) for key, _label in LATENCY_COLUMNS]
+            if any(isinstance(v, int | float) for v in values):
+                rows.append({"turn": turn, "values": values})
+        previous = turn
+    columns = []
+    for index, (key, label) in enumerate(LATENCY_COLUMNS):
+        present = [row["values"][index] for row in rows if isinstance(row["values"][index], int | float)]
+        columns.append({"key": key, "label": label, "p50": percentile(present, 0.5), "p95": percentile(present, 0.95)})
+    return {"rows": rows, "columns": columns}
+
+
+class RecordingView(TenantPageMixin, View):
+    """The call's audio file, from the default storage, for the page's player (another tenant's: 404)."""
+
+    def get(self, request, call_id, recording_id):
+        recordings = Recording.objects.for_tenant(self.tenant).filter(call_id=call_id)
+        recording = get_object_or_404(recordings, pk=recording_id)
+        try:
+            audio = recording.file.open("rb")
+        except (FileNotFoundError, ValueError) as exc:  # the retention task removed it, or no file was saved
+            raise Http404("The recording file is gone.") from exc
+        return FileResponse(audio, content_type=_content_type(recording))
+
+
+def _content_type(recording: Recording) -> str:
+    known = AUDIO_TYPES.get((recording.format or "").lower())
+    return known or mimetypes.guess_type(recording.file.name)[0] or "application/octet-stream"
