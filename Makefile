@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run web realtime worker beat media test lint format migrations-check check-deploy ci clean
-.PHONY: tts-install tts-node tts-test tts-bench
+.PHONY: tts-install tts-node tts-test tts-bench browser-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,17 @@ worker: install  ## Celery worker for all queues (needs REDIS_URL)
 beat: install  ## Celery beat with the database scheduler (needs REDIS_URL)
 	$(BIN)/celery -A voiceapp beat --scheduler django_celery_beat.schedulers:DatabaseScheduler --loglevel INFO
 
-test: install tts-install  ## Run the test suite (SQLite unless DATABASE_URL is set), then the TTS node's
+test: install tts-install browser-install  ## Run the test suite (SQLite unless DATABASE_URL is set), then the TTS node's
 	TTS_NODE_REQUIRED=1 $(BIN)/pytest -q $(PYTEST_ARGS)
 	@if [ "$(TTS_TESTS)" != "0" ]; then $(MAKE) --no-print-directory tts-test; fi
+
+browser-install:  ## Debian's Chromium for the dashboard's browser tests (never a downloaded browser)
+	@if [ "$(BROWSER_TESTS)" = "0" ] || command -v chromium >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "Could not install chromium: the browser tests will be skipped"; \
+	else echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; fi
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
