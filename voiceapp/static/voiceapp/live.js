@@ -37,14 +37,18 @@
     } else {
       body.prepend(row(call));
     }
+    showEmpty();
+  }
+  function showEmpty() {
     emptyList.hidden = body.children.length > 0;
+    table.hidden = !emptyList.hidden;
   }
   const listSocket = new window.Voice.ReconnectingSocket(() => table.dataset.wsPath, {
     onState: watchedId ? null : connection,
     onMessage(message) {
       if (message.type === "snapshot") {
         body.replaceChildren(...message.calls.map(row));
-        emptyList.hidden = message.calls.length > 0;
+        showEmpty();
       } else if (message.type === "call") {
         upsert(message.call);
       }
