@@ -1,0 +1,276 @@
+"""Browser tests: the real ASGI application on a local port, driven by headless Chromium (Playwright).
+
+- `asgi_server`: `voiceapp.asgi.application` (HTTP, websockets, static files) served by Uvicorn in a
+  thread of this pytest process, started once per session. It shares the tests' database: on
+  PostgreSQL every thread has its own connection to the test database and tests use
+  `transactional_db`, so committed rows are seen; on SQLite the test database lives in memory and
+  every thread uses the test's own connection while a browser test runs (what Django's
+  `LiveServerTestCase` does for its server threads; see `_shared_sqlite_connection`).
+- `chromium`: one headless Chromium for the package (the system's `/usr/bin/chromium`, or
+  `CHROMIUM_PATH`; Playwright never downloads a browser), whose fake microphone plays
+  `fake_mic.wav`: a few seconds of silence, "When are you open?", then silence.
+- `new_page(width=..., height=...)`: a page in a fresh browser context (own cookies), microphone allowed.
+- `sign_in(page, user)` and `screenshot(page, name)`: a signed-in session without the form, and a
+  full-page PNG under `artifacts/screenshots/` (or `SCREENSHOT_DIR`).
+
+BROWSER_TESTS=0 skips them all, as does a machine without Chromium or Playwright (unless
+BROWSER_REQUIRED=1, as in CI, which makes that a failure).
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.db import connections
+from django.test import Client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+QUESTION = "When are you open?"
+# The fake microphone: the question after enough silence for the agent to finish its greeting.
+MIC_LEAD_SECONDS = 12.0
+MIC_TAIL_SECONDS = 8.0
+# Generous waits: the offline speech engines run in the server thread on small CI machines.
+PAGE_TIMEOUT_MS = 30_000
+
+
+def chromium_path() -> str | None:
+    wanted = os.environ.get("CHROMIUM_PATH")
+    if wanted:
+        return wanted if os.access(wanted, os.X_OK) else None
+    for candidate in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def browser_tests_unavailable() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if os.environ.get("BROWSER_TESTS", "1") == "0":
+        return "BROWSER_TESTS=0"
+    if chromium_path() is None:
+        return "no Chromium binary (install Debian's `chromium`, or set CHROMIUM_PATH)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def pytest_runtest_setup(item):
+    # A conftest's runtest hooks see only the tests under its folder: these are skipped before any fixture runs.
+    reason = browser_tests_unavailable()
+    if reason and os.environ.get("BROWSER_REQUIRED") == "1" and reason != "BROWSER_TESTS=0":
+        pytest.fail(f"BROWSER_REQUIRED=1 but the browser tests cannot run: {reason}")  # CI: never a silent skip
+    if reason:
+        pytest.skip(f"browser tests skipped: {reason}")
+
+
+# --- The live server -----------------------------------------------------------------------------
+
+
+class LiveServer:
+    """Uvicorn serving the ASGI application on 127.0.0.1 in a background thread of this process."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            loop="asyncio",
+            lifespan="off",
+            ws="websockets-sansio",
+            log_config=None,  # keep Django's logging configuration
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=3,
+        )
+        self.server = uvicorn.Server(config)
+        # Not the main thread: Uvicorn installs no signal handlers.
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def _asgi_server_thread():
+    from voiceapp.asgi import application
+
+    # Static files from the finders whatever DEBUG and WhiteNoise's settings say (nothing is collected in tests).
+    server = LiveServer(ASGIStaticFilesHandler(application))
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def _shared_sqlite_connection():
+    """On an in-memory SQLite test database, every thread uses this thread's connection.
+
+    Django keeps one connection per thread, and the test database is a shared-cache in-memory
+    database: separate connections would see the same rows but lock each other out at table level
+    ("database table is locked", no busy timeout). The server's threads (Uvicorn's loop, Django's
+    per-request threads, Channels' database thread) are made to use the test's connection instead,
+    as `LiveServerTestCase` does for its server threads. PostgreSQL keeps a connection per thread.
+    """
+    conn = connections["default"]
+    if conn.vendor != "sqlite" or not conn.is_in_memory_db():
+        yield
+        return
+    conn.ensure_connection()
+    conn.inc_thread_sharing()
+    per_thread = connections._connections
+    connections._connections = types.SimpleNamespace(default=conn)
+    try:
+        yield
+    finally:
+        connections._connections = per_thread
+        conn.dec_thread_sharing()
+
+
+@pytest.fixture
+def asgi_server(_asgi_server_thread, transactional_db):
+    """The live server for one test; its threads see the rows this test commits."""
+    settings_dict = connections["default"].settings_dict
+    max_age = settings_dict["CONN_MAX_AGE"]
+    # PostgreSQL: the server's threads close their connections after each request or database call,
+    # so none is left open when the test database is flushed or dropped.
+    settings_dict["CONN_MAX_AGE"] = 0
+    try:
+        with _shared_sqlite_connection():
+            yield _asgi_server_thread
+    finally:
+        settings_dict["CONN_MAX_AGE"] = max_age
+
+
+# --- Chromium --------------------------------------------------------------------------------------
+
+
+def _fake_mic_wav(path: Path) -> Path:
+    from tests.telephony.peer import RATE, read_wav, speech_wav, write_wav
+
+    question = read_wav(speech_wav(QUESTION), rate=RATE)
+    silence = [np.zeros(int(RATE * seconds), dtype=np.int16) for seconds in (MIC_LEAD_SECONDS, MIC_TAIL_SECONDS)]
+    return write_wav(path, np.concatenate([silence[0], question, silence[1]]), RATE)
+
+
+@pytest.fixture(scope="package")
+def fake_mic_wav(tmp_path_factory) -> Path:
+    return _fake_mic_wav(tmp_path_factory.mktemp("browser") / "fake_mic.wav")
+
+
+@pytest.fixture(scope="package")
+def chromium(fake_mic_wav):
+    """One headless Chromium for the browser tests, its microphone fed by `fake_mic_wav` (once per capture)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps its event loop running in this thread while it is started, and
+    # Django refuses ORM calls from a thread with a running loop. The tests' own database work
+    # (factories, assertions, pytest-django's flush) is plain synchronous code, so allow it while
+    # the browser is up, and only then.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium_path(),
+                headless=True,
+                args=[
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    # %noloop: the file plays once per capture, then silence.
+                    f"--use-file-for-fake-audio-capture={fake_mic_wav}%noloop",
+                    "--autoplay-policy=no-user-gesture-required",
+                ],
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def new_page(chromium, asgi_server):
+    """new_page(width=1280, height=900) -> a page of a fresh context on the live server, microphone allowed.
+
+    Uncaught JavaScript errors of the page are collected in `page.js_errors`.
+    """
+    contexts = []
+
+    def make(width: int = DESKTOP["width"], height: int = DESKTOP["height"]):
+        context = chromium.new_context(
+            base_url=asgi_server.url,
+            viewport={"width": width, "height": height},
+            permissions=["microphone"],
+        )
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.js_errors = []
+        page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def sign_in(asgi_server):
+    """sign_in(page, user): give the page's context a signed-in session (no form; the form has its own test)."""
+
+    def sign(page, user):
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": asgi_server.url}])
+        return page
+
+    return sign
+
+
+def screenshot_dir() -> Path:
+    return Path(os.environ.get("SCREENSHOT_DIR") or REPO_ROOT / "artifacts" / "screenshots")
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, name): a full-page PNG at `<SCREENSHOT_DIR or artifacts/screenshots>/<name>.png`."""
+
+    def take(page, name: str) -> Path:
+        folder = screenshot_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
