@@ -21,6 +21,8 @@ class LiveCallsView(TenantPageMixin, TemplateView):
         context["active_calls"] = selectors.call_list_active(tenant=self.tenant)[:200]
         call_id = kwargs.get("call_id")
         if call_id is not None:
-            context["watched"] = get_object_or_404(selectors.call_list(tenant=self.tenant).select_related("agent"), pk=call_id)
+            context["watched"] = get_object_or_404(
+                selectors.call_list(tenant=self.tenant).select_related("agent"), pk=call_id
+            )
             context["page_title"] = f"Live call from {context['watched'].from_number or 'browser'}"
         return context

@@ -44,7 +44,9 @@ def test_a_wrong_password_is_an_inline_error(client, alice):
 
 
 def test_sign_in_returns_to_the_page_asked_for(client, alice):
-    response = client.post("/accounts/login/?next=/live/", {"username": "alice", "password": PASSWORD, "next": "/live/"})
+    response = client.post(
+        "/accounts/login/?next=/live/", {"username": "alice", "password": PASSWORD, "next": "/live/"}
+    )
     assert response.status_code == 302 and response["Location"] == "/live/"
 
 

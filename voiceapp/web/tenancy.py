@@ -90,7 +90,11 @@ class TenantPageMixin(LoginRequiredMixin):
 
     def audit_actor(self) -> dict:
         """The keyword arguments services take to record who acted (the API views' equivalent)."""
-        return {"actor_user": self.request.user, "actor_api_key": None, "ip_address": self.request.META.get("REMOTE_ADDR")}
+        return {
+            "actor_user": self.request.user,
+            "actor_api_key": None,
+            "ip_address": self.request.META.get("REMOTE_ADDR"),
+        }
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
