@@ -37,8 +37,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 QUESTION = "When are you open?"
-# The fake microphone: the question after enough silence for the agent to finish its greeting.
-MIC_LEAD_SECONDS = 12.0
+# The fake microphone: the question after enough silence for the agent to finish its greeting
+# (about 4 s after the start on two idle cores, 8 s on busy ones), then silence until hang-up.
+MIC_LEAD_SECONDS = 14.0
 MIC_TAIL_SECONDS = 8.0
 # Generous waits: the offline speech engines run in the server thread on small CI machines.
 PAGE_TIMEOUT_MS = 30_000
@@ -183,6 +184,24 @@ def _fake_mic_wav(path: Path) -> Path:
 @pytest.fixture(scope="package")
 def fake_mic_wav(tmp_path_factory) -> Path:
     return _fake_mic_wav(tmp_path_factory.mktemp("browser") / "fake_mic.wav")
+
+
+@pytest.fixture(scope="package")
+def speech_engines():
+    """Load the offline engines (Whisper, piper, Silero) before the first test call, not during it.
+
+    The fake microphone speaks on a fixed schedule: a first call that also loads the models could
+    still be greeting when the caller's question comes, and the question would cut the greeting short.
+    """
+    from agents.runtime.providers import build_vad
+    from agents.runtime.providers.piper_tts import get_voice
+    from agents.runtime.providers.whisper_stt import get_model
+
+    whisper = get_model()
+    segments, _ = whisper.transcribe(np.zeros(16000, dtype=np.float32), language="en", beam_size=1)
+    list(segments)
+    get_voice()
+    build_vad(settings.VOICE_PIPELINE_DEFAULTS["vad"])
 
 
 @pytest.fixture(scope="package")

@@ -130,13 +130,15 @@ def hang_up(page, call_id: str) -> Call:
     return call
 
 
-def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in, tenant_owner):
+def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in, tenant_owner, speech_engines):
     tenant, user = tenant_owner
     page = sign_in(new_page(), user)
     agent = create_agent_with_form(page, tenant)
     add_faq_with_form(page, agent)
 
     call_id = start_test_call(page, agent)
+    watcher = sign_in(new_page(), user)  # a colleague follows the same call on its live page
+    watcher.goto(f"/live/{call_id}/")
 
     transcript = page.get_by_test_id("test-call-transcript")
     agent_turns = transcript.locator(".turn.speaker-agent")
@@ -146,6 +148,10 @@ def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in,
     expect(caller_turn.first).to_be_visible(timeout=CALL_WAIT_MS)
     answer = transcript.locator(".turn.speaker-caller:not(.interim) ~ .turn.speaker-agent")
     expect(answer.first).to_contain_text(ANSWER, timeout=CALL_WAIT_MS)
+    followed = watcher.get_by_test_id("live-transcript")
+    expect(followed.locator(".turn.speaker-agent").first).to_contain_text(GREETING)
+    expect(followed.locator(".turn.speaker-caller:not(.interim)").first).to_contain_text(re.compile("open", re.I))
+    expect(followed.locator(".turn.speaker-caller:not(.interim) ~ .turn.speaker-agent").first).to_contain_text(ANSWER)
 
     call = hang_up(page, call_id)
 
@@ -169,7 +175,7 @@ def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in,
     expect(stored).to_contain_text(ANSWER)
 
 
-def test_the_live_page_shows_a_running_test_call(new_page, sign_in, tenant_owner):
+def test_the_live_page_shows_a_running_test_call(new_page, sign_in, tenant_owner, speech_engines):
     tenant, user = tenant_owner
     agent = make_agent(tenant, name="Front Desk", greeting=GREETING, tools=[])
     live = sign_in(new_page(), user)
