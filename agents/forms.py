@@ -10,12 +10,13 @@ import json
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 
 from agents import selectors
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from voiceapp.errors import ApplicationError
+from voiceapp.web import forms as web_forms
 
 TOOLS_EXAMPLE = [
     {
@@ -343,18 +344,5 @@ class VoiceCloneForm(forms.Form):
 
 
 def add_service_error(form: forms.Form, exc: ApplicationError | ValidationError) -> None:
-    """Show a service's refusal on the form: next to the fields it names, otherwise above the form."""
-    if isinstance(exc, ApplicationError):
-        fields, message = exc.fields, exc.message
-    else:
-        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
-        message = " ".join(exc.messages)
-    placed = False
-    for name, errors in fields.items():
-        target = FIELD_ALIASES.get(name, name)
-        if target == NON_FIELD_ERRORS or target in form.fields:
-            for error in errors if isinstance(errors, list | tuple) else [errors]:
-                form.add_error(None if target == NON_FIELD_ERRORS else target, error)
-            placed = True
-    if not placed:
-        form.add_error(None, message)
+    """A service's refusal on an agents form (the service's `voice_id` is the form's `voice`...)."""
+    web_forms.add_service_error(form, exc, FIELD_ALIASES)

@@ -15,6 +15,7 @@ from integrations.models import BackendService
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
 from tenants.models import ApiKey
 from voiceapp.errors import ApplicationError
+from voiceapp.web.forms import ServiceErrorsMixin
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 CHECKBOXES = forms.CheckboxSelectMultiple
@@ -22,28 +23,6 @@ CHECKBOXES = forms.CheckboxSelectMultiple
 
 def datetime_input() -> forms.DateTimeInput:
     return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT)
-
-
-def add_service_error(form: forms.Form, exc: ApplicationError, aliases: dict | None = None) -> None:
-    """A service's ApplicationError on the form: each `fields` entry on its field, the rest on top."""
-    aliases = aliases or {}
-    placed = False
-    for path, problems in (exc.fields or {}).items():
-        name = aliases.get(path, path)
-        if name in form.fields and not form.fields[name].disabled:
-            form.add_error(name, problems)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
-
-
-class ServiceErrorsMixin:
-    """`form.add_service_error(exc)`: a service's refusal on the fields it names."""
-
-    service_error_aliases: dict = {}
-
-    def add_service_error(self, exc: ApplicationError) -> None:
-        add_service_error(self, exc, self.service_error_aliases)
 
 
 def _address_refusal(url: str) -> str:

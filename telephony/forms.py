@@ -4,10 +4,10 @@ from django import forms
 
 from agents.models import Agent
 from agents.selectors import agent_list
-from voiceapp.errors import ApplicationError
+from voiceapp.web.forms import ServiceErrorsMixin
 
 
-class NumberAssignForm(forms.Form):
+class NumberAssignForm(ServiceErrorsMixin, forms.Form):
     """Which of the tenant's agents answers a number (none: calls to it are turned away)."""
 
     agent = forms.ModelChoiceField(
@@ -22,7 +22,4 @@ class NumberAssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["agent"].queryset = agent_list(tenant=tenant)
 
-    def add_service_error(self, exc: ApplicationError) -> None:
-        """The service's refusal, next to the select (its `agent_id` is this form's `agent`)."""
-        messages = [m for path, found in exc.fields.items() if path in ("agent", "agent_id") for m in found]
-        self.add_error("agent" if messages else None, messages or exc.message)
+    service_error_aliases = {"agent_id": "agent"}  # the service's name for this form's `agent`
