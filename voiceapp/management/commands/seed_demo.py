@@ -169,7 +169,8 @@ class Command(BaseCommand):
         key = ApiKey.objects.for_tenant(tenant).usable().filter(name=DEMO_KEY_NAME).first()
         lines = [
             "Demo data is ready.",
-            f"  Staff admin:   http://127.0.0.1:8000/admin/  user {STAFF_USERNAME!r}  password {STAFF_PASSWORD!r}",
+            f"  Staff admin:   /admin/  user {STAFF_USERNAME!r}  password {STAFF_PASSWORD!r}",
+            "  Dashboard:     /  (sign in as the tenant owner; place a test call from the agent's page)",
             f"  Tenant owner:  user {OWNER_USERNAME!r}  password {OWNER_PASSWORD!r}  (tenant {tenant.name!r}, slug {tenant.slug!r})",
             f"  Agent:         {agent.name} ({agent.pk})",
             f"  Phone number:  {number.e164} -> {agent.name}",
