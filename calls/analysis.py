@@ -14,6 +14,7 @@ import anthropic
 import jsonschema
 from django.conf import settings
 
+from calls import presentation
 from calls.models import Call, TranscriptTurn
 from integrations.models import ProviderCredential
 from integrations.vault import VaultError, decrypt
@@ -180,8 +181,11 @@ def _terms(outcome: dict) -> set[str]:
 
 
 def summary(call: Call, turns) -> str:
-    minutes, seconds = divmod(call.duration_seconds or 0, 60)
-    parts = [f"{call.direction.capitalize()} call of {minutes}:{seconds:02d} with {call.agent.name}."]
+    if not call.answered_at:
+        why = presentation.failure_text(call) or "it was never answered"
+        return f"{presentation.call_title(call)} with {call.agent.name} never connected: {why[0].lower()}{why[1:]}."
+    duration = presentation.duration_text(call.duration_seconds or 0)
+    parts = [f"{call.direction.capitalize()} call of {duration} with {call.agent.name}."]
     first = next((t.text for t in turns if t.speaker == TranscriptTurn.Speaker.CALLER), "")
     if first:
         parts.append(f'The caller said: "{first[:200]}".')

@@ -33,7 +33,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from calls import live_state, selectors, services
+from calls import live_state, presentation, selectors, services
 from calls.models import Call, CallEvent
 from tenants.models import ApiKey
 from voiceapp import events
@@ -73,6 +73,7 @@ def call_summary(call: Call) -> dict:
         "answered_at": call.answered_at.isoformat() if call.answered_at else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "end_reason": call.end_reason,
+        **presentation.call_view(call),  # title, counterpart, outcome {label, tone, reason}, duration_text
     }
 
 

@@ -7,7 +7,7 @@ JavaScript keeps it current over `/ws/v1/live` (calls.consumers.LiveCallsConsume
 from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
-from calls import selectors
+from calls import presentation, selectors
 from voiceapp.web.tenancy import TenantPageMixin
 
 
@@ -24,5 +24,5 @@ class LiveCallsView(TenantPageMixin, TemplateView):
             context["watched"] = get_object_or_404(
                 selectors.call_list(tenant=self.tenant).select_related("agent"), pk=call_id
             )
-            context["page_title"] = f"Live call from {context['watched'].from_number or 'browser'}"
+            context["page_title"] = f"Live: {presentation.call_title(context['watched'])}"
         return context

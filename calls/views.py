@@ -10,7 +10,7 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from agents.runtime.metrics import AGENT_METRICS, CALLER_METRICS
-from calls import selectors
+from calls import presentation, selectors
 from calls.forms import CallListFilter
 from calls.models import Recording, TranscriptTurn
 from voiceapp.web.tenancy import TenantPageMixin
@@ -34,14 +34,6 @@ LATENCY_COLUMNS = (
     (AGENT_METRICS["tts_node_ttfb"], "TTS first audio"),
     (AGENT_METRICS["e2e_latency"], "Total (caller stops → agent speaks)"),
 )
-
-
-def duration_text(seconds) -> str:
-    """125 -> "2:05"; None -> ""."""
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}:{rest:02d}"
 
 
 def offset_text(seconds: float) -> str:
@@ -81,8 +73,6 @@ class CallListView(TenantPageMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        for call in context["calls"]:
-            call.duration_text = duration_text(call.duration_seconds)
         context["filter_form"] = self.filterset.form
         context["filtered"] = any(v for k, v in self.request.GET.items() if k != "page")
         return context
@@ -110,8 +100,9 @@ class CallDetailView(TenantPageMixin, TemplateView):
             turn.offset = offset_text((turn.started_at - start).total_seconds())
         context.update(
             call=call,
-            page_title=f"Call from {call.from_number or 'browser'}",
-            duration=duration_text(call.duration_seconds),
+            page_title=presentation.call_title(call),
+            outcome=presentation.call_outcome(call),
+            duration=presentation.shown_duration(call),
             turns=turns,
             tool_calls=[_tool_call_view(tool_call) for tool_call in call.tool_calls.all()],
             events=[_event_view(event, start) for event in call.events.all()],

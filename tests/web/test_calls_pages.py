@@ -311,7 +311,7 @@ def test_call_page_shows_the_header(web_client, full_call):
     html = response.content.decode()
     assert response.status_code == 200
     assert response.context["page_title"] == "Call from +15551230001"
-    assert 'data-testid="call-status">Ended<' in html
+    assert 'data-testid="call-status" data-tone="ok">Ended<' in html
     assert 'data-testid="call-duration">1:35<' in html
     assert 'data-testid="call-end-reason">Caller hung up<' in html
     assert "Front desk" in html and "+15550000100" in html
@@ -389,7 +389,7 @@ def test_call_page_shows_the_analysis(web_client, full_call):
 
     section = html[html.index('data-testid="call-analysis"') : html.index('data-testid="call-latency"')]
     assert 'data-testid="call-analysis-summary">The caller booked a cleaning for Monday.<' in section
-    assert 'data-testid="call-analysis-outcome">appointment_booked<' in section
+    assert 'data-testid="call-analysis-outcome" title="appointment_booked">Appointment booked<' in section
     assert 'data-testid="call-analysis-sentiment">positive<' in section
     assert "<dt>Appointment date</dt><dd>2026-03-16</dd>" in section
     assert "Analysed offline by plain rules" in section

@@ -48,6 +48,23 @@
       });
       return node;
     },
+    /** The dashboard's one duration format (calls.presentation.duration_text): 82 -> "1:22". */
+    duration(seconds) {
+      if (seconds === null || seconds === undefined) return "";
+      const total = Math.round(Number(seconds));
+      const hours = Math.floor(total / 3600);
+      const minutes = Math.floor((total % 3600) / 60);
+      const rest = String(total % 60).padStart(2, "0");
+      return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + rest : minutes + ":" + rest;
+    },
+    /** A call's badge from its outcome {label, tone, reason} (calls.presentation), plus the reason in words. */
+    outcomeBadge(outcome, options) {
+      const opts = Object.assign({ reason: true, testid: "call-outcome" }, options || {});
+      const badge = Voice.el("span", { class: "badge tone-" + outcome.tone, "data-testid": opts.testid, "data-tone": outcome.tone, title: outcome.reason || null },
+        outcome.tone === "live" ? Voice.el("span", { class: "live-dot on", "aria-hidden": "true" }) : null, outcome.label);
+      if (!opts.reason || !outcome.reason) return [badge];
+      return [badge, " ", Voice.el("small", { class: "outcome-reason", "data-testid": opts.testid + "-reason" }, outcome.reason)];
+    },
     time(iso) {
       if (!iso) return "";
       return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });

@@ -2,8 +2,9 @@
 (function () {
   "use strict";
   const { el } = window.Voice;
-  const STATUS_LABEL = { initial: "Initial", ringing: "Ringing", dialing: "Dialing", connected: "Connected",
+  const STATUS_LABEL = { initial: "Initial", ringing: "Ringing (inbound)", dialing: "Dialing (outbound)", connected: "Connected",
     conversing: "Conversing", on_hold: "On hold", transferring: "Transferring", error: "Error", ended: "Ended" };
+  const LIVE_TONE = { error: "attention", transferring: "attention", on_hold: "attention" };
   const STATUS_OF_EVENT = { "call.ringing": "ringing", "call.dialing": "dialing", "call.connected": "connected", "call.ended": "ended" };
 
   const dot = document.querySelector("[data-testid=live-connection]");
@@ -19,14 +20,15 @@
   const body = table.querySelector("tbody");
   const emptyList = document.querySelector("[data-live-empty]");
   const watchedId = (document.getElementById("live-call") || {}).dataset?.callId;
+  let onWatchedCall = null; // set below when the page watches one call
 
   function row(call) {
     const link = table.dataset.liveUrl + call.id + "/";
     return el("tr", { "data-call-id": call.id, "aria-current": call.id === watchedId ? "true" : null },
       el("td", {}, el("a", { href: link }, window.Voice.time(call.started_at))),
       el("td", {}, call.agent_name),
-      el("td", {}, call.from_number || "browser"),
-      el("td", {}, el("span", { class: "badge status-" + call.status }, call.status_display)));
+      el("td", {}, call.counterpart || call.from_number || "browser"),
+      el("td", {}, window.Voice.outcomeBadge(call.outcome, { reason: false })));
   }
   function upsert(call) {
     const existing = body.querySelector('tr[data-call-id="' + call.id + '"]');
@@ -51,6 +53,7 @@
         showEmpty();
       } else if (message.type === "call") {
         upsert(message.call);
+        if (message.call.id === watchedId && onWatchedCall) onWatchedCall(message.call);
       }
     },
   });
@@ -58,7 +61,7 @@
   // --- one call --------------------------------------------------------------------------------
   const section = document.getElementById("live-call");
   if (!section) return;
-  const statusBadge = section.querySelector("[data-live-status]");
+  const outcomeBox = section.querySelector("[data-live-outcome]");
   const duration = section.querySelector("[data-live-duration]");
   const controls = section.querySelector("[data-live-controls]");
   const actionError = section.querySelector("[data-live-action-error]");
@@ -72,19 +75,34 @@
   let answeredAt = null;
   let ended = false;
 
-  function setStatus(status) {
-    statusBadge.className = "badge status-" + status;
-    statusBadge.textContent = STATUS_LABEL[status] || status;
-    section.dataset.status = status;
-    if (status === "ended") {
-      ended = true;
-      if (controls) controls.hidden = true;
-    }
+  // The badge: the live status while the call runs; once it ends, the server's outcome (Ended, Failed with
+  // the reason in words, Not connected), which arrives with the call's summary on either socket.
+  function showOutcome(outcome) {
+    const badge = window.Voice.outcomeBadge(outcome, { testid: "live-call-outcome" });
+    outcomeBox.replaceChildren(...badge, " ", duration);
   }
+  function setStatus(status) {
+    section.dataset.status = status;
+    if (status !== "ended") {
+      showOutcome({ label: STATUS_LABEL[status] || status, tone: LIVE_TONE[status] || "live", reason: "" });
+      return;
+    }
+    ended = true;
+    if (controls) controls.hidden = true;
+  }
+  function setCall(call) {
+    setStatus(call.status);
+    if (call.status === "ended") {
+      showOutcome(call.outcome);
+      duration.textContent = call.duration_text || "";
+    }
+    if (call.answered_at) answeredAt = Date.parse(call.answered_at);
+  }
+  onWatchedCall = setCall;
   setInterval(() => {
     if (!answeredAt || ended) return;
     const seconds = Math.max(0, Math.round((Date.now() - answeredAt) / 1000));
-    duration.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+    duration.textContent = window.Voice.duration(seconds);
   }, 1000);
 
   function onEvent(message) {
@@ -97,7 +115,7 @@
     if (STATUS_OF_EVENT[message.event]) setStatus(STATUS_OF_EVENT[message.event]);
     if (message.event === "call.status_changed" && data.to_status) setStatus(data.to_status);
     if (message.event === "call.connected" && data.answered_at) answeredAt = Date.parse(data.answered_at);
-    if (message.event === "call.ended" && data.duration != null) duration.textContent = data.duration + " s";
+    if (message.event === "call.ended" && data.duration != null) duration.textContent = answeredAt ? window.Voice.duration(data.duration) : "";
     conversation.handle(message);
   }
 
@@ -105,8 +123,7 @@
     onState: connection,
     onMessage(message) {
       if (message.type === "call") {
-        setStatus(message.call.status);
-        if (message.call.answered_at) answeredAt = Date.parse(message.call.answered_at);
+        setCall(message.call);
       } else if (message.type === "event") {
         onEvent(message);
       } else if (message.type === "caught_up") {
