@@ -3,8 +3,9 @@
 Every write goes through the service the REST API calls, with the same role it requires: API keys
 and credentials are admin-only even to look at (as on /v1/api-keys and /v1/credentials); webhooks
 and backend services may be read by anyone in the tenant and changed by admins. Secrets (a new API
-key, a webhook signing secret) are rendered once, in the response to the POST that made them, and
-are never stored: not in the session, not in a flash message.
+key, a webhook signing secret) are shown once: the POST that made one redirects to a page that shows
+it on its first view only (integrations.secret_once holds it, sealed, for that one view), so
+reloading shows nothing again and never makes a second key. Never in a flash message.
 """
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from integrations import selectors, services
+from integrations import secret_once, selectors, services
 from integrations.forms import (
     ApiKeyForm,
     BackendServiceForm,
@@ -125,8 +126,23 @@ class ApiKeyCreateView(FormPage):
             )
         except ApplicationError as exc:
             return self.refused(form, exc)
-        context = {"page_title": "API key created", "api_key": issued.api_key, "secret": issued.secret}
-        return secret_page(self.request, "integrations/api_key_created.html", context)
+        secret_once.hold(self.request, kind="api_key", object_id=issued.api_key.pk, secret=issued.secret)
+        return HttpResponseRedirect(reverse("integrations:api-key-created", args=[issued.api_key.pk]))
+
+
+class ApiKeyCreatedView(DeveloperPage, View):
+    """GET after creating a key: its secret, this once; a reload says it was shown already."""
+
+    required_scopes = ADMIN_ONLY
+
+    def get(self, request, key_id):
+        api_key = get_object_or_404(tenant_selectors.api_key_list(tenant=self.tenant), pk=key_id)
+        held = secret_once.take(request, kind="api_key", object_id=api_key.pk)
+        if held is None:
+            messages.info(request, f"The secret of “{api_key.name}” was shown once and cannot be shown again.")
+            return HttpResponseRedirect(reverse("integrations:api-keys"))
+        context = {"page_title": "API key created", "api_key": api_key, "secret": held[0]}
+        return secret_page(request, "integrations/api_key_created.html", context)
 
 
 class ApiKeyRevokeView(ActionView):
@@ -169,8 +185,38 @@ class WebhookCreateView(FormPage):
             )
         except ApplicationError as exc:
             return self.refused(form, exc)
-        context = {"page_title": "Webhook endpoint created", "endpoint": issued.endpoint, "secret": issued.secret}
-        return secret_page(self.request, "integrations/webhook_secret.html", context)
+        return _hold_signing_secret(self.request, issued, rotated=False)
+
+
+def _hold_signing_secret(request, issued, *, rotated: bool):
+    secret_once.hold(
+        request, kind="webhook", object_id=issued.endpoint.pk, secret=issued.secret, extra={"rotated": rotated}
+    )
+    return HttpResponseRedirect(reverse("integrations:webhook-secret", args=[issued.endpoint.pk]))
+
+
+class WebhookSecretView(DeveloperPage, View):
+    """GET after creating an endpoint or rotating its secret: the signing secret, this once."""
+
+    required_scopes = {"GET": "admin", "HEAD": "admin"}
+
+    def get(self, request, webhook_id):
+        endpoint = _webhook(self, webhook_id)
+        held = secret_once.take(request, kind="webhook", object_id=endpoint.pk)
+        if held is None:
+            messages.info(
+                request, "The signing secret was shown once and cannot be shown again; rotate it for a new one."
+            )
+            return HttpResponseRedirect(reverse("integrations:webhook-detail", args=[endpoint.pk]))
+        secret, extra = held
+        rotated = bool(extra.get("rotated"))
+        context = {
+            "page_title": "New signing secret" if rotated else "Webhook endpoint created",
+            "endpoint": endpoint,
+            "secret": secret,
+            "rotated": rotated,
+        }
+        return secret_page(request, "integrations/webhook_secret.html", context)
 
 
 class WebhookEditView(FormPage):
@@ -264,13 +310,7 @@ class WebhookRotateView(WebhookDetailView):
         except ApplicationError as exc:
             form.add_service_error(exc)
             return self.render_refused(rotate_form=form)
-        context = {
-            "page_title": "New signing secret",
-            "endpoint": issued.endpoint,
-            "secret": issued.secret,
-            "rotated": True,
-        }
-        return secret_page(request, "integrations/webhook_secret.html", context)
+        return _hold_signing_secret(request, issued, rotated=True)
 
 
 class WebhookReplayView(WebhookDetailView):

@@ -11,11 +11,13 @@ urlpatterns = [
     # API keys
     path("developers/api-keys/", views.ApiKeyListView.as_view(), name="api-keys"),
     path("developers/api-keys/new/", views.ApiKeyCreateView.as_view(), name="api-key-create"),
+    path("developers/api-keys/<uuid:key_id>/created/", views.ApiKeyCreatedView.as_view(), name="api-key-created"),
     path("developers/api-keys/<uuid:key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
     # webhook endpoints and their deliveries
     path("developers/webhooks/", views.WebhookListView.as_view(), name="webhooks"),
     path("developers/webhooks/new/", views.WebhookCreateView.as_view(), name="webhook-create"),
     path("developers/webhooks/<uuid:webhook_id>/", views.WebhookDetailView.as_view(), name="webhook-detail"),
+    path("developers/webhooks/<uuid:webhook_id>/secret/", views.WebhookSecretView.as_view(), name="webhook-secret"),
     path("developers/webhooks/<uuid:webhook_id>/edit/", views.WebhookEditView.as_view(), name="webhook-edit"),
     path("developers/webhooks/<uuid:webhook_id>/delete/", views.WebhookDeleteView.as_view(), name="webhook-delete"),
     path(

@@ -119,13 +119,17 @@ def test_api_keys_are_for_admins_only(request, who, tenant):
 
 
 def test_creating_a_key_shows_its_secret_once(admin_client, tenant):
-    response = admin_client.post(
+    posted = admin_client.post(
         "/developers/api-keys/new/", {"name": "CRM sync", "scopes": ["read", "write"], "expires_at": ""}
     )
+    key = ApiKey.objects.for_tenant(tenant).get()
+    assert posted.status_code == 302 and posted["Location"] == f"/developers/api-keys/{key.pk}/created/"
+    assert not posted.content  # the POST's response carries no secret
+
+    response = admin_client.get(posted["Location"])
 
     assert response.status_code == 200
     secret = response.context["secret"]
-    key = ApiKey.objects.for_tenant(tenant).get()
     assert (key.name, key.scopes, key.expires_at, key.created_by.username) == (
         "CRM sync",
         ["read", "write"],
@@ -154,7 +158,7 @@ def test_a_key_with_an_expiry(web_client, tenant):
         {"name": "Temp", "scopes": ["read"], "expires_at": expires.strftime("%Y-%m-%dT%H:%M")},
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert ApiKey.objects.for_tenant(tenant).get().expires_at == expires
 
 
@@ -254,10 +258,13 @@ def test_creating_an_endpoint_shows_its_signing_secret_once(web_client, tenant):
         "event_types": ["call.ended", "call.analyzed"],
     }
 
-    response = web_client.post("/developers/webhooks/new/", {**data, "enabled": "on"})
+    posted = web_client.post("/developers/webhooks/new/", {**data, "enabled": "on"})
+    endpoint = WebhookEndpoint.objects.for_tenant(tenant).get()
+    assert posted.status_code == 302 and posted["Location"] == f"/developers/webhooks/{endpoint.pk}/secret/"
+
+    response = web_client.get(posted["Location"])
 
     assert response.status_code == 200
-    endpoint = WebhookEndpoint.objects.for_tenant(tenant).get()
     assert (endpoint.url, endpoint.description, endpoint.event_types, endpoint.enabled) == (
         "https://hooks.acme.test/voice",
         "CRM",
@@ -507,9 +514,13 @@ def test_replay_needs_a_time(web_client, tenant):
 def test_rotating_the_signing_secret_shows_the_new_one_once(web_client, tenant):
     endpoint = factories.WebhookEndpointFactory(tenant=tenant, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 
-    response = web_client.post(f"/developers/webhooks/{endpoint.pk}/rotate-secret/", {"overlap_hours": "2"})
+    posted = web_client.post(f"/developers/webhooks/{endpoint.pk}/rotate-secret/", {"overlap_hours": "2"})
+    assert posted.status_code == 302 and posted["Location"] == f"/developers/webhooks/{endpoint.pk}/secret/"
+
+    response = web_client.get(posted["Location"])
 
     assert response.status_code == 200
+    assert response.context["rotated"] is True and "New signing secret" in html_of(response)
     secret = response.context["secret"]
     endpoint.refresh_from_db()
     assert endpoint_secrets(endpoint) == [secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
@@ -529,6 +540,62 @@ def test_rotation_overlap_out_of_range_is_inline(web_client, tenant):
     }
     endpoint.refresh_from_db()
     assert endpoint.secret_rotated_at is None
+
+
+def test_reloading_the_new_key_page_shows_no_secret_and_makes_no_second_key(admin_client, tenant):
+    posted = admin_client.post("/developers/api-keys/new/", {"name": "CRM sync", "scopes": ["read"]})
+    secret = admin_client.get(posted["Location"]).context["secret"]
+
+    reloaded = admin_client.get(posted["Location"])
+
+    assert ApiKey.objects.for_tenant(tenant).count() == 1
+    assert reloaded.status_code == 302 and reloaded["Location"] == "/developers/api-keys/"
+    listed = html_of(admin_client.get("/developers/api-keys/"))
+    assert "was shown once and cannot be shown again" in listed
+    assert secret not in listed
+
+
+def test_reloading_the_signing_secret_page_shows_it_no_more(web_client, tenant):
+    posted = web_client.post("/developers/webhooks/new/", {"url": "https://hooks.acme.test/v", "event_types": ["*"]})
+    secret = web_client.get(posted["Location"]).context["secret"]
+
+    reloaded = web_client.get(posted["Location"], follow=True)
+
+    assert WebhookEndpoint.objects.for_tenant(tenant).count() == 1
+    assert secret not in html_of(reloaded)
+    assert "was shown once and cannot be shown again" in html_of(reloaded)
+
+
+def test_the_held_secret_is_sealed_in_the_session_and_expires(admin_client, tenant):
+    from integrations import secret_once
+
+    posted = admin_client.post("/developers/api-keys/new/", {"name": "CRM sync", "scopes": ["read"]})
+    held = admin_client.session[secret_once.SESSION_KEY]
+    assert set(held) == {"binding", "key_id", "nonce", "ciphertext", "at", "extra"}
+    session = admin_client.session
+    session[secret_once.SESSION_KEY] = {**held, "at": held["at"] - secret_once.HOLD_SECONDS - 1}
+    session.save()
+
+    late = admin_client.get(posted["Location"])
+
+    assert late.status_code == 302  # too late: nothing shown
+    assert secret_once.SESSION_KEY not in admin_client.session
+
+
+def test_another_session_cannot_see_a_held_secret(admin_client, owner, tenant):
+    posted = admin_client.post("/developers/api-keys/new/", {"name": "CRM sync", "scopes": ["read"]})
+    colleague = Client()
+    colleague.force_login(owner)
+
+    assert colleague.get(posted["Location"]).status_code == 302
+    mine = admin_client.get(posted["Location"])
+    assert mine.status_code == 200 and mine.context["secret"].startswith("vk_")
+
+
+def test_another_tenants_new_key_page_is_404(admin_client, other_web_client, tenant):
+    posted = admin_client.post("/developers/api-keys/new/", {"name": "CRM sync", "scopes": ["read"]})
+
+    assert other_web_client.get(posted["Location"]).status_code == 404
 
 
 # --- provider credentials -------------------------------------------------------------------------
