@@ -41,6 +41,10 @@ T = TypeVar("T")
 VAD_RATE = 16000  # everything is resampled to Silero's rate, so one clock serves the VAD and the tone check
 VAD_WINDOW = 512  # samples Silero scores at a time at 16 kHz (32 ms)
 MIN_SPEECH_MS = 100  # a click or a breath is shorter
+# Silero scores the first windows of a stream from a blank state: a "Hello?" that starts within the first
+# few milliseconds of the leg (the callee speaks as they pick up) can stay near 0.5 and never start
+# speech. Every listener is primed with this much silence first; it is not counted as audio heard.
+PRIME_SECONDS = 0.2
 DEACTIVATION_GAP = 0.15  # Silero keeps speaking until the probability falls this far below the threshold
 
 TONE_BAND_HZ = (350.0, 2500.0)
@@ -354,13 +358,23 @@ class _Listener:
         self._input_rate = 0
         self._pushed = 0
         self._scored = 0
+        self._primed = 0.0  # seconds of priming silence at the start of the stream (not heard audio)
         self.heard = _Heard()
 
     @classmethod
     async def open(cls, cfg: AMDConfig, *, min_silence: float) -> "_Listener":
         # Loading Silero blocks for a moment the first time (then it is cached): off the event loop.
         vad = await asyncio.to_thread(build_vad, _vad_settings(cfg, min_silence))
-        return cls(vad.stream(), cfg)
+        listener = cls(vad.stream(), cfg)
+        await listener._prime()
+        return listener
+
+    async def _prime(self) -> None:
+        """Warm Silero's state on silence (whole windows), so the callee's first word is scored fairly."""
+        windows = math.ceil(PRIME_SECONDS * VAD_RATE / VAD_WINDOW)
+        silence = np.zeros(windows * VAD_WINDOW, dtype=np.int16)
+        await self._push_pcm(silence)  # silence raises no speech event; the beep check sees no tone
+        self._primed = silence.size / VAD_RATE
 
     async def listen(self, frames: AsyncIterator[rtc.AudioFrame], decide: Callable[[_Heard], T | None]) -> T | None:
         """Feed frames until `decide` returns an outcome after some VAD event; None if the frames end."""
@@ -376,7 +390,9 @@ class _Listener:
 
     async def _push(self, frame: rtc.AudioFrame) -> list[VADEvent]:
         """Push one frame and wait until Silero has scored every full window of it (lockstep)."""
-        pcm = self._to_vad_rate(frame)
+        return await self._push_pcm(self._to_vad_rate(frame))
+
+    async def _push_pcm(self, pcm: np.ndarray) -> list[VADEvent]:
         if pcm.size:
             self._stream.push_frame(rtc.AudioFrame(pcm.tobytes(), VAD_RATE, 1, pcm.size))
             self._pushed += pcm.size
@@ -392,17 +408,18 @@ class _Listener:
 
     def _apply(self, event: VADEvent) -> None:
         heard = self.heard
+        at = event.timestamp - self._primed  # audio time of the callee's own frames
         if event.type is VADEventType.INFERENCE_DONE:
-            heard.seconds = event.timestamp
+            heard.seconds = at
             # Silero's own hysteresis: once speaking, it stays so down to threshold - 0.15.
             floor = self._threshold - DEACTIVATION_GAP if heard.speaking else self._threshold
             if event.probability >= floor:
-                heard.last_voiced = event.timestamp
+                heard.last_voiced = at
             for window in event.frames:
                 heard.tone = self._beep.push(np.frombuffer(window.data, dtype=np.int16))
         elif event.type is VADEventType.START_OF_SPEECH:
             heard.speaking = True
-            heard.speech_started = event.timestamp - event.speech_duration
+            heard.speech_started = at - event.speech_duration
         elif event.type is VADEventType.END_OF_SPEECH:
             heard.speaking = False
             heard.utterances += 1
