@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 
 from agents import selectors
 from agents.models import Agent, KnowledgeDocument, Voice
+from agents.presentation import speaks_as
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from voiceapp.errors import ApplicationError
 from voiceapp.web import forms as web_forms
@@ -104,9 +105,13 @@ class JSONTextField(forms.CharField):
 
 
 class VoiceChoiceField(forms.ModelChoiceField):
+    keys: frozenset[str] = frozenset()  # the tenant's provider keys (selectors.provider_keys), set by the form
+
     def label_from_instance(self, voice: Voice) -> str:
         owner = "built-in" if voice.tenant_id is None else "your voice"
-        return f"{voice.name} ({owner}, {voice.get_provider_display()})"
+        label = f"{voice.name} ({owner}, {voice.get_provider_display()})"
+        speaker, note = speaks_as(voice, selectors.voice_engine(voice=voice, keys=self.keys))
+        return f"{label}: on this deployment {speaker} speaks instead" if note else label
 
 
 def _defaults(section: str) -> dict:
@@ -251,6 +256,7 @@ class AgentForm(forms.Form):
             kwargs["initial"] = {**agent_initial(agent), **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         self.fields["voice"].queryset = selectors.voice_list(tenant=tenant)
+        self.fields["voice"].keys = selectors.provider_keys(tenant=tenant)
         self.fields["stt_provider"].choices = _default_choice(
             "stt", [("deepgram", "Deepgram (streaming)"), ("offline", "Whisper (offline)")]
         )
@@ -341,6 +347,13 @@ class VoiceCloneForm(forms.Form):
         help_text="5 to 60 seconds of one person speaking clearly, with no music or noise: WAV, FLAC or OGG, "
         "at least 16 kHz.",
     )
+
+    def __init__(self, *args, available: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.available = available
+        if not available:  # no TTS node: nothing to fill in that could be sent
+            for field in self.fields.values():
+                field.disabled = True
 
 
 def add_service_error(form: forms.Form, exc: ApplicationError | ValidationError) -> None:

@@ -16,6 +16,7 @@ from django.views.generic import ListView, TemplateView
 from agents import selectors, services
 from agents.forms import AgentForm, KnowledgeDocumentForm, VoiceCloneForm, add_service_error, pretty_json
 from agents.models import Agent
+from agents.presentation import speaks_as
 from calls import selectors as call_selectors
 from telephony.models import PhoneNumber
 from voiceapp.errors import ApplicationError
@@ -173,6 +174,9 @@ class DocumentDeleteView(TenantAgentMixin, View):
         return redirect(reverse("agents:edit", args=[agent_id]) + "#knowledge")
 
 
+CLONING_UNAVAILABLE = "Voice cloning is not available on this deployment: it needs the TTS node (CHATTERBOX_URL)."
+
+
 class VoiceListView(TenantPageMixin, ListView):
     """The voices the tenant may use, a preview of each, and cloning a new one from a recording."""
 
@@ -186,14 +190,27 @@ class VoiceListView(TenantPageMixin, ListView):
         return selectors.voice_list(tenant=self.tenant)
 
     def get_context_data(self, **kwargs):
-        kwargs.setdefault("form", VoiceCloneForm())
+        kwargs.setdefault("form", VoiceCloneForm(available=self.cloning_available()))
         context = super().get_context_data(**kwargs)
         keys = selectors.provider_keys(tenant=self.tenant)
-        context["rows"] = [(voice, selectors.voice_engine(voice=voice, keys=keys)) for voice in context["voices"]]
-        context["cloning_available"] = "chatterbox_url" in keys
+        context["rows"] = []
+        for voice in context["voices"]:
+            engine = selectors.voice_engine(voice=voice, keys=keys)
+            context["rows"].append((voice, engine, *speaks_as(voice, engine)))
+        context["cloning_available"] = self.cloning_available()
         return context
 
+    def cloning_available(self) -> bool:
+        """Cloning needs the TTS node: the page says so before anyone uploads (agents.chatterbox_voices)."""
+        return bool(settings.CHATTERBOX_URL)
+
     def post(self, request):
+        if not self.cloning_available():  # refused up front: the upload is not even read
+            form = VoiceCloneForm(available=False)
+            form.cleaned_data = {}  # an unbound form takes an error only with this
+            form.add_error(None, CLONING_UNAVAILABLE)
+            self.object_list = self.get_queryset()
+            return self.render_to_response(self.get_context_data(form=form), status=400)
         form = VoiceCloneForm(request.POST, request.FILES)
         status = 400
         if form.is_valid():

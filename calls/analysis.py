@@ -15,7 +15,7 @@ import jsonschema
 from django.conf import settings
 
 from calls import presentation
-from calls.models import Call, TranscriptTurn
+from calls.models import Call, ToolCall, TranscriptTurn
 from integrations.models import ProviderCredential
 from integrations.vault import VaultError, decrypt
 
@@ -136,7 +136,7 @@ def offline_analysis(call: Call, turns: list[TranscriptTurn], config: dict) -> d
     fields = extract_fields(
         config.get("fields_schema") or {}, caller, today=(call.started_at or call.created_at).date()
     )
-    return {
+    result = {
         "summary": summary(call, turns),
         "outcome": outcome(call, everything, config.get("outcomes") or []),
         "sentiment": sentiment(caller),
@@ -144,6 +144,9 @@ def offline_analysis(call: Call, turns: list[TranscriptTurn], config: dict) -> d
         "provider": "offline",
         "model": "rules",
     }
+    if not _words(caller):
+        del result["sentiment"]  # the caller said nothing: no evidence either way, so not "neutral"
+    return result
 
 
 def _words(text: str) -> list[str]:
@@ -157,7 +160,14 @@ def sentiment(text: str) -> str:
 
 
 def outcome(call: Call, text: str, outcomes: list[dict]) -> str:
-    """The configured outcome whose words the transcript shares most; else one read from how the call ended."""
+    """A call that failed says so first; then the configured outcome whose words the transcript shares
+    most; else one read from how the call ended."""
+    if not call.answered_at:
+        return "not_connected"
+    if call.end_reason == Call.EndReason.ERROR:
+        return "failed"
+    if _every_request_failed(call):
+        return "requests_failed"  # whatever was asked for, the backend never answered: nothing was done
     if outcomes:
         words = set(_words(text))
         scored = [(len(_terms(o) & words), -i, o["name"]) for i, o in enumerate(outcomes)]
@@ -165,11 +175,15 @@ def outcome(call: Call, text: str, outcomes: list[dict]) -> str:
         return best[2] if best[0] > 0 else "unknown"
     if call.end_reason == Call.EndReason.TRANSFERRED:
         return "transferred"
-    if not call.answered_at:
-        return "not_connected"
     if (call.duration_seconds or 0) < 10 and call.end_reason == Call.EndReason.CALLER_HANGUP:
         return "abandoned"
     return "completed"
+
+
+def _every_request_failed(call: Call) -> bool:
+    """The agent asked the tenant's backend at least once and never got an answer."""
+    statuses = [tool_call.status for tool_call in call.tool_calls.all()]
+    return bool(statuses) and all(status != ToolCall.Status.SUCCEEDED for status in statuses)
 
 
 def _terms(outcome: dict) -> set[str]:

@@ -12,7 +12,7 @@
     <- {"type": "caught_up", "sequence": 12}                 everything stored so far has been sent
     <- {"type": "event", "event": "transcript.partial", "data": {...}, "sequence": null}   interim text
     -> {"type": "end"}                                        a supervisor ends the call (write access)
-    -> {"type": "transfer", "transfer_type": "blind", "target": "+15550100", "context": ""}
+    -> {"type": "transfer", "transfer": {"type": "blind", "target": "+15550100", "context": ""}}
     <- {"type": "ack", "action": "end"} / {"type": "error", "code": "...", "message": "..."}
 
 Catch-up without losing or doubling a turn: the consumer joins the call's group *before* it reads
@@ -20,6 +20,10 @@ the stored events after `after`, so an event committed while it reads is both in
 queued for it; queued events at or below the last sequence sent are dropped, and a gap (a push
 that was lost) is filled from the database before the next event goes out. A client that
 reconnects passes the last sequence it rendered as `after`.
+
+A transfer carries the REST API's body (POST /v1/calls/{id}/transfer: `type`, `target`, `context`) as
+one nested object, because `type` at the top level already names the message. The older flat form,
+`{"type": "transfer", "transfer_type": "blind", "target": ..., "context": ...}`, is still accepted.
 
 Authentication is the REST API's (`voiceapp.realtime_auth`): the dashboard's session, or X-API-Key.
 Another tenant's call is refused exactly like a call that does not exist (4404).
@@ -75,6 +79,20 @@ def call_summary(call: Call) -> dict:
         "end_reason": call.end_reason,
         **presentation.call_view(call),  # title, counterpart, outcome {label, tone, reason}, duration_text
     }
+
+
+def transfer_fields(content: dict) -> tuple[str, object, object]:
+    """(type, target, context) of a transfer message: the nested REST body, or the older flat fields."""
+    nested = content.get("transfer")
+    if isinstance(nested, dict):
+        return str(nested.get("type") or ""), nested.get("target"), nested.get("context") or ""
+    if nested is not None:
+        raise ApplicationError(
+            "transfer must be an object: {'type', 'target', 'context'}.",
+            code="invalid_request",
+            fields={"transfer": ["Must be an object."]},
+        )
+    return str(content.get("transfer_type") or ""), content.get("target"), content.get("context") or ""
 
 
 class LiveSocket(AsyncJsonWebsocketConsumer):
@@ -220,7 +238,9 @@ class LiveCallConsumer(LiveSocket):
         kind = content.get("type") if isinstance(content, dict) else None
         try:
             if kind not in ("end", "transfer"):
-                raise ApplicationError("Send {'type': 'end'} or {'type': 'transfer', 'transfer_type', 'target'}.")
+                raise ApplicationError(
+                    "Send {'type': 'end'} or {'type': 'transfer', 'transfer': {'type', 'target', 'context'}}."
+                )
             if not self.principal.allows("write"):
                 raise ApplicationError(
                     "Ending or transferring a call needs write access.", code="permission_denied", status_code=403
@@ -240,13 +260,12 @@ class LiveCallConsumer(LiveSocket):
         if kind == "end":
             services.call_end_request(call=call, actor=actor)
             return
-        transfer_type, target = content.get("transfer_type"), content.get("target")
-        context = content.get("context") or ""
+        transfer_type, target, context = transfer_fields(content)
         if not isinstance(target, str) or not target.strip() or not isinstance(context, str):
             raise ApplicationError("Name who to transfer to.", code="invalid_request", fields={"target": ["Required."]})
         services.call_transfer_request(
             call=call,
-            transfer_type=str(transfer_type),
+            transfer_type=transfer_type,
             target=target.strip(),
             context=context[:2000],
             reason="supervisor",

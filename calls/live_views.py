@@ -18,11 +18,13 @@ class LiveCallsView(TenantPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["active_calls"] = selectors.call_list_active(tenant=self.tenant)[:200]
+        active = selectors.call_list_active(tenant=self.tenant)
         call_id = kwargs.get("call_id")
         if call_id is not None:
+            active = active.exclude(pk=call_id)  # "Other calls": the watched one is shown above, not twice
             context["watched"] = get_object_or_404(
                 selectors.call_list(tenant=self.tenant).select_related("agent"), pk=call_id
             )
             context["page_title"] = f"Live: {presentation.call_title(context['watched'])}"
+        context["active_calls"] = active[:200]
         return context

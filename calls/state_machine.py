@@ -34,10 +34,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 DIRECTION_ONLY = {S.RINGING: "inbound", S.DIALING: "outbound"}
 
 
+def status_label(status: str) -> str:
+    """A status in words ("Transferring"), never an enum's repr (`CallStatus.TRANSFERRING`)."""
+    return CallStatus(status).label if status in CallStatus.values else str(status)
+
+
 class InvalidTransition(Exception):
     def __init__(self, current: str, target: str, reason: str = ""):
         self.current, self.target = current, target
-        super().__init__(reason or f"A call cannot go from {current!r} to {target!r}.")
+        super().__init__(reason or f"A call cannot go from “{status_label(current)}” to “{status_label(target)}”.")
 
 
 def check_transition(*, current: str, target: str, direction: str) -> None:
@@ -46,4 +51,6 @@ def check_transition(*, current: str, target: str, direction: str) -> None:
         raise InvalidTransition(current, target)
     required = DIRECTION_ONLY.get(target)
     if required and required != direction:
-        raise InvalidTransition(current, target, f"Only {required} calls go to {target!r}; this call is {direction}.")
+        raise InvalidTransition(
+            current, target, f"Only {required} calls go to “{status_label(target)}”; this call is {direction}."
+        )

@@ -78,8 +78,7 @@ class CredentialAdminForm(forms.ModelForm):
             return cleaned
         self.verification = verification.verify(provider, self.secret)
         if self.verification.ok is False:
-            name = verification.PROVIDER_NAMES[provider]
-            self.add_error(None, f"{name} did not accept the credential: {self.verification.message}")
+            self.add_error(None, self.verification.verdict(provider))
         return cleaned
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations import netguard, vault
+from integrations.config import ConfigError, parse_service
 from integrations.models import BackendService
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
 from tenants.models import ApiKey
@@ -232,6 +233,16 @@ def _json_setting(name: str) -> JSONObjectField:
     )
 
 
+# The gateway's setting names (integrations.config) and the form fields that hold them.
+GATEWAY_FIELDS = {
+    "url": "url",
+    "method": "method",
+    "headers": "headers",
+    "timeout": "timeout_seconds",
+    **{name: name for name in ("retry", "rate_limit", "circuit_breaker", "tls", "auth", "logging")},
+}
+
+
 class BackendServiceForm(forms.Form):
     """A backend service; the JSON settings are checked by the gateway's own parser (in the service)."""
 
@@ -273,7 +284,24 @@ class BackendServiceForm(forms.Form):
         for name in JSON_SETTINGS:
             if name in cleaned and not isinstance(cleaned[name], dict):
                 self.add_error(name, 'Must be a JSON object, like {"key": "value"}, or empty.')
+        self._check_with_the_gateway(cleaned)
         return cleaned
+
+    def _check_with_the_gateway(self, cleaned: dict) -> None:
+        """Every problem the gateway's own parser finds, at once and beside the form's own errors.
+
+        The fields that are valid so far are parsed together; a field that already has an error is left
+        out (its error says what to fix) and the parser's complaints about it are not repeated.
+        """
+        data = {
+            key: cleaned[field]
+            for key, field in GATEWAY_FIELDS.items()
+            if field in cleaned and field not in self.errors and cleaned[field] not in (None, "")
+        }
+        try:
+            parse_service("service", data)
+        except ConfigError as exc:
+            self.add_gateway_errors(exc.as_fields(), skip_fields=set(self.errors))
 
     def clean_url(self):
         url = self.cleaned_data["url"]
@@ -288,13 +316,21 @@ class BackendServiceForm(forms.Form):
 
     def add_service_error(self, exc: ApplicationError) -> None:
         """The gateway parser's errors have paths like `ticketing.retry.max_backoff`: put each on its field."""
-        placed = False
-        for path, problems in (exc.fields or {}).items():
-            parts = path.split(".")[1:] if "." in path else [path]
-            field = {"timeout": "timeout_seconds"}.get(parts[0], parts[0])
-            if field in self.fields and not self.fields[field].disabled:
-                detail = ".".join(parts[1:])
-                self.add_error(field, [f"{detail}: {p}" if detail else p for p in problems])
-                placed = True
-        if not placed:
+        if not exc.fields:
             self.add_error(None, exc.message)
+            return
+        self.add_gateway_errors(exc.fields)
+
+    def add_gateway_errors(self, fields: dict[str, list[str]], skip_fields: frozenset | set = frozenset()) -> None:
+        """Each error on its field, named by its path (`retry.max_backoff: …`); none is dropped: an error
+        whose field the form lacks goes above the form."""
+        for path, problems in fields.items():
+            parts = path.split(".")[1:] if "." in path else [path]
+            field = GATEWAY_FIELDS.get(parts[0], parts[0])
+            if field in skip_fields:
+                continue
+            named = [f"{'.'.join(parts)}: {problem}" for problem in problems]
+            if field in self.fields and not self.fields[field].disabled:
+                self.add_error(field, named if len(parts) > 1 else problems)
+            else:
+                self.add_error(None, named)

@@ -11,7 +11,7 @@ from integrations import vault, verification
 from integrations.config import ConfigError, ServiceConfig, parse_integration, service_from_row
 from integrations.models import BackendService, ProviderCredential
 from integrations.selectors import credential_list
-from integrations.verification import PROVIDER_NAMES, VerificationResult
+from integrations.verification import VerificationResult
 from tenants.models import Tenant
 from tenants.services import audit_log_record
 from voiceapp.errors import ApplicationError, NotFound
@@ -41,7 +41,7 @@ def _checked(provider: str, secret: dict, *, verify: bool, checked: Verification
     result = checked or (verification.verify(provider, secret) if verify else None)
     if result is not None and result.ok is False:
         raise ApplicationError(
-            f"{PROVIDER_NAMES[provider]} did not accept the credential: {result.message}",
+            result.verdict(provider),
             code="credential_verification_failed",
             fields={"secret": [result.message]},
         )

@@ -12,6 +12,7 @@ costs most of a second at every process start.
 import base64
 import json
 import logging
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -44,6 +45,37 @@ class VerificationResult:
     @property
     def status(self) -> str:
         return {True: "verified", False: "failed", None: "unverified"}[self.ok]
+
+    def verdict(self, provider: str) -> str:
+        return verdict(provider, self.ok, self.message)
+
+
+UNREACHABLE_PREFIX = "Could not reach "
+STATUS_PREFIX = re.compile(r"^(\d{3}) ")
+# The provider answered, but with its own failure: it neither accepted nor refused the credential.
+NOT_A_REFUSAL = frozenset({408, 429})
+
+
+def verdict(provider: str, ok: bool | None, message: str) -> str:
+    """The outcome in words: "accepted", "did not accept" only when the provider refused the credential,
+    "could not reach" when it was unreachable, "could not check" when it failed itself (5xx, 408, 429).
+
+    `ok` and `message` are what a check returned (or what a credential stored of it): this module writes
+    those messages, so the message says which of these happened.
+    """
+    name = PROVIDER_NAMES[provider]
+    if ok:
+        return f"{name} accepted the credential."
+    if ok is None:
+        return message
+    if message.startswith(UNREACHABLE_PREFIX):
+        return message
+    status = STATUS_PREFIX.match(message)
+    if status and (int(status.group(1)) >= 500 or int(status.group(1)) in NOT_A_REFUSAL):
+        return f"Could not check the credential: {name} answered {message}"
+    if status:
+        return f"{name} did not accept the credential: {message}"
+    return f"The credential was not checked: {message}"
 
 
 def verify(provider: str, secret: dict) -> VerificationResult:
@@ -108,7 +140,7 @@ def error_detail(body) -> str:
 def unreachable(provider: str, exc: BaseException) -> VerificationResult:
     cause = exc.__cause__ or exc.__context__
     reason = f"{exc}" + (f" ({cause})" if cause and str(cause) not in str(exc) else "")
-    return VerificationResult(False, f"Could not reach {PROVIDER_NAMES[provider]}: {reason or type(exc).__name__}")
+    return VerificationResult(False, f"{UNREACHABLE_PREFIX}{PROVIDER_NAMES[provider]}: {reason or type(exc).__name__}")
 
 
 def public_address_problem(url: str) -> str:

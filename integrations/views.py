@@ -29,7 +29,7 @@ from integrations.forms import (
     WebhookRotateForm,
 )
 from integrations.models import BackendService, OutboundRequest, ProviderCredential, WebhookDelivery, WebhookEndpoint
-from integrations.verification import PROVIDER_NAMES
+from integrations.verification import PROVIDER_NAMES, verdict
 from integrations.webhooks import selectors as webhook_selectors
 from integrations.webhooks import services as webhook_services
 from integrations.webhooks.catalog import EVENT_TYPES
@@ -466,13 +466,14 @@ class CredentialVerifyView(ActionView):
         except ApplicationError as exc:  # its key is gone: the message names the credential, never the secret
             messages.error(request, exc.message)
         else:
-            name = PROVIDER_NAMES[credential.provider]
-            if credential.verification == ProviderCredential.Verification.VERIFIED:
-                messages.success(request, f"{name} accepted {credential.name}.")
-            elif credential.verification == ProviderCredential.Verification.FAILED:
-                messages.error(request, f"{name} refused {credential.name}: {credential.verification_message}")
+            ok = {"verified": True, "failed": False}.get(credential.verification)
+            said = verdict(credential.provider, ok, credential.verification_message)
+            if ok:
+                messages.success(request, f"{PROVIDER_NAMES[credential.provider]} accepted {credential.name}.")
+            elif ok is False:
+                messages.error(request, f"{credential.name}: {said}")
             else:
-                messages.info(request, f"{credential.name}: {credential.verification_message}")
+                messages.info(request, f"{credential.name}: {said}")
         return HttpResponseRedirect(reverse("integrations:credentials"))
 
 

@@ -141,8 +141,15 @@ def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in,
     watcher.goto(f"/live/{call_id}/")
 
     transcript = page.get_by_test_id("test-call-transcript")
+    speaker = page.get_by_test_id("test-call-speaker")  # who is speaking, from the call's audio
+    expect(speaker).to_have_attribute("data-state", "agent", timeout=CALL_WAIT_MS)
+    expect(speaker).to_have_text("Agent speaking")
     agent_turns = transcript.locator(".turn.speaker-agent")
     expect(agent_turns.first).to_contain_text(GREETING, timeout=CALL_WAIT_MS)
+    expect(speaker).to_have_attribute("data-state", "listening", timeout=CALL_WAIT_MS)
+    # The watched call is at the top of its live page, not again under "Other calls".
+    expect(watcher.get_by_test_id("live-call")).to_be_visible()
+    expect(watcher.get_by_test_id("live-calls").locator(f'[data-call-id="{call_id}"]')).to_have_count(0)
     # The fake microphone asks "When are you open?" after the greeting: its final transcript, then the answer.
     caller_turn = transcript.locator(".turn.speaker-caller:not(.interim)").filter(has_text=re.compile("open", re.I))
     expect(caller_turn.first).to_be_visible(timeout=CALL_WAIT_MS)
@@ -155,6 +162,12 @@ def test_a_test_call_greets_hears_the_caller_and_answers_live(new_page, sign_in,
 
     call = hang_up(page, call_id)
 
+    # The agent page's latest calls now list the call, without a reload.
+    latest = page.get_by_test_id("agent-latest-calls").locator(f'[data-call-id="{call_id}"]')
+    expect(latest).to_be_visible(timeout=CALL_WAIT_MS)
+    expect(latest.get_by_test_id("call-outcome")).to_have_text("Ended")
+    expect(watcher.get_by_test_id("live-call-outcome")).to_have_text("Ended", timeout=CALL_WAIT_MS)
+    assert page.js_errors == [] and watcher.js_errors == []
     assert (call.tenant_id, call.agent_id, call.status, call.end_reason) == (
         tenant.pk,
         agent.pk,

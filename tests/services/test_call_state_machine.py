@@ -7,6 +7,7 @@ import pytest
 from calls.models import Call, CallEvent
 from calls.services import call_transition
 from calls.state_machine import TRANSITIONS, CallStatus
+from calls.state_machine import status_label as label
 from tests import factories
 from voiceapp.errors import Conflict
 
@@ -123,9 +124,10 @@ def test_refused_transition_changes_nothing(tenant, direction, current, target, 
     assert exc.value.status_code == 409
     required = DIRECTION_ONLY.get(target)
     if current != "ended" and target in SEED_EDGES[current] and required:
-        assert exc.value.message == f"Only {required} calls go to {target!r}; this call is {direction}."
+        assert exc.value.message == f"Only {required} calls go to “{label(target)}”; this call is {direction}."
     else:
-        assert exc.value.message == f"A call cannot go from {current!r} to {target!r}."
+        assert exc.value.message == f"A call cannot go from “{label(current)}” to “{label(target)}”."
+    assert "CallStatus." not in exc.value.message
     assert Call.objects.filter(pk=call.pk).values().get() == before
     assert CallEvent.objects.filter(call=call).count() == 0
 

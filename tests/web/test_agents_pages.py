@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import wave
 
 import numpy as np
@@ -523,7 +524,7 @@ def test_voices_page_lists_platform_and_own_voices_only(web_client, tenant, othe
 
     assert response.status_code == 200
     assert response.context["page_title"] == "Voices"
-    assert [voice.name for voice, _ in response.context["rows"]] == ["Ada", "Piper Joe", "Sarah"]
+    assert [row[0].name for row in response.context["rows"]] == ["Ada", "Piper Joe", "Sarah"]
     page = html(response)
     assert 'data-testid="voices-table"' in page
     assert 'data-testid="voice-upload-form"' in page
@@ -534,6 +535,37 @@ def test_voices_page_lists_platform_and_own_voices_only(web_client, tenant, othe
     assert "no TTS node is configured" in page.replace("No TTS", "no TTS")
 
 
+def test_a_chatterbox_voice_says_piper_speaks_it_without_a_tts_node(web_client, tenant, settings):
+    settings.CHATTERBOX_URL = ""
+    factories.VoiceFactory(name="Default female")  # Chatterbox, like seed_demo's
+    factories.VoiceFactory(tenant=tenant, name="Piper Joe", provider=Voice.Provider.PIPER)
+
+    response = web_client.get("/voices/")
+
+    speakers = {row[0].name: (row[2], row[3]) for row in response.context["rows"]}
+    assert speakers["Default female"] == (
+        "Piper's male US English voice (joe)",
+        "This Chatterbox voice needs the TTS node (CHATTERBOX_URL), which this deployment does not have: "
+        "calls and samples are spoken by Piper instead.",
+    )
+    assert speakers["Piper Joe"] == ("Piper's male US English voice (joe)", "")
+    assert 'data-testid="voice-speaker-note"' in html(response)
+    form = html(web_client.get("/agents/new/"))
+    assert "Default female (built-in, Chatterbox (GPU node)): on this deployment Piper&#x27;s male US English" in form
+
+
+def test_a_chatterbox_voice_is_itself_with_a_tts_node(web_client, tenant, settings):
+    settings.CHATTERBOX_URL = "http://127.0.0.1:9"
+    defaults = settings.VOICE_PIPELINE_DEFAULTS
+    settings.VOICE_PIPELINE_DEFAULTS = {**defaults, "tts": {**defaults["tts"], "provider": "chatterbox"}}
+    factories.VoiceFactory(name="Default female")
+
+    response = web_client.get("/voices/")
+
+    assert response.context["rows"][0][2:] == ("This voice, on Chatterbox (turbo)", "")
+    assert "Default female (built-in, Chatterbox (GPU node))<" in html(web_client.get("/agents/new/"))
+
+
 def test_voices_page_empty_state(web_client):
     page = html(web_client.get("/voices/"))
 
@@ -541,8 +573,21 @@ def test_voices_page_empty_state(web_client):
     assert 'data-testid="voices-table"' not in page
 
 
-def test_cloning_without_a_tts_node_shows_the_services_error_inline(web_client, tenant, settings):
+def test_without_a_tts_node_the_cloning_form_says_so_up_front_and_is_disabled(web_client, settings):
     settings.CHATTERBOX_URL = ""
+
+    page = html(web_client.get("/voices/"))
+
+    form = page[page.index('data-testid="voice-cloning-unavailable"') :]
+    assert "Cloning needs the TTS node." in form
+    assert form.index("Cloning needs the TTS node.") < form.index('data-testid="voice-upload-form"')
+    assert 'data-testid="voice-upload" disabled' in form
+    assert re.search(r'<input type="file" name="reference_audio"[^>]* disabled', form)
+
+
+def test_cloning_without_a_tts_node_is_refused_before_the_upload_is_read(web_client, tenant, settings, monkeypatch):
+    settings.CHATTERBOX_URL = ""
+    monkeypatch.setattr(chatterbox_voices, "check_reference_audio", lambda data: pytest.fail("the upload was read"))
     audio = SimpleUploadedFile("sarah.wav", wav_bytes(6.0), "audio/wav")
 
     response = web_client.post(
@@ -552,12 +597,13 @@ def test_cloning_without_a_tts_node_shows_the_services_error_inline(web_client, 
 
     assert response.status_code == 400
     message = "Voice cloning is not available on this deployment: it needs the TTS node (CHATTERBOX_URL)."
-    assert response.context["form"].errors == {"reference_audio": [message]}
+    assert response.context["form"].non_field_errors() == [message]
     assert message in html(response)
     assert not Voice.objects.filter(tenant=tenant).exists()
 
 
-def test_cloning_refuses_what_is_not_audio(web_client, tenant):
+def test_cloning_refuses_what_is_not_audio(web_client, tenant, settings):
+    settings.CHATTERBOX_URL = "http://127.0.0.1:9"  # a node is configured: the form itself refuses
     audio = SimpleUploadedFile("notes.txt", b"hello there", "text/plain")
 
     response = web_client.post(
@@ -610,7 +656,8 @@ def test_cloning_stores_the_nodes_voice_id(web_client, tenant, settings, monkeyp
     assert sent == {"data": audio, "filename": "sarah.wav", "content_type": "audio/wav", "name": "Sarah"}
 
 
-def test_cloning_form_errors_are_inline(web_client, tenant):
+def test_cloning_form_errors_are_inline(web_client, tenant, settings):
+    settings.CHATTERBOX_URL = "http://127.0.0.1:9"
     response = web_client.post("/voices/", {"name": "", "language": "en-US", "exaggeration": "5", "cfg_weight": "0.5"})
 
     assert response.status_code == 400

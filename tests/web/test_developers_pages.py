@@ -850,15 +850,43 @@ def test_gateway_setting_errors_are_inline_with_their_paths(web_client):
     assert response.status_code == 400
     assert response.context["form"].errors == {
         "retry": [
-            "retryable_http_codes: [404] may not be retried (only 429 and 5xx)",
-            "max_backoff: 'soon' is not a duration like 100ms, 5s or 1m",
+            "retry.retryable_http_codes: [404] may not be retried (only 429 and 5xx)",
+            "retry.max_backoff: 'soon' is not a duration like 100ms, 5s or 1m",
         ],
         "auth": [
-            "token_url: is required for oauth2",
-            "client_id: is required for oauth2",
-            "client_secret: is required for oauth2",
+            "auth.token_url: is required for oauth2",
+            "auth.client_id: is required for oauth2",
+            "auth.client_secret: is required for oauth2",
         ],
     }
+    assert not BackendService.objects.exists()
+
+
+def test_every_backend_error_is_reported_at_once_with_its_path(web_client):
+    data = {
+        **SERVICE_FORM,
+        "headers": "[1, 2]",  # the form's own error
+        "retry": '{"max_attempts": "many", "initial_backoff": "2s", "max_backoff": "1s"}',
+        "rate_limit": '{"burst": -1, "bogus": 1}',
+        "timeout_seconds": "0",  # the form's own error
+    }
+
+    response = web_client.post("/developers/backends/new/", data)
+
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert errors["headers"] == ['Must be a JSON object, like {"key": "value"}, or empty.']
+    assert errors["timeout_seconds"] == ["Ensure this value is greater than or equal to 0.001."]
+    assert errors["retry"] == [
+        "retry.max_attempts: must be an integer",
+        "retry.max_backoff: must not be shorter than initial_backoff",
+    ]
+    assert sorted(errors["rate_limit"]) == [
+        "rate_limit.bogus: unknown setting",
+        "rate_limit.burst: must be between 1 and 100000",
+    ]
+    html = html_of(response)
+    assert "retry.max_attempts: must be an integer" in html and "rate_limit.bogus: unknown setting" in html
     assert not BackendService.objects.exists()
 
 

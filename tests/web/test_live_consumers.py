@@ -288,9 +288,10 @@ def test_a_supervisor_transfers_a_call_and_bad_input_is_a_clear_error(tenant):
         await receive_until(communicator, "caught_up")
         replies = []
         for action in (
-            {"type": "transfer", "transfer_type": "blind", "target": ""},
-            {"type": "transfer", "transfer_type": "sideways", "target": "+15550100999"},
-            {"type": "transfer", "transfer_type": "blind", "target": "+15550100999", "context": "VIP"},
+            {"type": "transfer", "transfer": {"type": "blind", "target": ""}},
+            {"type": "transfer", "transfer": {"type": "sideways", "target": "+15550100999"}},
+            {"type": "transfer", "transfer": "blind"},
+            {"type": "transfer", "transfer": {"type": "blind", "target": "+15550100999", "context": "VIP"}},
         ):
             await communicator.send_json_to(action)
             replies.append(await communicator.receive_json_from(TIMEOUT))
@@ -301,7 +302,8 @@ def test_a_supervisor_transfers_a_call_and_bad_input_is_a_clear_error(tenant):
     replies, (status_changed, requested) = async_to_sync(scenario)()
     assert replies[0]["code"] == "invalid_request" and replies[0]["fields"] == {"target": ["Required."]}
     assert replies[1]["code"] == "invalid_transfer_type"
-    assert replies[2] == {"type": "ack", "action": "transfer"}
+    assert replies[2]["code"] == "invalid_request" and replies[2]["fields"] == {"transfer": ["Must be an object."]}
+    assert replies[3] == {"type": "ack", "action": "transfer"}
     call.refresh_from_db()
     assert call.status == CallStatus.TRANSFERRING
     assert status_changed["event"] == "call.status_changed" and status_changed["data"]["to_status"] == "transferring"
@@ -325,3 +327,42 @@ def test_ending_a_call_that_has_ended_is_a_conflict(tenant):
 
     assert async_to_sync(scenario)()["code"] == "call_not_active"
     assert not AuditLog.objects.for_tenant(tenant).filter(action="call.end").exists()
+
+
+def test_the_older_flat_transfer_message_is_still_accepted(tenant):
+    call = live_call(tenant)
+    cookie = session_cookie(tenant)
+
+    async def scenario():
+        communicator = socket(f"/ws/v1/live/calls/{call.pk}", cookie=cookie)
+        await communicator.connect(TIMEOUT)
+        await receive_until(communicator, "caught_up")
+        await communicator.send_json_to({"type": "transfer", "transfer_type": "warm", "target": "+15550100999"})
+        reply = await receive_until(communicator, "ack")
+        await communicator.disconnect()
+        return reply[-1]
+
+    assert async_to_sync(scenario)() == {"type": "ack", "action": "transfer"}
+    call.refresh_from_db()
+    assert call.status == CallStatus.TRANSFERRING
+    requested = CallEvent.objects.get(call=call, event_type=CallEvent.Type.CALL_TRANSFER_REQUESTED)
+    assert requested.payload["type"] == "warm"
+
+
+def test_transferring_a_call_twice_is_refused_in_words_not_an_enum_name(tenant):
+    call = live_call(tenant)
+    cookie = session_cookie(tenant)
+    services.call_transfer_request(call=call, transfer_type="blind", target="+15550100999")
+
+    async def scenario():
+        communicator = socket(f"/ws/v1/live/calls/{call.pk}", cookie=cookie)
+        await communicator.connect(TIMEOUT)
+        await receive_until(communicator, "caught_up")
+        await communicator.send_json_to({"type": "transfer", "transfer": {"type": "blind", "target": "+15550100998"}})
+        reply = await receive_until(communicator, "error")
+        await communicator.disconnect()
+        return reply[-1]
+
+    reply = async_to_sync(scenario)()
+    assert reply["code"] == "invalid_call_transition"
+    assert reply["message"] == "A call cannot go from “Transferring” to “Transferring”."

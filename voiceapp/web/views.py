@@ -15,6 +15,7 @@ from django.views.generic import TemplateView
 
 from agents.models import Agent
 from calls import selectors as call_selectors
+from telephony.models import PhoneNumber
 from voiceapp.web.tenancy import TenantPageMixin, switch_tenant
 
 
@@ -36,6 +37,11 @@ class OverviewView(TenantPageMixin, TemplateView):
             minutes_today=round((today.aggregate(total=Sum("duration_seconds"))["total"] or 0) / 60, 1),
             agent_count=Agent.objects.for_tenant(self.tenant).count(),
             recent_calls=calls.select_related("agent")[:8],
+            answering_number=PhoneNumber.objects.for_tenant(self.tenant)
+            .filter(status=PhoneNumber.Status.ACTIVE, agent__isnull=False, agent__deleted_at__isnull=True)
+            .select_related("agent")
+            .order_by("e164")
+            .first(),
         )
         return context
 

@@ -24,13 +24,14 @@
 
   function row(call) {
     const link = table.dataset.liveUrl + call.id + "/";
-    return el("tr", { "data-call-id": call.id, "aria-current": call.id === watchedId ? "true" : null },
+    return el("tr", { "data-call-id": call.id },
       el("td", {}, el("a", { href: link }, window.Voice.time(call.started_at))),
       el("td", {}, call.agent_name),
       el("td", {}, call.counterpart || call.from_number || "browser"),
       el("td", {}, window.Voice.outcomeBadge(call.outcome, { reason: false })));
   }
   function upsert(call) {
+    if (call.id === watchedId) return; // "Other calls": the watched call is shown above
     const existing = body.querySelector('tr[data-call-id="' + call.id + '"]');
     if (call.status === "ended") {
       if (existing) existing.remove();
@@ -49,7 +50,7 @@
     onState: watchedId ? null : connection,
     onMessage(message) {
       if (message.type === "snapshot") {
-        body.replaceChildren(...message.calls.map(row));
+        body.replaceChildren(...message.calls.filter((call) => call.id !== watchedId).map(row));
         showEmpty();
       } else if (message.type === "call") {
         upsert(message.call);
@@ -144,7 +145,8 @@
     controls.querySelector("[data-live-transfer]").addEventListener("submit", (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
-      callSocket.send({ type: "transfer", transfer_type: form.get("transfer_type"), target: form.get("target"), context: form.get("context") });
+      const transfer = { type: form.get("type"), target: form.get("target"), context: form.get("context") };
+      callSocket.send({ type: "transfer", transfer });
     });
   }
   window.addEventListener("beforeunload", () => { listSocket.close(); callSocket.close(); });

@@ -11,7 +11,53 @@
   const audio = panel.querySelector("[data-test-call-audio]");
   const link = panel.querySelector("[data-test-call-link]");
   const transcript = panel.querySelector("[data-testid=test-call-transcript]");
+  const speaker = panel.querySelector("[data-testid=test-call-speaker]");
+  const tools = panel.querySelector("[data-testid=test-call-tool-calls]");
   let call = null;
+
+  // Who is speaking, from the audio itself: the agent's track (what the caller hears) and the microphone.
+  const SPEAKING_LEVEL = 0.01; // RMS of the samples, -40 dBFS
+  const HOLD_MS = 400; // a pause between words is not a change of speaker
+  const SPEAKER_LABEL = { agent: "Agent speaking", caller: "You are speaking", listening: "Listening" };
+  function levelMeter(context, stream) {
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 1024;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    return () => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const sample of samples) sum += sample * sample;
+      return Math.sqrt(sum / samples.length);
+    };
+  }
+  function watchSpeakers(current, microphone) {
+    const context = new AudioContext();
+    const meters = { caller: levelMeter(context, microphone), agent: null };
+    const heard = { caller: -Infinity, agent: -Infinity };
+    current.attachAgent = (stream) => { meters.agent = levelMeter(context, stream); };
+    const timer = setInterval(() => {
+      const now = performance.now();
+      for (const who of ["agent", "caller"]) if (meters[who] && meters[who]() > SPEAKING_LEVEL) heard[who] = now;
+      const state = now - heard.agent < HOLD_MS ? "agent" : now - heard.caller < HOLD_MS ? "caller" : "listening";
+      if (speaker.dataset.state !== state) {
+        speaker.dataset.state = state;
+        speaker.textContent = SPEAKER_LABEL[state];
+        speaker.className = "badge speaker-state " + (state === "listening" ? "tone-neutral" : "tone-live");
+      }
+    }, 100);
+    current.stopSpeakers = () => { clearInterval(timer); context.close(); speaker.hidden = true; delete speaker.dataset.state; };
+  }
+
+  // When a test call ends, the page's "Latest calls" shows it: the section is fetched again from this page.
+  async function refreshLatestCalls() {
+    const section = document.getElementById("latest-calls");
+    if (!section) return;
+    const response = await fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("latest-calls");
+    if (fresh) section.replaceWith(fresh);
+  }
 
   function setStatus(text, kind) {
     status.textContent = text;
@@ -40,6 +86,7 @@
   function finish(message, kind) {
     if (!call) return;
     const { pc, socket, stream } = call;
+    if (call.stopSpeakers) call.stopSpeakers();
     call = null;
     stream.getTracks().forEach((track) => track.stop());
     pc.close();
@@ -53,6 +100,7 @@
     showError("");
     startButton.disabled = true;
     transcript.replaceChildren();
+    tools.replaceChildren();
     link.hidden = true;
     setStatus("Asking for the microphone…");
     let stream;
@@ -65,14 +113,20 @@
       return;
     }
     const pc = new RTCPeerConnection();
+    const current = { pc, stream };
     stream.getTracks().forEach((track) => pc.addTrack(track, stream));
-    pc.addEventListener("track", (event) => { audio.srcObject = event.streams[0] || new MediaStream([event.track]); });
-    const conversation = new window.Voice.Conversation(transcript, { emptyTurns: panel.querySelector("[data-test-call-empty]") });
+    pc.addEventListener("track", (event) => {
+      audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+      if (current.attachAgent) current.attachAgent(audio.srcObject);
+    });
+    watchSpeakers(current, stream);
+    const conversation = new window.Voice.Conversation(transcript, { emptyTurns: panel.querySelector("[data-test-call-empty]"), tools });
     setStatus("Connecting…");
     await pc.setLocalDescription(await pc.createOffer());
     await iceGathered(pc);
     const socket = new WebSocket(window.Voice.wsUrl(panel.dataset.wsPath));
-    call = { pc, socket, stream };
+    current.socket = socket;
+    call = current;
     socket.onopen = () => socket.send(JSON.stringify({ type: "start", agent_id: panel.dataset.agentId, sdp: pc.localDescription.sdp }));
     socket.onmessage = async (event) => {
       const message = JSON.parse(event.data);
@@ -81,12 +135,14 @@
         link.href = panel.dataset.callUrl + message.call_id + "/";
         await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
         setStatus("Connected", "connected");
+        speaker.hidden = false;
         hangupButton.disabled = false;
       } else if (message.type === "event") {
         conversation.handle(message);
       } else if (message.type === "ended") {
         link.hidden = false;
         finish("Ended", "ended");
+        refreshLatestCalls().catch(() => {});
       } else if (message.type === "error") {
         showError(message.message);
         finish("Failed", "failed");
