@@ -1,10 +1,16 @@
 """`manage.py simulate_call`: a whole call from the command line, stored like a real one."""
 
 import io
+import os
+import re
+import subprocess
+import sys
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from agents.runtime import session as runtime_session
@@ -114,3 +120,39 @@ def test_unreadable_wav(demo, tmp_path):
     bad.write_bytes(b"not a wav")
     with pytest.raises(CommandError, match="Cannot read"):
         simulate("--agent", "Appointment Scheduler", "--caller-wav", str(bad))
+
+
+def test_caller_wav_alone_runs_the_readme_call_in_a_fresh_process(tmp_path):
+    """`simulate_call --caller-wav a.wav` with no --say, as the README documents it, in a process of its own.
+
+    The engines' plugins register themselves on import and only on the main thread; without --say
+    nothing imported them before the call ran in async_to_sync's worker thread, and the command died
+    with "Plugins must be registered on the main thread". In this test process they are long
+    imported, so only a fresh process shows it.
+    """
+    from tests.telephony.peer import speech_wav
+
+    question = speech_wav("When are you open?", tmp_path / "a.wav")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "voiceapp.settings_test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+    for setup in (["migrate", "-v", "0"], ["seed_demo", "--force"]):
+        subprocess.run(manage + setup, env=env, check=True, capture_output=True, timeout=600)
+
+    done = subprocess.run(
+        [*manage, "simulate_call", "--agent", "Appointment Scheduler", "--fast", "--caller-wav", str(question)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Engines: STT offline-whisper (offline), LLM offline-responder (offline), TTS offline-piper (offline)" in (
+        done.stdout
+    )
+    assert re.search(r"Caller  When are you open", done.stdout), done.stdout
+    assert "Call ended: you hung up (caller_hangup)." in done.stdout

@@ -26,6 +26,10 @@ from django.core.management.base import BaseCommand, CommandError
 from livekit import rtc
 
 from agents.models import Agent
+
+# The engines' livekit plugins register themselves when first imported, and only on the main thread;
+# the call runs in async_to_sync's worker thread, where building the engines would be that first import.
+from agents.runtime import providers
 from agents.runtime.io import CallAudioInput, CallAudioOutput
 from agents.runtime.session import AgentNotFound, InProcessMedia, create_call_session, find_agent
 from calls import services as call_services
@@ -231,10 +235,8 @@ class Simulation:
     # --- printing -----------------------------------------------------------------------------------
 
     def _describe_engines(self, session) -> None:
-        from agents.runtime.providers import provider_labels
-
         models = session.models
-        labels = provider_labels(stt=models.stt, llm=models.llm, tts=models.tts)
+        labels = providers.provider_labels(stt=models.stt, llm=models.llm, tts=models.tts)
         parts = [
             f"{stage.upper()} {info['provider']}{' (offline)' if info['offline'] else ''}"
             for stage, info in labels.items()
