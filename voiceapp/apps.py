@@ -1,4 +1,17 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+
+# Every module that defines Prometheus metrics. Each registers its families when imported, and some are
+# otherwise imported only when first used (the integration gateway on its first backend call): imported
+# here at start-up, /metrics lists every family from the first scrape, so dashboards and alerts see the
+# family (and the unlabelled series as 0) instead of a gap until that first use.
+METRIC_MODULES = (
+    "voiceapp.metrics",
+    "integrations.gateway.metrics",
+    "telephony.goto.metrics",
+    "agents.runtime.metrics",
+)
 
 
 class VoiceappConfig(AppConfig):
@@ -6,5 +19,5 @@ class VoiceappConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        # Register the platform's metrics at start-up so /metrics lists them before the first call.
-        from voiceapp import metrics  # noqa: F401
+        for module in METRIC_MODULES:
+            import_module(module)

@@ -1,11 +1,23 @@
 """Top-level URLs: the tenant dashboard, the REST API, the staff admin, probes, Prometheus metrics."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from django_prometheus.exports import ExportToDjangoView
 
 from voiceapp import health
 from voiceapp.web.urls import auth_urlpatterns
+
+
+class FaviconView(RedirectView):
+    """/favicon.ico -> the static icon (its URL resolved per request: the static manifest may not exist at import)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("voiceapp/favicon.svg")
+
 
 admin.site.site_header = "Voice by aiConnected — staff admin"
 admin.site.site_title = "Voice by aiConnected"
@@ -15,6 +27,8 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
+    # Browsers ask for /favicon.ico whatever the page says (and the admin names none): not a 404 on every page.
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("admin/", admin.site.urls),
     path("v1/", include("voiceapp.api.urls")),
     # The dashboard: each app serves its own pages (`<app>/web_urls.py`, namespaced by app).
