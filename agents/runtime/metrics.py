@@ -4,7 +4,13 @@ The framework stamps every conversation item with a `MetricsReport` (`ChatMessag
 caller's turns carry the STT delay, the agent's carry LLM time-to-first-token, TTS
 time-to-first-audio and end-of-speech-to-first-agent-audio. We observe those as Prometheus
 histograms labelled by tenant and keep them, in milliseconds, in the turn's metadata.
+
+The framework's end-to-end figure belongs to a reply, not to the caller's turn: a filler said while a
+tool runs (`session.say`) carries none, and the reply after the tool carries the time to the tool's
+result. `TurnLatency` puts it on the first agent audio after the caller stopped, whatever said it.
 """
+
+import collections
 
 from prometheus_client import Histogram
 
@@ -59,3 +65,37 @@ def observe(*, tenant: str, role: str, report: dict, voice: str = "") -> None:
 
 def _usable(value) -> bool:
     return isinstance(value, int | float) and value >= 0
+
+
+class TurnLatency:
+    """Rewrites `e2e_latency` on the session's conversation items, before anyone else reads them.
+
+    Register `on_item` for `conversation_item_added` first. For every agent message that was heard,
+    the caller turn it answers is the last one that stopped before it started: the first such message
+    gets `started_speaking_at - stopped_speaking_at` (a filler included), later ones of the same turn
+    get none, so each caller turn has exactly one end-to-end latency.
+    """
+
+    def __init__(self):
+        self._stops: collections.deque[float] = collections.deque(maxlen=16)  # caller turns' ends
+        self._answered: float | None = None  # the end of the caller turn that has its latency
+
+    def on_item(self, event) -> None:
+        item = event.item
+        report = getattr(item, "metrics", None)
+        role = getattr(item, "role", None)
+        if report is None or role not in ("user", "assistant"):
+            return
+        if role == "user":
+            if _usable(stopped := report.get("stopped_speaking_at")):
+                self._stops.append(stopped)
+            return
+        started = report.get("started_speaking_at")
+        if not _usable(started):
+            return
+        answers = max((stop for stop in self._stops if stop <= started), default=None)
+        if answers is None or answers == self._answered:
+            report.pop("e2e_latency", None)  # the greeting, or not the first audio of its turn
+            return
+        report["e2e_latency"] = started - answers
+        self._answered = answers

@@ -27,7 +27,7 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from agents import selectors as agent_selectors
 from agents.models import KnowledgeDocument
-from agents.runtime import conversation, io
+from agents.runtime import conversation, io, metrics
 from agents.runtime.recorder import CallRecorder
 from agents.runtime.tools import CallTools, ToolContext, ToolSettings
 from calls import services as call_services
@@ -284,6 +284,8 @@ class CallSession:
         )
         self.tools = CallTools(self._tool_context())
         self.session = self._agent_session(turn_handling, session_options or {})
+        # First listener: every later one (the recorder, simulate_call) reads the turn's own latency.
+        self.session.on("conversation_item_added", metrics.TurnLatency().on_item)
         self.agent = self._voice_agent(caller)
         self.outcome: Outcome | None = None
         self._done = asyncio.Event()

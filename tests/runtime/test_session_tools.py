@@ -121,6 +121,23 @@ def test_tool_result_is_spoken_and_stored(call):
     assert (audit.service, audit.call_session_id, audit.status_code) == ("tool-check_availability", str(call.pk), 200)
 
 
+def test_the_filler_is_the_first_agent_audio_of_the_turn_and_carries_its_latency(call):
+    run(ask, call, ["Can you check availability for tomorrow?"], Backend(delay=1.0), replies=3)
+
+    turns = list(TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number"))
+    caller, filler, answer = turns[1:]
+    assert (caller.speaker, filler.text, answer.text) == (
+        "caller",
+        "Let me check the calendar for you.",
+        "I have 9:00 AM and 2:00 PM.",
+    )
+    # End of the caller's speech to the filler's first audio: the turn's one end-to-end latency.
+    heard_after = (filler.started_at - caller.ended_at).total_seconds() * 1000
+    assert filler.metadata["e2e_ms"] == pytest.approx(heard_after, abs=1)
+    assert "e2e_ms" not in answer.metadata  # the tool's answer is not the turn's first audio
+    assert answer.metadata["llm_ttft_ms"] >= 0  # its own stage latencies are kept
+
+
 def test_fast_tool_needs_no_filler(call):
     run(ask, call, ["Can you check availability for tomorrow?"], Backend(delay=0.0), replies=2)
 
