@@ -71,6 +71,34 @@
     },
   };
 
+  // Phones: the main navigation is a menu behind one button (CSS hides the list until it is opened).
+  document.documentElement.classList.add("js");
+  const navToggle = document.querySelector(".nav-toggle");
+  if (navToggle) {
+    navToggle.addEventListener("click", () => {
+      const open = navToggle.getAttribute("aria-expanded") !== "true";
+      navToggle.setAttribute("aria-expanded", String(open));
+      document.getElementById(navToggle.getAttribute("aria-controls")).classList.toggle("open", open);
+    });
+  }
+
+  // Tables marked "cards" become one card per row on phones: each cell is labelled with its column's header
+  // (CSS shows the label), rows added later by a page's script included.
+  function labelCells(table) {
+    const headers = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim() || th.getAttribute("aria-label") || "");
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      [...row.children].forEach((cell, index) => {
+        if (headers[index] && !cell.dataset.label) cell.dataset.label = headers[index];
+      });
+    });
+  }
+  document.querySelectorAll("table.cards").forEach((table) => {
+    labelCells(table);
+    const body = table.querySelector("tbody");
+    if (body) new MutationObserver(() => labelCells(table)).observe(body, { childList: true });
+  });
+  Voice.labelCells = labelCells;
+
   // Forms marked data-autosubmit submit when a field changes (the tenant switcher).
   document.addEventListener("change", (event) => {
     const form = event.target.closest("form[data-autosubmit]");
