@@ -396,7 +396,7 @@ def test_agent_page_summarises_the_configuration_numbers_and_calls(web_client, t
         'id="test-call"',
         f'href="/agents/{agent.pk}/edit/"',
         'data-testid="agent-delete"',
-        'class="two-col"',
+        'class="two-col agent-layout"',
     ):
         assert text in page, text
     assert "+15559999999" not in page
