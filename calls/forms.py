@@ -7,9 +7,13 @@ from django import forms
 from django.db.models import Q
 
 from agents.models import Agent
+from agents.selectors import agent_list
 from calls.filters import CallFilter
 from calls.models import Call
 from calls.state_machine import CallStatus
+from telephony.models import PhoneNumber
+from voiceapp.validators import validate_e164
+from voiceapp.web.forms import ServiceErrorsMixin
 
 NUMBER_NOISE = re.compile(r"[\s().-]")
 
@@ -83,3 +87,36 @@ class CallListFilter(CallFilter):
         if not digits:
             return queryset
         return queryset.filter(Q(from_number__contains=digits) | Q(to_number__contains=digits))
+
+
+class OutboundCallForm(ServiceErrorsMixin, forms.Form):
+    """Place a call: the fields of POST /v1/calls (agent, the number to call, the caller id)."""
+
+    service_error_aliases = {"agent_id": "agent", "from_number_id": "from_number", "to": "to_number"}
+
+    agent = forms.ModelChoiceField(queryset=Agent.objects.none(), help_text="The agent that talks to them.")
+    to_number = forms.CharField(
+        label="Number to call",
+        max_length=30,
+        help_text="E.164: + then country code and number, e.g. +15551234567 (spaces and dashes are fine).",
+        widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "placeholder": "+15551234567"}),
+    )
+    from_number = forms.ModelChoiceField(
+        queryset=PhoneNumber.objects.none(),
+        required=False,
+        empty_label="The agent's number",
+        label="Call from",
+        help_text="The caller id they see: one of your numbers.",
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = agent_list(tenant=tenant)
+        self.fields["from_number"].queryset = (
+            PhoneNumber.objects.for_tenant(tenant).filter(status=PhoneNumber.Status.ACTIVE).order_by("e164")
+        )
+
+    def clean_to_number(self) -> str:
+        number = NUMBER_NOISE.sub("", self.cleaned_data["to_number"])
+        validate_e164(number)
+        return number

@@ -4,15 +4,18 @@ import json
 import math
 import mimetypes
 
-from django.http import FileResponse, Http404
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.views import View
-from django.views.generic import ListView, TemplateView
+from django.views.generic import FormView, ListView, TemplateView
 
 from agents.runtime.metrics import AGENT_METRICS, CALLER_METRICS
-from calls import presentation, selectors
-from calls.forms import CallListFilter
+from calls import presentation, selectors, services
+from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
+from voiceapp.errors import ApplicationError
 from voiceapp.web.tenancy import TenantPageMixin
 
 AUDIO_TYPES = {
@@ -188,3 +191,42 @@ class RecordingView(TenantPageMixin, View):
 def _content_type(recording: Recording) -> str:
     known = AUDIO_TYPES.get((recording.format or "").lower())
     return known or mimetypes.guess_type(recording.file.name)[0] or "application/octet-stream"
+
+
+class OutboundCallView(TenantPageMixin, FormView):
+    """Place a call from the dashboard (what POST /v1/calls does), then follow it on the live page.
+
+    Members and up (write). Without a carrier the call ends at once as `telephony_not_configured`: the
+    live page then shows it as Failed, with that reason in words.
+    """
+
+    template_name = "calls/outbound.html"
+    form_class = OutboundCallForm
+    page_title = "Place a call"
+    nav_section = "calls"
+    required_scopes = {"GET": "write", "HEAD": "write", "POST": "write"}
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "tenant": self.tenant}
+
+    def get_initial(self):
+        return {"agent": self.request.GET.get("agent")}
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def form_valid(self, form):
+        values = form.cleaned_data
+        try:
+            call = services.call_start_outbound(
+                tenant=self.tenant,
+                agent=values["agent"],
+                to_number=values["to_number"],
+                from_number=values["from_number"],
+                actor=self.audit_actor(),
+            )
+        except ApplicationError as exc:
+            form.add_service_error(exc)
+            return self.form_invalid(form)
+        messages.info(self.request, f"Calling {call.to_number} from {call.from_number} with {values['agent'].name}.")
+        return HttpResponseRedirect(reverse("calls:live-call", args=[call.pk]))
