@@ -54,6 +54,18 @@ async def test_request_matches_the_seed_contract():
     assert request["headers"]["content-type"] == "application/json"
 
 
+async def test_the_node_is_sent_times_and_amounts_in_words():
+    async with FakeChatterbox() as node:
+        engine = build_tts(TTS_CONFIG, voice=VOICE, secrets=_secrets(node.url))
+        await _synthesize(engine, "Tue 3/14 at 9:00 AM [chuckle], that's $45.50.")
+        await engine.aclose()
+
+    (request,) = node.requests
+    assert request["body"]["text"] == (
+        "Tuesday, March fourteenth at nine AM [chuckle], that's forty-five dollars and fifty cents."
+    )
+
+
 async def test_frames_arrive_while_the_node_is_still_speaking():
     async with FakeChatterbox(chunks=6, delay_s=0.08) as node:
         engine = build_tts(TTS_CONFIG, voice=VOICE, secrets=_secrets(node.url))

@@ -124,11 +124,11 @@ async def test_goodbye_calls_end_call_and_without_tools_says_goodbye():
     assert (await _reply("ok bye", tools=[])).text == "Thank you for calling. Goodbye!"
 
 
-async def test_unknown_question_gets_a_fallback_naming_what_it_can_do():
+async def test_unknown_question_gets_a_fallback_naming_what_it_can_do_with_titles_as_written():
     response = await _reply("What's the weather like tomorrow?")
     assert response.text == (
         "I'm sorry, I don't have an answer for that. I can check availability, book appointment or answer "
-        "questions about practice faq. Or I can connect you with a person."
+        "questions about Practice FAQ. Or I can connect you with a person."
     )
 
 

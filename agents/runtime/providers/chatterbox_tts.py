@@ -19,6 +19,7 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from agents.runtime.providers.labels import CHATTERBOX
+from agents.runtime.providers.spoken import spoken
 
 SYNTHESIZE_PATH = "/synthesize/stream"
 DEFAULT_SAMPLE_RATE = 24000
@@ -95,7 +96,7 @@ class ChatterboxChunkedStream(tts.ChunkedStream):
         try:
             async with self._tts._ensure_session().post(
                 opts.base_url.rstrip("/") + SYNTHESIZE_PATH,
-                json=opts.request_body(self._input_text),
+                json=opts.request_body(spoken(self._input_text)),  # "9:00 AM" as "nine AM", not a guess
                 headers=opts.headers(),
                 timeout=timeout,
             ) as resp:

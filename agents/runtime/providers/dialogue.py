@@ -181,7 +181,8 @@ def capabilities(agent: AgentFacts) -> str:
     """One sentence on what this agent can do, from its tools and knowledge titles."""
     can = [humanize_name(t["name"]) for t in agent.business_tools]
     if agent.index.titles:
-        can.append(f"answer questions about {human_list([t.lower() for t in agent.index.titles[:3]])}")
+        # Titles as written: "Practice FAQ" lower-cased would be read as the word "faq".
+        can.append(f"answer questions about {human_list(agent.index.titles[:3])}")
     offer = " Or I can connect you with a person." if TRANSFER_TOOL in agent.tool_names else ""
     if not can:
         return f"I can take a message or answer general questions.{offer}".strip()

@@ -15,6 +15,7 @@ from livekit.agents import APIConnectionError, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from agents.runtime.providers.labels import OFFLINE_PIPER
+from agents.runtime.providers.spoken import spoken
 
 PIPER_RATE = 22050
 TAG_RE = re.compile(r"\[[^\[\]]{1,40}\]")  # paralinguistic tags such as [laugh], which piper would read out
@@ -37,8 +38,8 @@ def get_voice():
 
 
 def speakable(text: str) -> str:
-    """The text without [tags], whitespace tidied."""
-    return " ".join(TAG_RE.sub(" ", text).split())
+    """The text as piper should say it: without [tags], whitespace tidied, numbers, times and dates in words."""
+    return spoken(" ".join(TAG_RE.sub(" ", text).split()))
 
 
 class OfflinePiperTTS(tts.TTS):
