@@ -4,12 +4,12 @@ import re
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 from agents.models import Agent
 from agents.selectors import agent_list
 from calls.filters import CallFilter
-from calls.models import Call
+from calls.models import Call, TranscriptTurn
 from calls.state_machine import CallStatus
 from telephony.models import PhoneNumber
 from voiceapp.validators import validate_e164
@@ -46,6 +46,14 @@ class CallListFilter(CallFilter):
 
     agent_id = started_after = started_before = ordering = None  # the API's fields, not offered here
 
+    q = django_filters.CharFilter(
+        method="filter_transcript",
+        label="Words said",
+        max_length=200,
+        help_text="Calls whose conversation contains every one of these words.",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "appointment Monday…"}),
+    )
+
     status = django_filters.ChoiceFilter(choices=CallStatus.choices, empty_label="Any status", label="Status")
     direction = django_filters.ChoiceFilter(
         choices=Call.Direction.choices, empty_label="Both directions", label="Direction"
@@ -81,6 +89,17 @@ class CallListFilter(CallFilter):
 
     class Meta(CallFilter.Meta):
         form = CallFilterForm
+
+    def filter_transcript(self, queryset, name, value):
+        """Every word in some turn of the call (case-insensitive); the first word's turn is kept to show."""
+        words = value.split()[:10]
+        if not words:
+            return queryset
+        for word in words:
+            said = TranscriptTurn.objects.filter(call=OuterRef("pk"), tenant=OuterRef("tenant"), text__icontains=word)
+            queryset = queryset.filter(Exists(said))
+        first = TranscriptTurn.objects.filter(call=OuterRef("pk"), text__icontains=words[0]).order_by("turn_number")
+        return queryset.annotate(matched_text=Subquery(first.values("text")[:1]))
 
     def filter_number(self, queryset, name, value):
         digits = NUMBER_NOISE.sub("", value)
