@@ -5,9 +5,10 @@ import math
 import mimetypes
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
@@ -16,6 +17,7 @@ from calls import presentation, selectors, services
 from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
 from voiceapp.errors import ApplicationError
+from voiceapp.web.csv_export import csv_response
 from voiceapp.web.tenancy import TenantPageMixin
 
 AUDIO_TYPES = {
@@ -230,3 +232,48 @@ class OutboundCallView(TenantPageMixin, FormView):
             return self.form_invalid(form)
         messages.info(self.request, f"Calling {call.to_number} from {call.from_number} with {values['agent'].name}.")
         return HttpResponseRedirect(reverse("calls:live-call", args=[call.pk]))
+
+
+CSV_HEADER = [
+    "call_id", "created_at", "started_at", "answered_at", "ended_at", "direction", "status", "outcome",
+    "failure_reason", "agent", "from", "to", "duration_seconds", "end_reason",
+]  # fmt: skip
+EXPORT_BATCH = 500
+
+
+class CallExportView(TenantPageMixin, View):
+    """GET /calls/export.csv?<the list's filters>: every matching call of the tenant as CSV, streamed."""
+
+    def get(self, request):
+        calls = selectors.call_list(tenant=self.tenant).select_related("agent")
+        filterset = CallListFilter(request.GET or None, queryset=calls, request=request)
+        if filterset.is_bound and not filterset.is_valid():
+            problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in filterset.form.errors.items())
+            return HttpResponse(f"Some filters are not valid: {problems}", status=400, content_type="text/plain")
+        day = timezone.now().strftime("%Y-%m-%d")
+        return csv_response(f"calls-{day}.csv", CSV_HEADER, _csv_rows(filterset.qs))
+
+
+def _csv_rows(calls):
+    for call in calls.iterator(chunk_size=EXPORT_BATCH):
+        outcome = presentation.call_outcome(call)
+        yield [
+            call.pk,
+            _iso(call.created_at),
+            _iso(call.started_at),
+            _iso(call.answered_at),
+            _iso(call.ended_at),
+            call.direction,
+            call.status,
+            outcome.label,
+            outcome.reason,
+            call.agent.name,
+            call.from_number,
+            call.to_number,
+            call.duration_seconds,
+            call.end_reason,
+        ]
+
+
+def _iso(moment) -> str:
+    return moment.isoformat() if moment else ""
