@@ -55,7 +55,10 @@ class Command(BaseCommand):
             logger.exception("webhook outbox pass failed")
             sent = 0
         if schedule:
-            run_due_periodic_tasks()
+            try:
+                run_due_periodic_tasks()
+            except Exception:  # nor must a failed read of the schedule
+                logger.exception("periodic task pass failed")
         return sent
 
 
