@@ -256,6 +256,22 @@ class WebhookDeleteView(ActionView):
         return HttpResponseRedirect(reverse("integrations:webhooks"))
 
 
+class WebhookTestView(ActionView):
+    """POST: one signed webhook.test event to this endpoint, through the outbox; it shows in the delivery log."""
+
+    def post(self, request, webhook_id):
+        endpoint = _webhook(self, webhook_id)
+        try:
+            delivery = webhook_services.webhook_endpoint_send_test(endpoint=endpoint, actor=self.audit_actor())
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request, f"Test event {delivery.message_id} is on its way: it shows in the delivery log below."
+            )
+        return HttpResponseRedirect(reverse("integrations:webhook-detail", args=[endpoint.pk]))
+
+
 class WebhookDetailView(DeveloperPage, ListView):
     """One endpoint: its settings, its delivery log (filter by status), replay and secret rotation."""
 

@@ -25,6 +25,7 @@ urlpatterns = [
         views.WebhookRotateView.as_view(),
         name="webhook-rotate-secret",
     ),
+    path("developers/webhooks/<uuid:webhook_id>/test/", views.WebhookTestView.as_view(), name="webhook-test"),
     path("developers/webhooks/<uuid:webhook_id>/replay/", views.WebhookReplayView.as_view(), name="webhook-replay"),
     path(
         "developers/webhook-deliveries/<uuid:delivery_id>/replay/",

@@ -11,6 +11,9 @@ CALL = {
 }
 
 
+TEST_EVENT = "webhook.test"
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -113,6 +116,16 @@ EVENT_TYPES = {
                 "used_seconds": 24000,
                 "allowance_seconds": 30000,
                 "used_percent": 80.0,
+            },
+        ),
+        EventType(
+            TEST_EVENT,
+            "A test event, sent only when someone asks for one (the dashboard's Send test event, to one "
+            "endpoint, whatever it subscribes to): signed and retried like any other.",
+            {
+                "endpoint_id": "4c3b2a19-8d7e-4f60-9a5b-1c2d3e4f5a6b",
+                "message": "This is a test event.",
+                "sent_by": "alice",
             },
         ),
     )

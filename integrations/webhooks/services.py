@@ -14,8 +14,8 @@ from django.utils import timezone
 from integrations import vault
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from integrations.webhooks import outbox
-from integrations.webhooks.catalog import ALL, EVENT_TYPES
-from integrations.webhooks.signing import generate_secret
+from integrations.webhooks.catalog import ALL, EVENT_TYPES, TEST_EVENT
+from integrations.webhooks.signing import generate_secret, new_message_id
 from tenants.models import Membership, Tenant
 from tenants.services import audit_log_record
 from voiceapp.errors import ApplicationError, Conflict
@@ -311,3 +311,41 @@ def webhook_deliveries_replay_failed(*, endpoint: WebhookEndpoint, since: dateti
         **(actor or {}),
     )
     return count
+
+
+@transaction.atomic
+def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint, actor: dict | None = None) -> WebhookDelivery:
+    """Send one signed `webhook.test` event to this endpoint only, through the outbox like any event.
+
+    It shows in the endpoint's delivery log and is retried on failure; a disabled endpoint is refused.
+    """
+    endpoint = _locked(endpoint)
+    _require_enabled(endpoint)
+    now = timezone.now()
+    user = (actor or {}).get("actor_user")
+    data = {
+        "endpoint_id": str(endpoint.pk),
+        "message": "This is a test event.",
+        "sent_by": user.get_username() if user is not None else "",
+    }
+    queued = outbox.broker_available()
+    token = uuid.uuid4() if queued else None
+    delivery = WebhookDelivery.objects.create(
+        tenant_id=endpoint.tenant_id,
+        endpoint=endpoint,
+        message_id=new_message_id(),
+        event_type=TEST_EVENT,
+        body=outbox.render_body(TEST_EVENT, data, now),
+        next_attempt_at=now + outbox.dispatch_lease() if queued else now,
+        dispatch_token=token,
+    )
+    if queued:
+        transaction.on_commit(lambda: outbox.enqueue([delivery.pk], token), robust=True)
+    audit_log_record(
+        tenant=endpoint.tenant,
+        action="webhook_endpoint.test",
+        obj=endpoint,
+        changes={"message_id": delivery.message_id},
+        **(actor or {}),
+    )
+    return delivery

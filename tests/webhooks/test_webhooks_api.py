@@ -183,6 +183,7 @@ def test_the_event_type_catalog(api_client):
         "call.analyzed",
         "tool.failed",
         "usage.threshold_reached",
+        "webhook.test",
     ]
     assert all(row["description"] and row["example"] for row in body["results"])
 
