@@ -189,3 +189,149 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
         ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
+
+
+# --- members: add by email (an invitation for someone new), change a role, remove ----------------------
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    membership: Membership
+    invited: bool  # a new account was made, and its invitation (a link to choose a password) emailed
+
+
+def _actor_role(tenant: Tenant, actor: dict | None) -> str | None:
+    user = (actor or {}).get("actor_user")
+    if user is None:
+        return None  # the platform itself (a command, the staff admin): no tenant role limits it
+    return Membership.objects.for_tenant(tenant).filter(user=user).values_list("role", flat=True).first()
+
+
+def _check_role_change(tenant: Tenant, actor: dict | None, *, old: str | None, new: str | None) -> None:
+    """Only an owner makes or unmakes owners; a tenant always keeps at least one owner."""
+    if new is not None and new not in Membership.Role.values:
+        raise ApplicationError(f"Unknown role {new!r}.", code="invalid_role", fields={"role": ["Unknown role."]})
+    actor_role = _actor_role(tenant, actor)
+    owner_involved = Membership.Role.OWNER in (old, new)
+    if owner_involved and actor_role not in (None, Membership.Role.OWNER):
+        raise ApplicationError(
+            "Only an owner can make someone an owner or change an owner's role.",
+            code="owner_required",
+            fields={"role": ["Only an owner can do this."]},
+            status_code=403,
+            error_type="permission_error",
+        )
+    if old == Membership.Role.OWNER and new != Membership.Role.OWNER:
+        owners = Membership.objects.for_tenant(tenant).select_for_update().filter(role=Membership.Role.OWNER)
+        if len(owners) <= 1:  # evaluated under the lock: two demotions at once cannot both pass
+            raise ApplicationError(
+                "This is the tenant's last owner: make someone else an owner first.",
+                code="last_owner",
+                fields={"role": ["The tenant needs at least one owner."]},
+                status_code=409,
+            )
+
+
+def _username_for(email: str) -> str:
+    base = email[: User._meta.get_field("username").max_length - 6]
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _send_invitation(*, user: User, tenant: Tenant, site_url: str, invited_by: str) -> None:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    link = site_url.rstrip("/") + reverse(
+        "password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)}
+    )
+    context = {"tenant": tenant, "link": link, "invited_by": invited_by, "user": user}
+    subject = render_to_string("registration/invitation_subject.txt", context).strip()
+    send_mail(subject, render_to_string("registration/invitation_email.txt", context), None, [user.email])
+
+
+@transaction.atomic
+def member_add(*, tenant: Tenant, email: str, role: str, site_url: str, actor: dict | None = None) -> MemberAdded:
+    """Add the person with this email to the tenant; someone new gets an account and an emailed invitation.
+
+    The invitation is Django's password-reset link (one use, PASSWORD_RESET_TIMEOUT): the new account has
+    no usable password until its owner chooses one there. Sent after commit.
+    """
+    email = User.objects.normalize_email(email.strip())
+    _check_role_change(tenant, actor, old=None, new=role)
+    matches = list(User.objects.filter(email__iexact=email, is_active=True)[:2])
+    if len(matches) > 1:
+        raise ApplicationError(
+            "Several accounts use this email address: ask the platform's staff to add the right one.",
+            code="ambiguous_email",
+            fields={"email": ["Several accounts use this address."]},
+        )
+    user, invited = (matches[0], False) if matches else (None, True)
+    if user is not None and Membership.objects.for_tenant(tenant).filter(user=user).exists():
+        raise ApplicationError(
+            f"{email} is already a member of this tenant.",
+            code="already_a_member",
+            fields={"email": ["Already a member: change their role below."]},
+            status_code=409,
+        )
+    if user is None:
+        user = User(username=_username_for(email), email=email)
+        user.set_unusable_password()
+        user.save()
+    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    audit_log_record(
+        tenant=tenant,
+        action="membership.create",
+        obj=membership,
+        changes={"user": user.get_username(), "email": email, "role": role, "invited": invited},
+        **(actor or {}),
+    )
+    if invited:
+        by = (actor or {}).get("actor_user")
+        invited_by = by.get_username() if by is not None else "the platform's staff"
+        transaction.on_commit(
+            lambda: _send_invitation(user=user, tenant=tenant, site_url=site_url, invited_by=invited_by)
+        )
+    return MemberAdded(membership=membership, invited=invited)
+
+
+@transaction.atomic
+def member_role_change(*, membership: Membership, role: str, actor: dict | None = None) -> Membership:
+    """Change a member's role (owners only touch owners; the last owner stays an owner); audited."""
+    membership = Membership.objects.for_tenant(membership.tenant_id).select_for_update().get(pk=membership.pk)
+    if membership.role == role:
+        return membership
+    _check_role_change(membership.tenant, actor, old=membership.role, new=role)
+    previous, membership.role = membership.role, role
+    membership.save(update_fields=["role", "updated_at"])
+    audit_log_record(
+        tenant=membership.tenant,
+        action="membership.update",
+        obj=membership,
+        changes={"user": membership.user.get_username(), "role": [previous, role]},
+        **(actor or {}),
+    )
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor: dict | None = None) -> None:
+    """Take someone out of the tenant (their account stays; the last owner cannot be removed); audited."""
+    membership = Membership.objects.for_tenant(membership.tenant_id).select_for_update().get(pk=membership.pk)
+    _check_role_change(membership.tenant, actor, old=membership.role, new=None)
+    audit_log_record(
+        tenant=membership.tenant,
+        action="membership.delete",
+        obj=membership,
+        changes={"user": membership.user.get_username(), "role": membership.role},
+        **(actor or {}),
+    )
+    membership.delete()

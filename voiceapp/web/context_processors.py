@@ -14,6 +14,7 @@ NAVIGATION = (
     ("live", "Live", "calls:live"),
     ("usage", "Usage", "billing:usage"),
     ("developers", "Developers", "integrations:developers"),
+    ("members", "Members", "web:members"),
 )
 
 

@@ -3,6 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from tenants import views as tenant_views
 from voiceapp.web import views
 
 app_name = "web"
@@ -10,6 +11,8 @@ app_name = "web"
 urlpatterns = [
     path("", views.OverviewView.as_view(), name="overview"),
     path("tenant/switch", views.TenantSwitchView.as_view(), name="switch-tenant"),
+    path("members/", tenant_views.MembersView.as_view(), name="members"),
+    path("members/<uuid:membership_id>/", tenant_views.MemberChangeView.as_view(), name="member-change"),
 ]
 
 # Django's auth views under their standard names (login, logout, password_reset…), outside the namespace.
