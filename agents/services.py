@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+from copy import deepcopy
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -234,3 +235,54 @@ def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
     if frame.samples_per_channel == 0:
         raise VoicePreviewFailed("The speech engine returned no audio for this voice.")
     return frame.to_wav_bytes()
+
+
+# --- duplicating an agent ---------------------------------------------------------------------------
+
+COPY_SUFFIX = " (copy)"
+
+
+def _copy_name(tenant: Tenant, name: str) -> str:
+    """ "Front desk (copy)", then "Front desk (copy 2)"… the first one no live agent of the tenant has."""
+    max_length = Agent._meta.get_field("name").max_length
+    taken = set(Agent.objects.for_tenant(tenant).alive().values_list("name", flat=True))
+    for n in range(1, 1000):
+        suffix = COPY_SUFFIX if n == 1 else f" (copy {n})"
+        candidate = name[: max_length - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise _name_taken()
+
+
+@transaction.atomic
+def agent_duplicate(*, agent: Agent, actor: dict | None = None) -> Agent:
+    """A new agent with the same configuration, tools, transfer targets and knowledge documents, named
+    "<name> (copy)". Phone numbers stay with the original: a number rings one agent. Audited."""
+    duplicate = Agent(
+        tenant=agent.tenant,
+        name=_copy_name(agent.tenant, agent.name),
+        # deepcopy: the JSON fields (tools, settings, transfer targets) must not share objects with the original
+        **{name: deepcopy(getattr(agent, name)) for name in AGENT_FIELDS if name not in ("name", "voice")},
+        voice=agent.voice,
+    )
+    _save_agent(duplicate)
+    documents = KnowledgeDocument.objects.for_tenant(agent.tenant).filter(agent=agent).order_by("title")
+    KnowledgeDocument.objects.bulk_create(
+        KnowledgeDocument(
+            tenant=agent.tenant,
+            agent=duplicate,
+            title=document.title,
+            content=document.content,
+            source_url=document.source_url,
+            is_active=document.is_active,
+        )
+        for document in documents
+    )
+    audit_log_record(
+        tenant=agent.tenant,
+        action="agent.duplicate",
+        obj=duplicate,
+        changes={"from": str(agent.pk), "name": duplicate.name, "documents": len(documents)},
+        **(actor or {}),
+    )
+    return duplicate

@@ -143,6 +143,23 @@ class AgentDeleteView(TenantAgentMixin, View):
         return redirect("agents:list")
 
 
+class AgentDuplicateView(TenantAgentMixin, View):
+    """POST: a copy of the agent (configuration, tools, transfer targets, knowledge; not its numbers)."""
+
+    def post(self, request, agent_id):
+        original = self.get_agent()
+        try:
+            duplicate = services.agent_duplicate(agent=original, actor=self.audit_actor())
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("agents:detail", agent_id=original.pk)
+        messages.success(
+            request,
+            f"“{duplicate.name}” created from “{original.name}”. It has no phone number yet: assign one on Numbers.",
+        )
+        return redirect("agents:detail", agent_id=duplicate.pk)
+
+
 class DocumentAddView(AgentEditView):
     """POST a knowledge document; an invalid one re-renders the edit page with the error (400)."""
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("agents/<uuid:agent_id>/", views.AgentDetailView.as_view(), name="detail"),
     path("agents/<uuid:agent_id>/edit/", views.AgentEditView.as_view(), name="edit"),
     path("agents/<uuid:agent_id>/delete/", views.AgentDeleteView.as_view(), name="delete"),
+    path("agents/<uuid:agent_id>/duplicate/", views.AgentDuplicateView.as_view(), name="duplicate"),
     path("agents/<uuid:agent_id>/documents/", views.DocumentAddView.as_view(), name="document-add"),
     path(
         "agents/<uuid:agent_id>/documents/<uuid:document_id>/delete/",
