@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["InvalidOffer", "PhoneLeg"]
 
+# aiortc's audio jitter buffer hands a packet to the decoder once this many later ones have arrived
+# (RTCRtpReceiver: JitterBuffer(capacity=16, prefetch=4)): each caller frame reaches us that many
+# packet times after it reached the leg, which the recording takes back off.
+JITTER_PREFETCH = 4
+
 REMOTE_HANGUP = "remote_hangup"
 CONNECTION_FAILED = "connection_failed"
 CLOSED = "closed"  # we closed it (aclose)
@@ -171,8 +176,12 @@ class PhoneLeg:
                 logger.warning("leg %s: inbound audio format changed to %s", self.label, frame.layout.name)
                 self._inbound = None
                 continue
+            # Where the frame lies on the caller's own clock (its RTP timestamp), for the recording.
+            at = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+            held = JITTER_PREFETCH * frame.samples / frame.sample_rate if frame.sample_rate else 0.0
             for piece in converted:
-                self._deliver(piece)
+                self._deliver(piece, at, held)
+                at = at + piece.duration if at is not None else None
 
     def _convert_inbound(self, frame: av.AudioFrame) -> list[rtc.AudioFrame]:
         if self._inbound is None:
@@ -183,12 +192,13 @@ class PhoneLeg:
             out.append(rtc.AudioFrame(samples.tobytes(), self._session_rate, 1, piece.samples))
         return out
 
-    def _deliver(self, frame: rtc.AudioFrame) -> None:
-        for sink in (self._on_audio, self._mix.caller if self._mix is not None else None):
-            if sink is None:
-                continue
+    def _deliver(self, frame: rtc.AudioFrame, media_time: float | None = None, held: float = 0.0) -> None:
+        consumers = [self._on_audio] if self._on_audio is not None else []
+        if self._mix is not None:
+            consumers.append(lambda piece: self._mix.caller(piece, media_time=media_time, held=held))
+        for consume in consumers:
             try:
-                sink(frame)
+                consume(frame)
             except Exception:  # a consumer's bug must not end the caller's audio
                 logger.exception("leg %s: inbound audio consumer failed", self.label)
 
@@ -209,12 +219,12 @@ class PhoneLeg:
     def queued_seconds(self) -> float:
         return self._track.queued_seconds
 
-    def _sent(self, pcm: bytes) -> None:
+    def _sent(self, pcm: bytes, due: float) -> None:
         if self._mix is None:
             return
         samples = len(pcm) // 2
         try:
-            self._mix.agent(rtc.AudioFrame(pcm, RATE, 1, samples))
+            self._mix.agent(rtc.AudioFrame(pcm, RATE, 1, samples), media_time=due)
         except Exception:
             logger.exception("leg %s: recording mix failed", self.label)
 

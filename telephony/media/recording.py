@@ -1,12 +1,17 @@
 """The call recording: both legs mixed into one mono WAV while the call runs, then stored (seed 9.4).
 
 `CallMix` lives in the audio loop. Each leg (the caller's decoded audio, the agent's audio as it
-is sent) is resampled to the recording rate and laid on one timeline by wall clock: a frame goes
-at its leg's cursor, and when it arrives later than the cursor (the leg was silent, the PBX
-stopped sending, the agent had nothing queued) the gap is filled with silence first. The part of
-the timeline that both legs have passed is summed (with clipping) and appended to a temporary
-WAV file, so memory holds at most `max_lag` seconds per leg however long the call: a leg that
-stops sending altogether is taken as silent once the other is `max_lag` ahead.
+is sent) is resampled to the recording rate and laid on one timeline. A frame comes with its time
+on its leg's own media clock (`media_time`): the caller's RTP timestamp, the agent's slot on the
+paced track's schedule. Both clocks are mapped onto the mix's clock by the quickest arrival seen
+(a frame can arrive late, never early), so a frame lands where it was spoken however late the loop
+got to it: a stall that delays a burst of caller frames delays none of them in the recording, and
+the lanes stay together over a long call. A gap in a leg's media clock (nothing sent, lost packets)
+is silence; a clock that jumps (a new stream) is mapped afresh. A frame without a media time is
+placed by its arrival, with `SLACK` of jitter absorbed. The part of the timeline that both legs
+have passed is summed (with clipping) and appended to a temporary WAV file, so memory holds at most
+`max_lag` seconds per leg however long the call: a leg that stops sending altogether is taken as
+silent once the other is `max_lag` ahead.
 
 `recording_store()` runs after the call, outside the audio loop (it uses the ORM and the storage
 API): it saves the file through the default storage under `Recording.file`'s upload_to, with its
@@ -38,7 +43,9 @@ from voiceapp.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
-SLACK = 0.06  # arrival jitter (s) absorbed without inserting silence
+SLACK = 0.06  # arrival jitter (s) absorbed without inserting silence, for frames placed by arrival
+MEDIA_SLACK = 0.002  # rounding (s) absorbed for frames placed by their media time
+RESYNC = 0.5  # a media clock this far off its mapping jumped (a new stream): it is mapped afresh
 FLUSH_EVERY = 0.2  # seconds of mixed audio written at a time
 
 
@@ -53,11 +60,23 @@ class _Lane:
         self.to_rate = ToRate(rate)
         self.chunks: list[np.ndarray] = []
         self.cursor = 0  # timeline index (samples at the mix rate) just after this leg's last sample
+        self.offset: float | None = None  # mix clock minus this leg's media clock
 
-    def append(self, samples: np.ndarray, *, at: int, slack: int) -> None:
+    def place(self, media_time: float, arrived: float) -> float:
+        """The mix-clock time of a frame that starts at `media_time` on this leg's clock and `arrived` then."""
+        lateness = arrived - media_time
+        if self.offset is None or lateness < self.offset - RESYNC:
+            self.offset = lateness  # the first frame, or the media clock jumped ahead
+        self.offset = min(self.offset, lateness)  # the quickest arrival yet is the truest mapping
+        return media_time + self.offset
+
+    def append(self, samples: np.ndarray, *, at: int, slack: int, overlap: bool = False) -> None:
+        """Lay `samples` at timeline index `at`; with `overlap`, the part before the cursor (already laid) is dropped."""
         if at > self.cursor + slack:
             self.chunks.append(np.zeros(at - self.cursor, dtype=np.int16))
             self.cursor = at
+        elif overlap and at < self.cursor - slack:
+            samples = samples[self.cursor - at :]
         self.chunks.append(samples)
         self.cursor += len(samples)
 
@@ -90,6 +109,7 @@ class CallMix:
         self._directory, self._clock = directory, clock
         self._max_lag = int(max_lag * self.sample_rate)
         self._slack = int(SLACK * self.sample_rate)
+        self._media_slack = int(MEDIA_SLACK * self.sample_rate)
         self._lanes = {"caller": _Lane(self.sample_rate), "agent": _Lane(self.sample_rate)}
         self._origin: float | None = None
         self._flushed = 0  # timeline index up to which the mix is in the file
@@ -98,31 +118,43 @@ class CallMix:
         self.path: str | None = None
         self._closed = False
 
-    def caller(self, frame: rtc.AudioFrame) -> None:
-        """The caller's audio as it arrives (it ended just now)."""
-        self._add("caller", frame, ends_now=True)
+    def caller(self, frame: rtc.AudioFrame, *, media_time: float | None = None, held: float = 0.0) -> None:
+        """The caller's audio as it arrives: it ended `held` seconds ago (the time it spent in the receiver);
+        `media_time` is its start on the caller's clock."""
+        self._add("caller", frame, ends=held, media_time=media_time)
 
-    def agent(self, frame: rtc.AudioFrame) -> None:
-        """The agent's audio as it is sent (it starts playing now)."""
-        self._add("agent", frame, ends_now=False)
+    def agent(self, frame: rtc.AudioFrame, *, media_time: float | None = None) -> None:
+        """The agent's audio as it is sent (it starts playing now); `media_time`: its start on the agent's clock."""
+        self._add("agent", frame, ends=None, media_time=media_time)
 
-    def _add(self, leg: str, frame: rtc.AudioFrame, *, ends_now: bool) -> None:
+    def _add(self, leg: str, frame: rtc.AudioFrame, *, ends: float | None, media_time: float | None) -> None:
+        """`ends`: how long ago the frame ended (the caller's); None: it starts now (the agent's)."""
         if self._closed:
             return
         lane = self._lanes[leg]
         samples = np.frombuffer(lane.to_rate.convert(frame), dtype=np.int16)
         if not len(samples):
             return
-        starts = self._clock() - (len(samples) / self.sample_rate if ends_now else 0.0)
+        arrived = self._clock() - (0.0 if ends is None else ends + len(samples) / self.sample_rate)
+        starts = arrived if media_time is None else lane.place(media_time, arrived)
         if self._origin is None:
             self._origin = starts  # the recording begins with the first audio of either leg
-        position = round((starts - self._origin) * self.sample_rate)
-        lane.append(samples, at=max(position, self._flushed), slack=self._slack)
+        position = self._index(starts)
+        if media_time is not None and position < lane.cursor - RESYNC * self.sample_rate:
+            lane.offset = None  # the media clock went back (a new stream): map it afresh
+            position = self._index(lane.place(media_time, arrived))
+        if media_time is None:
+            lane.append(samples, at=max(position, self._flushed), slack=self._slack)
+        else:
+            lane.append(samples, at=max(position, self._flushed), slack=self._media_slack, overlap=True)
         try:
             self._flush()
         except OSError:  # disk full, temp dir gone: the call goes on without its recording
             logger.exception("call recording stopped: cannot write %s", self.path)
             self._abandon()
+
+    def _index(self, seconds: float) -> int:
+        return round((seconds - self._origin) * self.sample_rate)
 
     def _flush(self, *, final: bool = False) -> None:
         cursors = [lane.cursor for lane in self._lanes.values()]

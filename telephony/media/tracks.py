@@ -89,7 +89,7 @@ class PacedAudioTrack(MediaStreamTrack):
         frame_ms: int = 20,
         prebuffer: float = 0.04,
         max_catch_up: float = 0.1,
-        on_sent: Callable[[bytes], None] | None = None,
+        on_sent: Callable[[bytes, float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__()
@@ -131,9 +131,10 @@ class PacedAudioTrack(MediaStreamTrack):
             self.underruns += 1  # audio was waiting, but this frame leaves more than a frame late
         self._count(is_audio)
         pts = self._slot * self.samples
+        due = self._start + self._slot * self.period
         self._slot += 1
         if self._on_sent is not None:
-            self._on_sent(pcm)
+            self._on_sent(pcm, due)  # the slot's time on the schedule, not when the loop got to it
         if self._opus is not None:
             return self._opus.encode(pcm, pts=pts, silent=not is_audio)
         return _av_frame(pcm, pts=pts)

@@ -1,7 +1,9 @@
 """The call recording: both legs on one timeline (checked by FFT per window), bounded memory, storage, expiry."""
 
+import asyncio
 import os
 import re
+import time
 import wave
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ from django.utils import timezone
 from livekit import rtc
 
 from calls.models import Recording
-from telephony.media import CallMix, recording_store
+from telephony.media import CallMix, PhoneLeg, recording_store
 from telephony.media.recording import RecordingCallNotFound
 from tests import factories
 from voiceapp.retention import retention_apply
@@ -241,3 +243,160 @@ def test_retention_deletes_an_expired_recording_with_its_file(tenant, disk_stora
     assert list(Recording.objects.unscoped().values_list("pk", flat=True)) == [kept.pk]
     assert not (disk_storage / expired.file.name).exists()
     assert (disk_storage / kept.file.name).exists()
+
+
+def feed_timed(mix, clock, leg, samples, rate, *, media_start: float, arrive=lambda n, due: due) -> None:
+    """20 ms frames stamped with their media time (from `media_start`); `arrive(n, due)` says when frame n reaches the mix."""
+    step = rate // 50
+    push = mix.caller if leg == "caller" else mix.agent
+    for n, begin in enumerate(range(0, len(samples), step)):
+        piece = samples[begin : begin + step]
+        due = 50.0 + media_start + (n + (1 if leg == "caller" else 0)) * 0.02
+        clock.now = arrive(n, due)
+        push(rtc.AudioFrame(piece.tobytes(), rate, 1, len(piece)), media_time=media_start + n * 0.02)
+
+
+def test_frames_that_arrive_late_in_bursts_land_at_their_media_time(tmp_path):
+    clock = FakeClock()
+    mix = CallMix(sample_rate=MIX_RATE, directory=str(tmp_path), clock=clock)
+
+    def stalls(n, due):  # after the first second, the loop stalls for the first half of every second:
+        if n >= 50 and n % 50 < 25:  # those frames all arrive together when it ends
+            return 50.0 + (n - n % 50 + 25) * 0.02
+        return due
+
+    quiet = np.zeros(MIX_RATE // 5, np.int16)
+    caller = np.concatenate([tone(440, 0.8, MIX_RATE), quiet, quiet, quiet, quiet, quiet, quiet] * 3)
+    agent = np.concatenate([quiet, quiet, quiet, quiet, quiet, tone(1000, 0.8, MIX_RATE), quiet] * 3)
+    for n in range(len(caller) // 320):  # both legs frame by frame, as a call interleaves them
+        piece = slice(n * 320, (n + 1) * 320)
+        clock.now = stalls(n, 50.0 + (n + 1) * 0.02)
+        mix.caller(rtc.AudioFrame(caller[piece].tobytes(), MIX_RATE, 1, 320), media_time=7.0 + n * 0.02)
+        clock.now = 50.0 + n * 0.02
+        mix.agent(rtc.AudioFrame(agent[piece].tobytes(), MIX_RATE, 1, 320), media_time=1000.0 + n * 0.02)
+    path, duration = mix.close()
+
+    samples, _ = read(path)
+    assert duration == pytest.approx(6.0, abs=0.03)
+    assert onsets(samples, 440) == pytest.approx([0.0, 2.0, 4.0], abs=0.002)
+    assert onsets(samples, 1000) == pytest.approx([1.0, 3.0, 5.0], abs=0.002)
+
+
+def test_a_gap_in_a_legs_media_clock_is_silence_and_a_new_stream_is_mapped_afresh(tmp_path):
+    clock = FakeClock()
+    mix = CallMix(sample_rate=MIX_RATE, directory=str(tmp_path), clock=clock)
+
+    feed_timed(mix, clock, "caller", tone(440, 0.5, MIX_RATE), MIX_RATE, media_start=0.0)
+    # nothing sent for 0.5 s (DTX, lost packets): the next frames say so by their timestamps
+    feed_timed(mix, clock, "caller", tone(440, 0.5, MIX_RATE), MIX_RATE, media_start=1.0)
+    # a new stream whose clock starts again at 0, spoken from 1.5 s on
+    feed_timed(
+        mix, clock, "caller", tone(440, 0.5, MIX_RATE), MIX_RATE, media_start=0.0, arrive=lambda n, due: due + 1.5
+    )
+    # and one whose clock leaps an hour ahead, spoken from 2.5 s on
+    feed_timed(
+        mix, clock, "caller", tone(440, 0.5, MIX_RATE), MIX_RATE, media_start=3600.0, arrive=lambda n, due: due - 3597.5
+    )
+    path, duration = mix.close()
+
+    samples, _ = read(path)
+    assert duration == pytest.approx(3.0, abs=0.03)
+    assert onsets(samples, 440) == pytest.approx([0.0, 1.0, 2.5], abs=0.002)  # 1.0-2.0 s is one stretch
+    assert rms(window(samples, 0.55, 0.95)) == 0
+    assert rms(window(samples, 2.05, 2.45)) == 0
+
+
+# --- both legs of a real call on one clock ----------------------------------------------------------
+
+
+def onsets(samples: np.ndarray, freq: float, *, level: float = 2000.0) -> list[float]:
+    """Where bursts of a tone at `freq` start in the recording (s), found per 10 ms window."""
+    step = MIX_RATE // 100
+    starts, inside = [], False
+    for n in range(0, len(samples) - step, step):
+        window = samples[n : n + step]
+        loud = rms(window) > level / 2
+        ours = loud and abs(peaks(samples[n : n + 4 * step])[0] - freq) < 100
+        if ours and not inside:
+            # the first loud sample in this window is the burst's first sample
+            starts.append((n + int(np.flatnonzero(np.abs(window) > level / 4)[0])) / MIX_RATE)
+        inside = loud and (ours or inside)
+    return starts
+
+
+class Schedule:
+    """When each burst was really spoken: the first loud frame's slot on its sender's own schedule."""
+
+    def __init__(self):
+        self.caller: list[float] = []
+        self.agent: list[float] = []
+
+    def watch_caller(self, peer):
+        track, recv = peer._track, peer._track.recv
+        quiet = [True]
+
+        async def logged():
+            frame = await recv()
+            loud = np.abs(frame.to_ndarray()).max() > 1000
+            if loud and quiet[0]:
+                self.caller.append(track._start + frame.pts / 48000)
+            quiet[0] = not loud
+            return frame
+
+        track.recv = logged
+
+    def watch_agent(self, leg):
+        track, next_pcm = leg._track, leg._track._next_pcm
+        quiet = [True]
+
+        def logged():
+            pcm, is_audio = next_pcm()
+            if is_audio and quiet[0] and np.abs(np.frombuffer(pcm, dtype=np.int16)).max() > 1000:
+                self.agent.append(track._start + track._slot * track.period)
+                quiet[0] = False
+            elif not is_audio:
+                quiet[0] = True
+            return pcm, is_audio
+
+        track._next_pcm = logged
+
+
+async def test_a_long_call_keeps_the_caller_where_they_spoke_relative_to_the_agent(tmp_path):
+    # Six turns over the real legs (an aiortc caller, the bridge's PhoneLeg), and after each caller line
+    # the event loop is blocked for 0.3 s, as the speech engines block it on a busy machine: caller
+    # frames then arrive late and in a burst. Placed by arrival, the caller's lane slid 0.3 s later per
+    # turn, so the recording had the agent answer while the caller still talked.
+    from tests.telephony.peer import CallerPeer, write_wav
+
+    mix = CallMix(sample_rate=MIX_RATE, directory=str(tmp_path))
+    leg, peer = PhoneLeg(label="rec", session_sample_rate=MIX_RATE, mix=mix), CallerPeer()
+    schedule = Schedule()
+    schedule.watch_caller(peer), schedule.watch_agent(leg)
+    line, reply = tmp_path / "line.wav", tone(1000, 0.6, 48000)
+    write_wav(line, np.concatenate([tone(440, 0.5, 48000), np.zeros(4800, dtype=np.int16)]), 48000)
+    try:
+        await peer.accept_answer(await leg.accept(await peer.create_offer()))
+        await peer.wait_received(0.3, timeout=30)
+        for _ in range(6):
+            peer.say(line)
+            while peer.speaking:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            time.sleep(0.3)  # the engines hold the loop: caller frames queue up meanwhile
+            leg.play(rtc.AudioFrame(reply.tobytes(), 48000, 1, len(reply)))
+            while leg.queued_seconds > 0:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+    finally:
+        await peer.hangup()
+        await leg.aclose()
+    path, _ = mix.close()
+
+    samples, _ = read(path)
+    caller, agent = onsets(samples, 440), onsets(samples, 1000)
+    assert (len(caller), len(agent), len(schedule.caller), len(schedule.agent)) == (6, 6, 6, 6)
+    # How long after each caller line the agent spoke, as spoken and as recorded; and the lines' spacing.
+    spoken = [a - c for a, c in zip(schedule.agent, schedule.caller, strict=True)]
+    recorded = [a - c for a, c in zip(agent, caller, strict=True)]
+    assert recorded == pytest.approx(spoken, abs=0.04)
+    assert np.diff(caller) == pytest.approx(np.diff(schedule.caller), abs=0.04)
