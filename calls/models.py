@@ -64,6 +64,12 @@ class Call(TenantOwnedModel):
         default=dict, blank=True, help_text="Summary, outcome, sentiment and the agent's structured fields."
     )
     processed_at = models.DateTimeField(null=True, blank=True, help_text="When post-call processing finished.")
+    dial_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Outbound, not dialled yet: when the sweep queues its dial task again if it is still initial "
+        "(a lost task or a dead worker). Cleared once the call leaves initial.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -74,6 +80,9 @@ class Call(TenantOwnedModel):
             models.Index(fields=["tenant", "agent"], name="call_tenant_agent_idx"),
             models.Index(fields=["tenant", "started_at"], name="call_tenant_started_idx"),
             models.Index(fields=["external_call_id"], name="call_external_id_idx"),
+            models.Index(
+                fields=["dial_due_at"], name="call_dial_due_idx", condition=Q(status="initial", direction="outbound")
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(direction__in=["inbound", "outbound"]), name="call_direction_valid"),

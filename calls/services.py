@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from agents.models import Agent
@@ -116,13 +116,18 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
     # A late or reordered provider event never moves time backwards past what the call recorded.
     now = max(t for t in (at or timezone.now(), call.started_at, call.answered_at) if t is not None)
     previous, call.status = call.status, to_status
+    call.dial_due_at = None  # only a call still initial may be waiting to be dialled
     if to_status == CallStatus.CONNECTED:
         call.answered_at = now
     if to_status == CallStatus.ENDED:
         call.ended_at = now
         call.duration_seconds = int((now - call.answered_at).total_seconds()) if call.answered_at else 0
         call.end_reason = end_reason or (Call.EndReason.ERROR if previous == CallStatus.ERROR else "")
-    call.save(update_fields=["status", "answered_at", "ended_at", "duration_seconds", "end_reason", "updated_at"])
+    call.save(
+        update_fields=[
+            "status", "answered_at", "ended_at", "duration_seconds", "end_reason", "dial_due_at", "updated_at"
+        ]
+    )  # fmt: skip
     event_type = STATUS_EVENTS.get(to_status, CallEvent.Type.CALL_STATUS_CHANGED)
     call_event_record(call=call, event_type=event_type, payload=_event_payload(call, previous), occurred_at=now)
     if to_status == CallStatus.ENDED:
@@ -251,11 +256,75 @@ def call_start_outbound(
         phone_number=number,
         metadata=metadata,
     )
+    # The stored intent: if the task queued below is lost (broker down, worker killed), the sweep
+    # (`calls_claim_due_dials`) queues it again once this time has passed and the call is still initial.
+    call.dial_due_at = timezone.now() + dial_lease()
+    call.save(update_fields=["dial_due_at"])
     audit_log_record(tenant=tenant, action="call.start", obj=call, changes={"to": to_number}, **(actor or {}))
+    transaction.on_commit(lambda: dial_enqueue(call_id=call.pk, tenant_id=tenant.pk), robust=True)
+    return call
+
+
+def dial_lease() -> timedelta:
+    """How long a queued dial is left to its task before the sweep queues it again."""
+    return timedelta(seconds=settings.CALL_DIAL_LEASE_SECONDS)
+
+
+def dial_enqueue(*, call_id, tenant_id) -> None:
+    """Queue the dial task; a broker that is down is only logged: the sweep queues it after the lease."""
     from calls import tasks  # tasks import this module
 
-    transaction.on_commit(lambda: tasks.call_initiate.delay(call_id=str(call.pk), tenant_id=str(tenant.pk)))
-    return call
+    try:
+        tasks.call_initiate.delay(call_id=str(call_id), tenant_id=str(tenant_id))
+    except Exception:
+        logger.warning("could not queue the dial of call %s; the sweep will", call_id, exc_info=True)
+
+
+def calls_claim_due_dials(*, now: datetime | None = None, limit: int = 500) -> list[tuple]:
+    """Outbound calls still initial whose dial task is due again: claim them (push the lease) and return
+    (call id, tenant id) pairs for the caller to queue. A claimed call is dialled at most once anyway:
+    the dial itself moves it out of initial under a row lock before anything is sent to the carrier."""
+    now = now or timezone.now()
+    due = Call.objects.unscoped().filter(
+        Q(dial_due_at__lte=now) | Q(dial_due_at__isnull=True),
+        status=CallStatus.INITIAL,
+        direction=Call.Direction.OUTBOUND,
+        started_at__gte=now - timedelta(seconds=settings.CALL_DIAL_DEADLINE_SECONDS),
+    )
+    ids = list(due.order_by("started_at").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return []
+    lease = now + dial_lease()
+    with transaction.atomic():
+        claimed = list(due.filter(pk__in=ids).select_for_update().values_list("pk", "tenant_id"))
+        Call.objects.unscoped().filter(pk__in=[pk for pk, _ in claimed]).update(dial_due_at=lease)
+    if claimed:
+        logger.warning("queuing the dial of %s outbound calls again (their task was lost)", len(claimed))
+    return claimed
+
+
+def calls_abandon_undialled(*, now: datetime | None = None) -> int:
+    """End outbound calls that could not be dialled within CALL_DIAL_DEADLINE_SECONDS (no worker took them):
+    ringing someone long after the request would surprise them, so the call ends `setup_timeout`."""
+    now = now or timezone.now()
+    late = Call.objects.unscoped().filter(
+        status=CallStatus.INITIAL,
+        direction=Call.Direction.OUTBOUND,
+        started_at__lt=now - timedelta(seconds=settings.CALL_DIAL_DEADLINE_SECONDS),
+    )
+    ended = 0
+    for call_id in list(late.values_list("pk", flat=True)):
+        with transaction.atomic():
+            call = Call.objects.unscoped().select_for_update().filter(pk=call_id, status=CallStatus.INITIAL).first()
+            if call is None:
+                continue  # dialled meanwhile
+            call.metadata = {**call.metadata, "failure_reason": "not_dialled"}
+            call.save(update_fields=["metadata", "updated_at"])
+            call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.SETUP_TIMEOUT, at=now)
+        ended += 1
+    if ended:
+        logger.warning("ended %s outbound calls never dialled within %s s", ended, settings.CALL_DIAL_DEADLINE_SECONDS)
+    return ended
 
 
 def call_initiate(*, call: Call) -> Call:
@@ -266,6 +335,8 @@ def call_initiate(*, call: Call) -> Call:
         return call  # already initiated: a redelivered task does nothing
     try:
         return telephony_services.call_dial(call=call)
+    except Conflict:
+        return Call.objects.unscoped().get(pk=call.pk)  # another task moved it out of initial first
     except TelephonyUnavailable as exc:
         with transaction.atomic():
             Call.objects.filter(pk=call.pk).update(metadata={**call.metadata, "failure_reason": exc.code})

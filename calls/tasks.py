@@ -30,6 +30,16 @@ def call_initiate(call_id: str, tenant_id: str) -> str | None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def dial_due_calls() -> int:
+    """Every minute: queue again the dial of outbound calls whose task was lost; end those too late to dial."""
+    services.calls_abandon_undialled()
+    claimed = services.calls_claim_due_dials()
+    for call_id, tenant_id in claimed:
+        services.dial_enqueue(call_id=call_id, tenant_id=tenant_id)
+    return len(claimed)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def process_transcript(call_id: str, tenant_id: str) -> bool:
     """After call.ended: final transcript, talk-time statistics and analysis (idempotent: once per call)."""
     tenant_id_var.set(tenant_id)

@@ -286,12 +286,12 @@ def call_dial(*, call: Call) -> Call:
 
 
 def calls_end_stuck_setups(*, now=None) -> int:
-    """End calls that never got past ringing or dialing within twice the setup timeout (a lost event)."""
+    """End calls that never got past ringing or dialing within twice the setup timeout (a lost event).
+
+    Outbound calls still `initial` wait for their dial: the calls app's dial sweep owns them."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=2 * settings.CALL_SETUP_TIMEOUT_SECONDS)
-    stuck = Call.objects.unscoped().filter(
-        status__in=[CallStatus.INITIAL, CallStatus.RINGING, CallStatus.DIALING], started_at__lt=limit
-    )
+    stuck = Call.objects.unscoped().filter(status__in=[CallStatus.RINGING, CallStatus.DIALING], started_at__lt=limit)
     count = 0
     for call_id in stuck.values_list("pk", flat=True):
         call_end(call_id=call_id, reason=Call.EndReason.SETUP_TIMEOUT)

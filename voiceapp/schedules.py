@@ -49,6 +49,13 @@ SCHEDULES = (
         "Every minute: queue webhook deliveries whose retry time has come, or whose queued task was lost.",
     ),
     Schedule(
+        "dial_due_calls",
+        "calls.tasks.dial_due_calls",
+        "* * * * *",
+        "default",
+        "Every minute: dial outbound calls whose dial task was lost; end those not dialled in time.",
+    ),
+    Schedule(
         "process_missed_transcripts",
         "calls.tasks.process_missed_transcripts",
         "*/10 * * * *",

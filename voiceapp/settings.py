@@ -167,6 +167,17 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks that others depend on ack late (after they ran) and are idempotent; a task whose worker process
+# dies is re-queued at once (reject_on_worker_lost). When the whole worker dies, Redis hands its unacked
+# messages out again after this visibility timeout: longer than any task may run (the hard time limit)
+# and than any countdown (none is used: retries are scheduled on rows, and sweeps re-queue lost work),
+# and much shorter than Redis's default hour. The sweeps (dials, webhooks, post-call) act sooner anyway.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=900)}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS must be longer than CELERY_TASK_TIME_LIMIT, or Redis hands a running "
+        "task to a second worker."
+    )
 # Celery's Django fixup would close the database connection around every task (a new connection, ~10 ms,
 # per webhook delivery); keep them, and close broken or CONN_MAX_AGE-old ones after each task instead
 # (voiceapp.celery), as Django does around requests.
@@ -355,6 +366,10 @@ BRIDGE_AUDIO = {
 CALL_SETUP_TIMEOUT_SECONDS = env.int("CALL_SETUP_TIMEOUT_SECONDS", default=30)
 CALL_IDLE_TIMEOUT_SECONDS = env.int("CALL_IDLE_TIMEOUT_SECONDS", default=300)
 CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
+# An accepted outbound call whose dial task is lost (broker down, worker killed) is queued again by the
+# minute sweep once this lease has passed; one not dialled within the deadline ends `setup_timeout`.
+CALL_DIAL_LEASE_SECONDS = env.int("CALL_DIAL_LEASE_SECONDS", default=30)
+CALL_DIAL_DEADLINE_SECONDS = env.int("CALL_DIAL_DEADLINE_SECONDS", default=300)
 
 # GoToConnect call control allows 1,000 requests a minute per account; events may be repeated.
 GOTO_RATE_LIMIT_PER_MINUTE = env.int("GOTO_RATE_LIMIT_PER_MINUTE", default=1000)

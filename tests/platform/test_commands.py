@@ -112,6 +112,7 @@ def test_periodic_tasks_follow_the_seed_schedule():
         "cleanup_sessions",
         "sync_billing",
         "webhooks_dispatch_due",
+        "dial_due_calls",
         "process_missed_transcripts",
         "apply_retention",
     }
@@ -127,6 +128,7 @@ def test_periodic_tasks_follow_the_seed_schedule():
         "cleanup_sessions": "0 2 * * 0",
         "sync_billing": "0 3 1 * *",
         "webhooks_dispatch_due": "* * * * *",
+        "dial_due_calls": "* * * * *",
         "process_missed_transcripts": "*/10 * * * *",
         "apply_retention": "30 3 * * *",
     }
@@ -151,10 +153,10 @@ def test_setup_periodic_tasks_is_idempotent_and_keeps_staff_edits():
     task.crontab = CrontabSchedule.objects.create(minute="30", hour="*")
     task.save()
     run("setup_periodic_tasks")
-    assert PeriodicTask.objects.count() == len(SCHEDULES) == 7
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 8
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (False, "30")
     run("setup_periodic_tasks", "--reset")
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (True, "0")
-    assert PeriodicTask.objects.count() == len(SCHEDULES) == 7
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 8
