@@ -11,7 +11,7 @@ from agents.schemas import validate_agent_settings, validate_tools, validate_tra
 from voiceapp.api.docs import ErrorBody, error_responses
 from voiceapp.api.idempotency import idempotent
 from voiceapp.api.parsers import StrictJSONParser
-from voiceapp.api.serializers import resolve_in
+from voiceapp.api.serializers import Input, Query, resolve_in
 from voiceapp.api.views import TenantScopedAPIView
 
 
@@ -26,7 +26,7 @@ class AgentOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class AgentInput(serializers.Serializer):
+class AgentInput(Input):
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=Agent.Status.choices, required=False, default=Agent.Status.ACTIVE)
@@ -39,7 +39,7 @@ class AgentInput(serializers.Serializer):
     transfer_targets = serializers.JSONField(required=False, default=list, validators=[validate_transfer_targets])
 
 
-class AgentFilters(serializers.Serializer):
+class AgentFilters(Query):
     status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
     search = serializers.CharField(
         required=False, allow_blank=True, help_text="Case-insensitive match on the agent's name."
@@ -153,7 +153,7 @@ class VoiceOutput(serializers.ModelSerializer):
         return "platform" if voice.tenant_id is None else "tenant"
 
 
-class VoiceInput(serializers.Serializer):
+class VoiceInput(Input):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     provider = serializers.ChoiceField(choices=Voice.Provider.choices, default=Voice.Provider.CHATTERBOX)
@@ -163,7 +163,7 @@ class VoiceInput(serializers.Serializer):
     cfg_weight = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
 
 
-class VoiceCloneInput(serializers.Serializer):
+class VoiceCloneInput(Input):
     """multipart/form-data: a new Chatterbox voice cloned from `reference_audio` by the TTS node."""
 
     name = serializers.CharField(max_length=100)

@@ -12,12 +12,13 @@ from rest_framework.response import Response
 from billing import selectors
 from billing.models import UsageRecord, UsageReport
 from voiceapp.api.docs import error_responses
+from voiceapp.api.serializers import Query
 from voiceapp.api.views import TenantScopedAPIView
 
 MAX_DAYS = 366
 
 
-class UsageQuery(serializers.Serializer):
+class UsageQuery(Query):
     start = serializers.DateField(
         required=False, help_text="First day (UTC), YYYY-MM-DD. Default: the 1st of this month."
     )

@@ -13,7 +13,7 @@ from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from telephony.selectors import phone_number_list
 from voiceapp.api.docs import error_responses
 from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import E164Field, resolve_in
+from voiceapp.api.serializers import E164Field, Input, resolve_in
 from voiceapp.api.views import TenantScopedAPIView
 from voiceapp.logging import call_id_var
 
@@ -70,7 +70,7 @@ class CallDetailOutput(CallOutput):
         fields = [*CALL_FIELDS, "transcript", "events", "tool_calls"]
 
 
-class CallStartInput(serializers.Serializer):
+class CallStartInput(Input):
     agent_id = serializers.UUIDField()
     to = E164Field(help_text="The number to call, E.164.")
     from_number_id = serializers.UUIDField(
@@ -148,7 +148,7 @@ class CallDetailApi(TenantScopedAPIView):
         return Response(data)
 
 
-class TransferInput(serializers.Serializer):
+class TransferInput(Input):
     type = serializers.ChoiceField(
         choices=services.TRANSFER_TYPES,
         help_text="blind: hand over at once; warm: hold the caller and brief the target first; conference: add the target (a supervisor) to the call with the agent.",

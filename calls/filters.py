@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from calls.models import Call
 from calls.state_machine import CallStatus
+from voiceapp.api.filters import StrictFilterSet
 
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -16,7 +17,7 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
         return super().filter(qs, value.astimezone(UTC) if value is not None else value)
 
 
-class CallFilter(django_filters.FilterSet):
+class CallFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses.")
     direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
     agent_id = django_filters.UUIDFilter(field_name="agent_id", help_text="Calls handled by this agent.")

@@ -44,6 +44,8 @@ class CallListFilter(CallFilter):
     fields a form can offer; the list is always newest first.
     """
 
+    refuse_blank = False  # a person's form sends its empty fields
+
     agent_id = started_after = started_before = ordering = None  # the API's fields, not offered here
 
     q = django_filters.CharFilter(

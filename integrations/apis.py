@@ -8,6 +8,7 @@ from integrations import selectors, services
 from integrations.models import BackendService, ProviderCredential
 from voiceapp.api.docs import error_responses
 from voiceapp.api.idempotency import idempotent
+from voiceapp.api.serializers import Input
 from voiceapp.api.views import TenantScopedAPIView
 from voiceapp.errors import ApplicationError, Conflict
 
@@ -36,7 +37,7 @@ class CredentialOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class CredentialInput(serializers.Serializer):
+class CredentialInput(Input):
     name = serializers.CharField(
         max_length=100, help_text="How backend services refer to it: ${NAME}. Letters, digits and _."
     )
@@ -44,7 +45,7 @@ class CredentialInput(serializers.Serializer):
     secret = SecretField(help_text=FIELDS_HELP)
 
 
-class CredentialSecretInput(serializers.Serializer):
+class CredentialSecretInput(Input):
     secret = SecretField(help_text=FIELDS_HELP)
 
 
@@ -147,7 +148,7 @@ class BackendServiceOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class BackendServiceInput(serializers.Serializer):
+class BackendServiceInput(Input):
     name = serializers.SlugField(max_length=100)
     url = serializers.URLField(max_length=2000)
     method = serializers.ChoiceField(choices=BackendService.Method.choices, default="POST")

@@ -9,7 +9,7 @@ from telephony import selectors, services
 from telephony.models import PhoneNumber
 from voiceapp.api.docs import error_responses
 from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import E164Field, resolve_in
+from voiceapp.api.serializers import E164Field, Input, Query, resolve_in
 from voiceapp.api.views import TenantScopedAPIView
 
 
@@ -31,7 +31,7 @@ class NumberOutput(serializers.ModelSerializer):
         ]
 
 
-class NumberCreateInput(serializers.Serializer):
+class NumberCreateInput(Input):
     e164 = E164Field(help_text="E.164, e.g. +15551234567.")
     friendly_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     agent_id = serializers.UUIDField(required=False, allow_null=True, default=None)
@@ -39,7 +39,7 @@ class NumberCreateInput(serializers.Serializer):
     external_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class NumberUpdateInput(serializers.Serializer):
+class NumberUpdateInput(Input):
     friendly_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     agent_id = serializers.UUIDField(
         required=False, allow_null=True, help_text="The agent that answers; null unassigns."
@@ -47,7 +47,7 @@ class NumberUpdateInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=PhoneNumber.Status.choices, required=False)
 
 
-class NumberFilters(serializers.Serializer):
+class NumberFilters(Query):
     status = serializers.ChoiceField(choices=PhoneNumber.Status.choices, required=False)
     agent_id = serializers.UUIDField(required=False)
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from tenants import selectors, services
 from tenants.models import ApiKey
 from voiceapp.api.docs import error_responses
+from voiceapp.api.serializers import Input
 from voiceapp.api.views import TenantScopedAPIView
 
 ADMIN_ONLY = {"GET": "admin", "POST": "admin", "DELETE": "admin"}
@@ -32,7 +33,7 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
         fields = [*ApiKeyOutput.Meta.fields, "secret"]
 
 
-class ApiKeyInput(serializers.Serializer):
+class ApiKeyInput(Input):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKey.Scope.choices), min_length=1, default=["read", "write"]

@@ -283,6 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "voiceapp.api.pagination.Pagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["voiceapp.api.parsers.StrictJSONParser"],
+    "DEFAULT_METADATA_CLASS": "voiceapp.api.metadata.SchemaPointerMetadata",
     "EXCEPTION_HANDLER": "voiceapp.api.exceptions.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
@@ -303,6 +304,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "voiceapp.api.docs.strict_request_bodies",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.state_machine.CallStatus",
         "AgentStatusEnum": "agents.models.Agent.Status",

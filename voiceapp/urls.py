@@ -41,5 +41,6 @@ urlpatterns = [
     *auth_urlpatterns,
 ]
 
+handler400 = "voiceapp.api.exceptions.handler400"
 handler404 = "voiceapp.api.exceptions.handler404"
 handler500 = "voiceapp.api.exceptions.handler500"

@@ -9,6 +9,7 @@ from integrations.webhooks import selectors, services
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
 from voiceapp.api.docs import error_responses
 from voiceapp.api.idempotency import idempotent
+from voiceapp.api.serializers import Input, Query
 from voiceapp.api.views import TenantScopedAPIView
 
 WRITE_ADMIN = {"GET": "read", "POST": "admin", "PATCH": "admin", "DELETE": "admin"}
@@ -35,7 +36,7 @@ class EndpointWithSecretOutput(EndpointOutput):
         fields = [*EndpointOutput.Meta.fields, "secret"]
 
 
-class EndpointInput(serializers.Serializer):
+class EndpointInput(Input):
     url = serializers.URLField(max_length=2000, help_text="Receives a POST per event; https in production.")
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_CHOICES), min_length=1, help_text="['*'] subscribes to all."
@@ -44,13 +45,13 @@ class EndpointInput(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
 
 
-class RotateInput(serializers.Serializer):
+class RotateInput(Input):
     overlap_hours = serializers.IntegerField(
         min_value=0, max_value=168, required=False, help_text="How long the old secret keeps signing (default 24)."
     )
 
 
-class ReplayInput(serializers.Serializer):
+class ReplayInput(Input):
     since = serializers.DateTimeField(help_text="Replay failed deliveries created at or after this time.")
 
 
@@ -181,7 +182,7 @@ class WebhookReplayApi(EndpointApiMixin, TenantScopedAPIView):
         return Response({"replayed": count}, status=status.HTTP_202_ACCEPTED)
 
 
-class DeliveryQuery(serializers.Serializer):
+class DeliveryQuery(Query):
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)
 
 

@@ -62,3 +62,33 @@ class SessionScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "Dashboard session (send X-CSRFToken on writes).",
         }
+
+
+def strict_request_bodies(result, generator, request, public):
+    """drf-spectacular post-processing: say in the schema what the API enforces on request bodies.
+
+    - a request body's object refuses properties it does not list (`additionalProperties: false`), as
+      `voiceapp.api.serializers.Input` does (request components end in "Request": COMPONENT_SPLIT_REQUEST);
+    - every operation that takes a body may answer 413 when the body is over DATA_UPLOAD_MAX_MEMORY_SIZE;
+    - every operation with query parameters may answer 400 for an invalid value (`?limit=0`, `?status=`).
+    """
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    too_large = {
+        "description": "The request body is larger than the API accepts.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    invalid = {
+        "description": DESCRIPTIONS[400],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            if "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("413", too_large)
+            if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+                operation.setdefault("responses", {}).setdefault("400", invalid)
+    return result

@@ -2,9 +2,12 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -12,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from voiceapp.api.parsers import RequestTooLarge
 from voiceapp.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ ERROR_TYPES: dict[type, tuple[str, str]] = {
     exceptions.AuthenticationFailed: ("authentication_error", "authentication_failed"),
     exceptions.PermissionDenied: ("permission_error", "permission_denied"),
     exceptions.Throttled: ("rate_limit_error", "rate_limited"),
+    RequestTooLarge: ("invalid_request_error", "request_too_large"),
 }
 
 
@@ -46,6 +51,10 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound("No such object.")
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met while reading a form or multipart body
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body ...
+        exc = exceptions.ParseError(f"The request was refused: {exc}")
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
@@ -112,6 +121,24 @@ def handler404(request, exception=None):
     if _wants_json(request):
         return api_not_found(request)
     return defaults.page_not_found(request, exception)
+
+
+@csrf_exempt
+def handler400(request, exception=None):
+    """Django's 400 (a SuspiciousOperation outside DRF: a form body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many
+    fields): JSON for the API, a page that says what went wrong for the dashboard; 413 when it was the size."""
+    too_large = isinstance(exception, RequestDataTooBig)
+    status_code = 413 if too_large else 400
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if too_large:
+        message = f"What you sent is larger than {limit / 1_000_000:.1f} MB, the most one request may carry."
+    else:
+        message = "The request could not be read (malformed, or too many fields)."
+    if _wants_json(request):
+        code = "request_too_large" if too_large else "malformed_request"
+        return JsonResponse(error_body(type="invalid_request_error", code=code, message=message), status=status_code)
+    context = {"message": message, "too_large": too_large, "status_code": status_code}
+    return render(request, "400.html", context, status=status_code)
 
 
 def handler500(request):

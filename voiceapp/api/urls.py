@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),
-    re_path(r"^.*$", api_not_found),  # unknown /v1/ URLs answer in the API's error shape, DEBUG or not
+    # [\s\S], not `.`: a path with an encoded newline (%0A) is this JSON 404 too, not Django's page.
+    re_path(r"^[\s\S]*$", api_not_found),  # unknown /v1/ URLs answer in the API's error shape, DEBUG or not
 ]
