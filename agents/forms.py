@@ -16,6 +16,7 @@ from agents import selectors
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.presentation import speaks_as
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
+from voiceapp import jsonsafe
 from voiceapp.errors import ApplicationError
 from voiceapp.web import forms as web_forms
 
@@ -93,7 +94,9 @@ class JSONTextField(forms.CharField):
         if not text:
             return self.kind()
         try:
-            data = json.loads(text)
+            data = jsonsafe.loads(text)
+        except jsonsafe.UnsafeJSON as exc:
+            raise ValidationError(f"This JSON cannot be used: {exc}", code="invalid_json") from exc
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", code="invalid_json"

@@ -40,7 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from calls import live_state, presentation, selectors, services
 from calls.models import Call, CallEvent
 from tenants.models import ApiKey
-from voiceapp import events
+from voiceapp import events, jsonsafe
 from voiceapp.errors import ApplicationError, NotFound
 from voiceapp.realtime_auth import SocketRefused, socket_principal
 
@@ -104,8 +104,8 @@ class LiveSocket(AsyncJsonWebsocketConsumer):
 
     async def decode_json(self, text_data):
         try:
-            return await super().decode_json(text_data)
-        except ValueError:
+            return jsonsafe.loads(text_data)
+        except ValueError:  # malformed, too deep or unstorable: the consumer answers an error
             return None
 
     async def authenticate(self) -> bool:

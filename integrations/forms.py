@@ -15,6 +15,7 @@ from integrations.config import ConfigError, parse_service
 from integrations.models import BackendService
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
 from tenants.models import ApiKey
+from voiceapp import jsonsafe
 from voiceapp.errors import ApplicationError
 from voiceapp.web.forms import ServiceErrorsMixin
 
@@ -218,8 +219,23 @@ class JSONObjectField(forms.JSONField):
     """A JSON object setting where empty means {} (the defaults), shown empty rather than as {}."""
 
     def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            try:
+                jsonsafe.loads(value)  # refuses what would crash the parser or the database (depth, NUL)
+            except jsonsafe.UnsafeJSON as exc:
+                raise forms.ValidationError(f"This JSON cannot be used: {exc}", code="invalid") from exc
+            except ValueError:
+                pass  # malformed: Django's own message says so
         value = super().to_python(value)
         return {} if value is None else value
+
+    def bound_data(self, data, initial):
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return jsonsafe.loads(data)
+        except ValueError:  # shown back as typed, with the error beside it
+            return forms.fields.InvalidJSONInput(data)
 
     def prepare_value(self, value):
         return "" if value is None or value == {} else super().prepare_value(value)

@@ -9,7 +9,6 @@ The SDKs are imported inside their checks: only verification needs them, and imp
 costs most of a second at every process start.
 """
 
-import base64
 import json
 import logging
 import re
@@ -22,12 +21,13 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from integrations.netguard import address_problem
+from voiceapp import jsonsafe, redaction
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10.0
 MESSAGE_CHARS = 300
-MASK = "••••"
+MASK = redaction.MASK
 PROVIDER_NAMES = {
     "anthropic": "Anthropic",
     "deepgram": "Deepgram",
@@ -94,11 +94,10 @@ def verify(provider: str, secret: dict) -> VerificationResult:
 
 def scrub(text: str, secret: dict) -> str:
     """`text` without any secret value (nor the Basic-auth form of a client id and secret), truncated."""
-    values = [value for value in secret.values() if isinstance(value, str) and len(value) >= 4]
+    values = [value for value in secret.values() if isinstance(value, str)]
     if secret.get("client_id") and secret.get("client_secret"):
-        values.append(base64.b64encode(f"{secret['client_id']}:{secret['client_secret']}".encode()).decode())
-    for value in sorted(values, key=len, reverse=True):  # longest first: one value may contain another
-        text = text.replace(value, MASK)
+        values.append(f"{secret['client_id']}:{secret['client_secret']}")  # Basic auth, masked in base64 too
+    text = redaction.mask_secrets(text, values)
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
@@ -118,7 +117,7 @@ def error_detail(body) -> str:
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
         try:
-            body = json.loads(body)
+            body = jsonsafe.loads(body)
         except ValueError:
             return " ".join(body.split())
     if not isinstance(body, dict):

@@ -26,7 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from agents.runtime.session import find_agent
 from telephony import services, worker
 from telephony.bridge import CallBridge
-from voiceapp import events
+from voiceapp import events, jsonsafe
 from voiceapp.errors import ApplicationError, NotFound
 from voiceapp.realtime_auth import SocketRefused, socket_principal
 
@@ -73,8 +73,8 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
 
     async def decode_json(self, text_data):
         try:
-            return await super().decode_json(text_data)
-        except ValueError:
+            return jsonsafe.loads(text_data)
+        except ValueError:  # malformed, too deep or unstorable: the consumer answers an error
             return None
 
     async def _start(self, content: dict) -> None:

@@ -7,6 +7,8 @@ from contextvars import ContextVar
 from django.conf import settings
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from voiceapp.redaction import mask_tokens
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 tenant_id_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)
 call_id_var: ContextVar[str | None] = ContextVar("call_id", default=None)
@@ -16,9 +18,12 @@ _INSTANCE = socket.gethostname()
 
 
 class ContextFilter(logging.Filter):
-    """Copy the context ids onto every record (explicit `extra=` values win)."""
+    """Copy the context ids onto every record (explicit `extra=` values win); mask tokens in the message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "eyJ" in message:  # a token quoted by a provider or a library: masked before any handler sees it
+            record.msg, record.args = mask_tokens(message), ()
         for name, var in _CONTEXT.items():
             if getattr(record, name, None) is None:
                 value = var.get()
@@ -37,4 +42,6 @@ class JsonFormatter(_JsonFormatter):
     def add_fields(self, log_record, record, message_dict) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["service"] = getattr(settings, "SERVICE_NAME", "voiceapp")
+        if isinstance(log_record.get("exc_info"), str):
+            log_record["exc_info"] = mask_tokens(log_record["exc_info"])
         log_record["instance"] = _INSTANCE

@@ -33,6 +33,7 @@ from agents.runtime.recorder import ToolCallRecord
 from calls.models import ToolCall
 from integrations.config import parse_service
 from integrations.gateway import GatewayError, GatewayHTTPError, GatewayTimeout
+from voiceapp import jsonsafe
 
 DEFAULT_FILLER = "One moment while I check that for you."
 FILLER_AFTER = 0.4  # seconds: a backend that answers faster than this needs no filler
@@ -245,7 +246,7 @@ def _loop_gateway():
 
 def _parse(content: bytes):
     try:
-        return json.loads(content) if content else {}
+        return jsonsafe.loads(content) if content else {}
     except ValueError:
         return {"text": content.decode("utf-8", "replace")[:RESULT_CHARS]}
 

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
+from voiceapp import jsonsafe
+
 MASK = "[REDACTED]"
 ALWAYS_HEADERS = frozenset({"authorization", "proxyauthorization", "cookie", "setcookie", "xapikey"})
 MIN_SECRET_LENGTH = 4  # shorter "secrets" would shred ordinary text without protecting anything
@@ -90,6 +92,6 @@ class Redactor:
             return None
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
         try:
-            return self.json(json.loads(text))
+            return self.json(jsonsafe.loads(text))
         except ValueError:
             return self.text(text)[:EXCERPT_CHARS]  # redact first: a cut could split a secret

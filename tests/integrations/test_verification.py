@@ -24,7 +24,8 @@ REFUSED = {
     "anthropic": "401 Unauthorized: authentication_error: invalid x-api-key",
     "deepgram": "401 Unauthorized: INVALID_AUTH: Invalid credentials.",
     "gotoconnect": "401 Unauthorized: invalid_client: Bad client credentials",
-    "livekit": "401 Unauthorized: unauthenticated: invalid token: Signature verification failed",
+    # LiveKit quotes the refused JWT, whose payload holds the API key: the whole token is masked.
+    "livekit": "401 Unauthorized: unauthenticated: invalid token: ••••, error: Signature verification failed",
     "http": "401 Unauthorized: token 'Bearer ••••' is not valid",  # the backend echoed it: scrubbed
 }
 
@@ -142,3 +143,36 @@ def test_answers_are_scrubbed_then_truncated():
 def test_error_bodies_of_every_common_shape_are_read(body, detail):
     assert verification.error_detail(body) == detail
     assert verification.refused(403, body).message == f"403 Forbidden: {detail}"
+
+
+def test_a_token_the_provider_echoes_never_reaches_the_answer_the_api_or_the_log(providers, api_client, caplog):
+    """The refused JWT's payload is base64url of {"iss": <API key>, ...}: masked whole, in the 400 and the log."""
+    secret = _wrong(providers.secret("livekit"), "livekit")
+    body = {"name": "Media", "provider": "livekit", "secret": secret}
+    with caplog.at_level("INFO"):
+        response = api_client.post("/v1/credentials", body, format="json")
+    assert response.status_code == 400
+    shown = response.content.decode() + caplog.text
+    assert "eyJ" not in shown
+    for value in secret.values():
+        assert value not in shown or value == secret["url"]
+        assert base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")[:-4] not in shown
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda v: v,
+        lambda v: base64.b64encode(v.encode()).decode(),
+        lambda v: base64.urlsafe_b64encode(f'{{"iss":"{v}","exp":1}}'.encode()).decode().rstrip("="),
+        lambda v: jwt.encode({"iss": v}, "another-secret-of-thirty-two-bytes!", algorithm="HS256"),
+        lambda v: __import__("urllib.parse").parse.quote(v, safe=""),
+    ],
+    ids=["raw", "base64", "base64url-json", "jwt", "url-encoded"],
+)
+def test_scrub_masks_a_secret_in_every_encoding_a_provider_echoes(encode):
+    secret = {"api_key": "APIkey/with+odd=chars01", "api_secret": "s3cr3t-value-0123456789"}
+    for value in secret.values():
+        text = verification.scrub(f"401: the server said {encode(value)} was wrong", secret)
+        assert value not in text
+        assert "••••" in text

@@ -69,3 +69,13 @@ def test_tenant_and_call_ids_come_from_the_context(json_log):
         call_id_var.reset(call_token)
     line = json.loads(json_log.getvalue().splitlines()[-1])
     assert (line["tenant_id"], line["call_id"], line["message"]) == ("t-1", "c-9", "turn stored")
+
+
+def test_a_token_quoted_in_a_log_line_is_masked(json_log):
+    import jwt
+
+    token = jwt.encode({"iss": "APIsomeKey123"}, "a-secret-of-at-least-thirty-two-bytes", algorithm="HS256")
+    logging.getLogger("livekit").warning("refused: invalid token: %s, error: bad signature", token)
+    line = json.loads(json_log.getvalue().splitlines()[-1])
+    assert line["message"] == "refused: invalid token: ••••, error: bad signature"
+    assert "eyJ" not in json_log.getvalue()

@@ -788,3 +788,12 @@ def test_numbers_without_agents_are_not_shown_on_an_agent(web_client, tenant):
     page = html(web_client.get(f"/agents/{agent.pk}/"))
 
     assert "+15550002222" not in page
+
+
+def test_tools_json_nested_thousands_deep_is_an_inline_error_not_a_crash(web_client, tenant):
+    response = web_client.post("/agents/new/", form_data(tools="[" * 50_000 + "]" * 50_000))
+
+    assert response.status_code == 400
+    assert Agent.objects.for_tenant(tenant).count() == 0
+    [error] = response.context["form"].errors["tools"]
+    assert "deeper than 64 levels" in error

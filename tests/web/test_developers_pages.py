@@ -895,6 +895,18 @@ def test_every_backend_error_is_reported_at_once_with_its_path(web_client):
     [
         ({"headers": "[1, 2]"}, {"headers": ['Must be a JSON object, like {"key": "value"}, or empty.']}),
         ({"headers": "{oops"}, {"headers": ["Enter a valid JSON."]}),
+        (
+            {"headers": '{"a": ' * 20_000 + "1" + "}" * 20_000},
+            {"headers": ["This JSON cannot be used: The JSON nests deeper than 64 levels."]},
+        ),
+        (
+            {"headers": '{"X-Tenant": "a\\u0000b"}'},
+            {
+                "headers": [
+                    "This JSON cannot be used: The JSON contains a NUL character (\\u0000) or an unpaired surrogate."
+                ]
+            },
+        ),
         ({"timeout_seconds": "0"}, {"timeout_seconds": ["Ensure this value is greater than or equal to 0.001."]}),
         (
             {"name": "no spaces"},

@@ -366,3 +366,22 @@ def test_transferring_a_call_twice_is_refused_in_words_not_an_enum_name(tenant):
     reply = async_to_sync(scenario)()
     assert reply["code"] == "invalid_call_transition"
     assert reply["message"] == "A call cannot go from “Transferring” to “Transferring”."
+
+
+def test_json_nested_too_deep_is_an_error_message_and_the_socket_stays_open(tenant):
+    call = live_call(tenant)
+    cookie = session_cookie(tenant, role=Membership.Role.MEMBER, username="dora")
+
+    async def scenario():
+        communicator = socket(f"/ws/v1/live/calls/{call.pk}", cookie=cookie)
+        await communicator.connect(TIMEOUT)
+        await receive_until(communicator, "caught_up")
+        await communicator.send_to(text_data='{"type": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        refusal = await communicator.receive_json_from(TIMEOUT)
+        await communicator.send_to(text_data='{"type": "nothing", "x": "\\u0000"}')
+        second = await communicator.receive_json_from(TIMEOUT)
+        await communicator.disconnect()
+        return refusal, second
+
+    refusal, second = async_to_sync(scenario)()
+    assert refusal["type"] == "error" and second["type"] == "error"

@@ -96,7 +96,8 @@ def livekit_list_rooms(request: Request):
     try:
         claims = jwt.decode(token, CREDENTIALS["livekit"]["api_secret"], algorithms=["HS256"])
     except jwt.PyJWTError as exc:
-        return _json(401, {"code": "unauthenticated", "msg": f"invalid token: {exc}"})
+        # As LiveKit's server does, the refusal quotes the token it got (whose payload names the API key).
+        return _json(401, {"code": "unauthenticated", "msg": f"invalid token: {token}, error: {exc}"})
     if not claims.get("video", {}).get("roomList"):
         return _json(403, {"code": "permission_denied", "msg": "permissions denied"})
     rooms = api.ListRoomsResponse(rooms=[api.Room(name="call-demo", sid="RM_fake")])
