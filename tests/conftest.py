@@ -8,6 +8,8 @@ from tests import factories
 from tests.api.conftest import key_client
 from voiceapp.api import ratelimit
 
+pytest_plugins = ["tests.live_server"]  # `asgi_server`: the ASGI app served on 127.0.0.1 (browser and websocket tests)
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():

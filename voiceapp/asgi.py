@@ -15,7 +15,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from voiceapp.realtime_auth import OriginOrApiKeyValidator  # noqa: E402
 
 ROUTED_APPS = ("tenants", "agents", "telephony", "calls", "billing", "integrations")
 
@@ -40,7 +41,7 @@ websocket_urlpatterns, channel_routes = _collect_routes()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginOrApiKeyValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

@@ -67,3 +67,25 @@ def socket_principal(scope: dict) -> SocketPrincipal:
     if not membership.tenant.is_active:
         raise SocketRefused("This tenant is suspended.", code="tenant_suspended")
     return SocketPrincipal(tenant=membership.tenant, scopes=frozenset({ROLE_SCOPE[membership.role]}), user_id=user.pk)
+
+
+class OriginOrApiKeyValidator:
+    """The websocket origin check, where it protects something.
+
+    An Origin check stops a page on another site from opening a socket with the user's session cookie.
+    A connection that presents `X-API-Key` is authenticated by that key alone (`socket_principal` never
+    falls back to the session when a key is sent), and no web page can add that header to a websocket
+    handshake; such a program needs no Origin (plain websocket clients send none). Everything else goes
+    through Channels' AllowedHostsOriginValidator: no Origin, or one outside ALLOWED_HOSTS, is a 403.
+    """
+
+    def __init__(self, application):
+        from channels.security.websocket import AllowedHostsOriginValidator
+
+        self.application = application
+        self.checked = AllowedHostsOriginValidator(application)
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "websocket" and _header(scope, b"x-api-key"):
+            return await self.application(scope, receive, send)
+        return await self.checked(scope, receive, send)
