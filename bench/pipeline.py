@@ -375,9 +375,9 @@ def main() -> None:
         bench, cpu_seconds, wall = asyncio.run(run_calls(calls, args))
         report(n, bench, cpu_seconds, wall, args)
     if args.redis_url:
-        import redis
+        from bench.redis_dbs import flush
 
-        redis.Redis.from_url(args.redis_url).flushdb()  # the queued post-call jobs no worker will run
+        flush(args.redis_url)  # the queued post-call jobs no worker will run
 
 
 if __name__ == "__main__":

@@ -181,9 +181,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="flushed at start")
     args = parser.parse_args()
 
-    import redis
+    import redis_dbs  # bench/redis_dbs.py (the script's folder is on sys.path)
 
-    redis.Redis.from_url(args.redis_url).flushdb()
+    redis_dbs.flush(args.redis_url)
     env = environment(args)
     setup_django(env, args.database_url)
     receiver_process, url = receiver.start()

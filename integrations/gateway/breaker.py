@@ -95,9 +95,13 @@ class LocalBreakers:
             self._states.clear()
 
 
-_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
+# ARGV[1]: the caller's clock reading, or "" for Redis's own clock (production: one clock for every process).
+_NOW = (
+    "local now = tonumber(ARGV[1]) "
+    "if not now then local t = redis.call('TIME') now = tonumber(t[1]) + tonumber(t[2]) / 1000000 end "
+)
 
-# KEYS[1]: breaker hash. ARGV: timeout, half_open_requests, lease. Returns {allowed, state, trial, generation}.
+# KEYS[1]: breaker hash. ARGV: now, timeout, half_open_requests, lease. Returns {allowed, state, trial, generation}.
 ACQUIRE_LUA = (
     _NOW
     + """
@@ -106,34 +110,34 @@ local state, gen = tonumber(h[1]) or 0, tonumber(h[4]) or 0
 if state == 0 then return {1, 0, 0, gen} end
 local inflight = tonumber(h[3]) or 0
 if state == 1 then
-  if now - tonumber(h[2]) < tonumber(ARGV[1]) then return {0, 1, 0, gen} end
+  if now - tonumber(h[2]) < tonumber(ARGV[2]) then return {0, 1, 0, gen} end
   inflight = 0
   redis.call('HSET', KEYS[1], 'state', 2, 'inflight', 0, 'successes', 0)
 end
-local cap = tonumber(ARGV[2])
-if inflight >= cap and now - (tonumber(h[5]) or 0) > tonumber(ARGV[3]) then inflight = 0 end
+local cap = tonumber(ARGV[3])
+if inflight >= cap and now - (tonumber(h[5]) or 0) > tonumber(ARGV[4]) then inflight = 0 end
 if inflight >= cap then return {0, 2, 0, gen} end
 redis.call('HSET', KEYS[1], 'inflight', inflight + 1, 'trial_at', string.format('%.17g', now))
 return {1, 2, 1, gen}
 """
 )
 
-# KEYS[1]: breaker hash. ARGV: outcome (s/f/n), trial (0/1), generation, threshold, success_threshold,
+# KEYS[1]: breaker hash. ARGV: now, outcome (s/f/n), trial (0/1), generation, threshold, success_threshold,
 # ttl seconds. Returns the state after the outcome.
 RECORD_LUA = (
     _NOW
     + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'failures', 'inflight', 'successes', 'gen')
 local state, gen = tonumber(h[1]) or 0, tonumber(h[5]) or 0
-local outcome, trial = ARGV[1], tonumber(ARGV[2])
+local outcome, trial = ARGV[2], tonumber(ARGV[3])
 local expected = 0
 if trial == 1 then expected = 2 end
-if gen ~= tonumber(ARGV[3]) or state ~= expected then return state end
+if gen ~= tonumber(ARGV[4]) or state ~= expected then return state end
 local failures = tonumber(h[2]) or 0
 if trial == 1 then
   local successes = (tonumber(h[4]) or 0)
   if outcome == 's' then successes = successes + 1 end
-  if successes >= tonumber(ARGV[5]) then
+  if successes >= tonumber(ARGV[6]) then
     state, failures, successes = 0, 0, 0
     redis.call('HSET', KEYS[1], 'state', 0, 'failures', 0, 'successes', 0, 'inflight', 0)
   else
@@ -147,11 +151,11 @@ elseif outcome == 'f' then
   failures = failures + 1
   redis.call('HSET', KEYS[1], 'failures', failures)
 end
-if outcome == 'f' and (trial == 1 or failures >= tonumber(ARGV[4])) then
+if outcome == 'f' and (trial == 1 or failures >= tonumber(ARGV[5])) then
   state = 1
   redis.call('HSET', KEYS[1], 'state', 1, 'opened_at', string.format('%.17g', now), 'gen', gen + 1, 'inflight', 0)
 end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 return state
 """
 )
@@ -161,30 +165,36 @@ STATE_LUA = (
     + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'opened_at')
 local state = tonumber(h[1]) or 0
-if state == 1 and now - tonumber(h[2]) >= tonumber(ARGV[1]) then return 2 end
+if state == 1 and now - tonumber(h[2]) >= tonumber(ARGV[2]) then return 2 end
 return state
 """
 )
 
 
 class RedisBreakers:
-    """Breakers as Redis hashes, every transition one Lua script: processes never race on a transition."""
+    """Breakers as Redis hashes, every transition one Lua script: processes never race on a transition.
 
-    def __init__(self, redis):
-        self.redis = redis
+    Time is Redis's own clock, the same for every process; a test passes `clock` to drive it instead."""
+
+    def __init__(self, redis, clock: Callable[[], float] | None = None):
+        self.redis, self.clock = redis, clock
         self._acquire = redis.register_script(ACQUIRE_LUA)
         self._record = redis.register_script(RECORD_LUA)
         self._state = redis.register_script(STATE_LUA)
 
     async def acquire(self, key: str, policy: BreakerPolicy, lease: float) -> Permit:
-        args = [repr(policy.timeout), policy.half_open_requests, repr(lease)]
+        args = [self._now(), repr(policy.timeout), policy.half_open_requests, repr(lease)]
         allowed, state, trial, generation = await self._acquire(keys=[key], args=args)
         return Permit(key, bool(allowed), int(state), bool(trial), int(generation))
 
     async def record(self, permit: Permit, outcome: str, policy: BreakerPolicy) -> int:
         ttl = max(KEY_TTL_SECONDS, int(policy.timeout * 10))
-        args = [outcome, int(permit.trial), permit.generation, policy.threshold, policy.success_threshold, ttl]
+        args = [self._now(), outcome, int(permit.trial), permit.generation, policy.threshold, policy.success_threshold]
+        args.append(ttl)
         return int(await self._record(keys=[permit.key], args=args))
 
     async def state(self, key: str, policy: BreakerPolicy) -> int:
-        return int(await self._state(keys=[key], args=[repr(policy.timeout)]))
+        return int(await self._state(keys=[key], args=[self._now(), repr(policy.timeout)]))
+
+    def _now(self) -> str:
+        return "" if self.clock is None else repr(self.clock())

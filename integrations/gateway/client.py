@@ -182,6 +182,7 @@ class Gateway:
         rand: Callable[[], float] = random.random,
         jitter: str = "equal",
         tokens: TokenCache = TOKENS,
+        clock: Callable[[], float] | None = None,
     ):
         if redis_url is _FROM_SETTINGS:
             from django.conf import settings
@@ -194,9 +195,10 @@ class Gateway:
             import redis.asyncio
 
             self._redis = redis.asyncio.Redis.from_url(redis_url)
-            self.breakers, self.limiter = RedisBreakers(self._redis), RedisRateLimiter(self._redis)
+            self.breakers, self.limiter = RedisBreakers(self._redis, clock=clock), RedisRateLimiter(self._redis)
         else:
-            self.breakers, self.limiter = LOCAL_BREAKERS, LOCAL_LIMITER
+            # `clock` (tests): breakers of its own on that clock, not the process-wide ones.
+            self.breakers, self.limiter = (LocalBreakers(clock) if clock else LOCAL_BREAKERS), LOCAL_LIMITER
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     async def __aenter__(self) -> "Gateway":

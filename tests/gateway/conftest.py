@@ -10,7 +10,7 @@ from integrations.config import parse_service
 from integrations.gateway.client import LOCAL_BREAKERS, LOCAL_LIMITER, TOKENS, Gateway
 from tests.gateway.server import Server
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = "redis://127.0.0.1:6379/11"  # the tests' own database: benchmarks never flush it (bench/redis_dbs.py)
 
 
 class DictResolver:
@@ -83,9 +83,27 @@ def _local_state():
     TOKENS.clear()
 
 
+class FakeClock:
+    """A clock that moves only when a test says so: breaker timeouts never depend on how busy the machine is."""
+
+    def __init__(self, start: float = 1_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-async def gateway(sleeps):
-    async with Gateway(redis_url="", audit=False, sleep=sleeps, rand=lambda: 1.0) as gw:
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+async def gateway(sleeps, clock):
+    async with Gateway(redis_url="", audit=False, sleep=sleeps, rand=lambda: 1.0, clock=clock) as gw:
         yield gw
 
 

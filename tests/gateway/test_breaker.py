@@ -1,4 +1,8 @@
-"""The circuit breaker: every transition, in process and in Redis, and through the gateway."""
+"""The circuit breaker: every transition, in process and in Redis, and through the gateway.
+
+Time is a FakeClock in every test (Redis scripts take the clock's reading too): a busy machine that takes
+longer than a breaker timeout between two requests cannot turn an open breaker half-open behind a test's back.
+"""
 
 import asyncio
 
@@ -26,13 +30,13 @@ LEASE = 10.0
 
 
 @pytest.fixture(params=["local", "redis"])
-async def store(request):
+async def store(request, clock):
     if request.param == "local":
-        yield LocalBreakers(), "b"
+        yield LocalBreakers(clock), "b"
         return
     prefix = request.getfixturevalue("redis_prefix")
     client = redis.asyncio.Redis.from_url(REDIS_URL)
-    yield RedisBreakers(client), f"{prefix}:t:svc:cb"
+    yield RedisBreakers(client, clock=clock), f"{prefix}:t:svc:cb"
     await client.aclose()
 
 
@@ -44,7 +48,7 @@ async def fail(breakers, key, times=1, policy=POLICY):
 
 async def open_then_wait(breakers, key):
     await fail(breakers, key, POLICY.threshold)
-    await asyncio.sleep(POLICY.timeout + 0.01)
+    breakers.clock.advance(POLICY.timeout + 0.01)
 
 
 async def test_closed_opens_after_threshold_consecutive_failures(store):
@@ -125,7 +129,7 @@ async def test_a_trial_slot_held_past_its_lease_is_given_back(store):
     for _ in range(2):
         await breakers.acquire(key, POLICY, 0.02)  # holders that never report (their process died)
     assert not (await breakers.acquire(key, POLICY, 0.02)).allowed
-    await asyncio.sleep(0.03)
+    breakers.clock.advance(0.03)
     assert (await breakers.acquire(key, POLICY, 0.02)).allowed
 
 
@@ -169,13 +173,13 @@ async def test_a_429_after_retries_counts_as_a_failure(gateway, server, tenant_i
         await gateway.request(service, tenant_id=tenant_id, resolver=resolver, path="/r")
 
 
-async def test_the_breaker_recovers_through_half_open(gateway, server, tenant_id, resolver):
+async def test_the_breaker_recovers_through_half_open(gateway, server, tenant_id, resolver, clock):
     server.script("/r", Reply(503), Reply(503), Reply(200, json={"back": True}))
     service = breaker_service(server.url)
     for _ in range(2):
         with pytest.raises(GatewayHTTPError):
             await gateway.request(service, tenant_id=tenant_id, resolver=resolver, path="/r")
-    await asyncio.sleep(0.12)
+    clock.advance(0.12)
     response = await gateway.request(service, tenant_id=tenant_id, resolver=resolver, path="/r")
     assert response.json() == {"back": True}
     assert await gateway.breakers.state(f"gw:{tenant_id}:backend:cb", service.circuit_breaker) == CLOSED
@@ -194,11 +198,11 @@ async def test_tenants_never_share_a_breaker(gateway, server, tenant_id, resolve
     assert response.status_code == 200
 
 
-async def test_the_breaker_is_shared_by_gateways_through_redis(server, tenant_id, resolver, redis_prefix):
+async def test_the_breaker_is_shared_by_gateways_through_redis(server, tenant_id, resolver, redis_prefix, clock):
     server.script("/r", Reply(503))
     service = breaker_service(server.url)
-    first = Gateway(redis_url=REDIS_URL, key_prefix=redis_prefix, audit=False)
-    second = Gateway(redis_url=REDIS_URL, key_prefix=redis_prefix, audit=False)
+    first = Gateway(redis_url=REDIS_URL, key_prefix=redis_prefix, audit=False, clock=clock)
+    second = Gateway(redis_url=REDIS_URL, key_prefix=redis_prefix, audit=False, clock=clock)
     async with first, second:
         for _ in range(2):
             with pytest.raises(GatewayHTTPError):
@@ -211,13 +215,13 @@ async def test_the_breaker_is_shared_by_gateways_through_redis(server, tenant_id
     assert len(server.hits("/r")) == 3
 
 
-async def test_half_open_lets_only_half_open_requests_through_at_once(gateway, server, tenant_id, resolver):
+async def test_half_open_lets_only_half_open_requests_through_at_once(gateway, server, tenant_id, resolver, clock):
     server.script("/r", Reply(503), Reply(503), Reply(200, delay=0.1))
     service = breaker_service(server.url)
     for _ in range(2):
         with pytest.raises(GatewayHTTPError):
             await gateway.request(service, tenant_id=tenant_id, resolver=resolver, path="/r")
-    await asyncio.sleep(0.12)
+    clock.advance(0.12)
     results = await asyncio.gather(
         *(gateway.request(service, tenant_id=tenant_id, resolver=resolver, path="/r") for _ in range(3)),
         return_exceptions=True,

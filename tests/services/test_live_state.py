@@ -13,7 +13,7 @@ from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
 from tests import factories
 
-REDIS_TEST_URL = os.environ.get("LIVE_STATE_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_TEST_URL = os.environ.get("LIVE_STATE_REDIS_URL", "redis://127.0.0.1:6379/10")  # the tests' own
 
 
 @pytest.fixture(params=["local", "redis"])
