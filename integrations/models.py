@@ -242,6 +242,7 @@ class WebhookDelivery(TenantOwnedModel):
     replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"  # not Django's "deliverys"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due_idx"),

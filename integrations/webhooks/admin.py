@@ -150,11 +150,6 @@ class WebhookAttemptInline(ReadOnlyInline):
     show_change_link = False
 
 
-# Django adds an "s": "webhook deliverys". Set on the options rather than in the model's Meta, which would
-# need a migration of its own for a label; makemigrations reads Meta as written, so this changes no schema.
-WebhookDelivery._meta.verbose_name_plural = "webhook deliveries"
-
-
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(RecordAdminMixin, TenantOwnedAdmin):
     """The outbox: one row per event and endpoint, with every attempt; replay re-sends with the same webhook-id."""
