@@ -1,8 +1,8 @@
 """Reads for calls, always for one tenant."""
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 
-from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
+from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus
 from tenants.models import Tenant
 from voiceapp.api.render import api_values
@@ -10,6 +10,7 @@ from voiceapp.api.render import api_values
 CALL_FIELDS = (
     "id", "agent_id", "phone_number_id", "direction", "status", "from_number", "to_number", "external_call_id",
     "room_name", "started_at", "answered_at", "ended_at", "duration_seconds", "end_reason", "metadata", "created_at",
+    "talk_stats", "analysis", "processed_at",
 )  # fmt: skip
 TURN_FIELDS = ("turn_number", "speaker", "text", "confidence", "started_at", "ended_at", "interrupted", "metadata")
 EVENT_FIELDS = ("sequence", "event_type", "payload", "occurred_at")
@@ -22,10 +23,25 @@ def call_list(*, tenant: Tenant):
     return Call.objects.for_tenant(tenant).order_by("-created_at", "-id")
 
 
+def _has_recording(tenant: Tenant) -> Exists:
+    return Exists(Recording.objects.for_tenant(tenant).filter(call=OuterRef("pk")).exclude(file=""))
+
+
+def call_list_with_recording(*, tenant: Tenant):
+    """The calls as the API shows them: each with `has_recording` (a stored audio file), in the same query."""
+    return call_list(tenant=tenant).annotate(has_recording=_has_recording(tenant))
+
+
+def call_recording(*, tenant: Tenant, call_id) -> Recording | None:
+    """The call's recording, if it has one with a file."""
+    return Recording.objects.for_tenant(tenant).filter(call_id=call_id).exclude(file="").first()
+
+
 def call_detail(*, tenant: Tenant, call_id) -> Call | None:
     """The call with its transcript, events and tool calls in order (four queries, however long the call)."""
     return (
         Call.objects.for_tenant(tenant)
+        .annotate(has_recording=_has_recording(tenant))
         .prefetch_related(
             Prefetch("turns", queryset=TranscriptTurn.objects.order_by("turn_number")),
             Prefetch("events", queryset=CallEvent.objects.order_by("sequence")),
@@ -41,9 +57,10 @@ def call_detail_data(*, tenant: Tenant, call_id) -> dict | None:
 
     GET /v1/calls/{id} is the hottest read (live dashboards poll it); reading values instead of
     instances and serializers makes it several times cheaper. The API test checks it matches the
-    serializer's output field for field.
+    serializer's output field for field. `has_recording` is the API's to turn into `recording_url`.
     """
-    call = Call.objects.for_tenant(tenant).filter(pk=call_id).values(*CALL_FIELDS).first()
+    calls = Call.objects.for_tenant(tenant).filter(pk=call_id).annotate(has_recording=_has_recording(tenant))
+    call = calls.values(*CALL_FIELDS, "has_recording").first()
     if call is None:
         return None
     children = {

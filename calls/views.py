@@ -2,10 +2,9 @@
 
 import json
 import math
-import mimetypes
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -16,19 +15,11 @@ from agents.runtime.metrics import AGENT_METRICS, CALLER_METRICS
 from calls import presentation, selectors, services
 from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
+from calls.recordings import RecordingGone, recording_response
 from voiceapp.errors import ApplicationError
+from voiceapp.http_range import RangeNotSatisfiable, not_satisfiable_response
 from voiceapp.web.csv_export import csv_response
 from voiceapp.web.tenancy import TenantPageMixin
-
-AUDIO_TYPES = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "ogg": "audio/ogg",
-    "opus": "audio/ogg",
-    "webm": "audio/webm",
-    "flac": "audio/flac",
-    "m4a": "audio/mp4",
-}
 
 # The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (agents/runtime/metrics.py):
 # the caller's turn carries the STT delay, the agent's answer the LLM, TTS and end-to-end ones.
@@ -178,21 +169,19 @@ def _latency(turns: list[TranscriptTurn]) -> dict:
 
 
 class RecordingView(TenantPageMixin, View):
-    """The call's audio file, from the default storage, for the page's player (another tenant's: 404)."""
+    """The call's audio file, from the default storage, for the page's player (another tenant's: 404).
+
+    Served with HTTP Range (206, 416), like GET /v1/calls/{id}/recording, so the player can seek."""
 
     def get(self, request, call_id, recording_id):
         recordings = Recording.objects.for_tenant(self.tenant).filter(call_id=call_id)
         recording = get_object_or_404(recordings, pk=recording_id)
         try:
-            audio = recording.file.open("rb")
-        except (FileNotFoundError, ValueError) as exc:  # the retention task removed it, or no file was saved
+            return recording_response(request, recording)
+        except RecordingGone as exc:
             raise Http404("The recording file is gone.") from exc
-        return FileResponse(audio, content_type=_content_type(recording))
-
-
-def _content_type(recording: Recording) -> str:
-    known = AUDIO_TYPES.get((recording.format or "").lower())
-    return known or mimetypes.guess_type(recording.file.name)[0] or "application/octet-stream"
+        except RangeNotSatisfiable as exc:
+            return not_satisfiable_response(exc)
 
 
 class OutboundCallView(TenantPageMixin, FormView):

@@ -248,6 +248,7 @@ def test_transfer_is_refused_unless_the_call_is_conversing(api_client, tenant, a
 
 def test_the_fast_detail_matches_the_serializer_field_for_field(api_client, tenant, agent):
     from rest_framework.renderers import JSONRenderer
+    from rest_framework.test import APIRequestFactory
 
     from calls.apis import CallDetailOutput
     from calls.selectors import call_detail
@@ -255,5 +256,9 @@ def test_the_fast_detail_matches_the_serializer_field_for_field(api_client, tena
     call = conversing_call(tenant, agent)
     factories.TranscriptTurnFactory(call=call, turn_number=1, confidence=0.87, metadata={"stt_ms": 120})
     factories.ToolCallFactory(call=call, result={"ok": True}, status="succeeded", duration_ms=42)
-    expected = JSONRenderer().render(CallDetailOutput(call_detail(tenant=tenant, call_id=call.pk)).data)
-    assert api_client.get(f"/v1/calls/{call.pk}").content == expected
+    factories.RecordingFactory(call=call)
+    Call.objects.filter(pk=call.pk).update(analysis={"summary": "Asked for hours."}, talk_stats={"turns": 1})
+    request = APIRequestFactory().get(f"/v1/calls/{call.pk}")
+    serialized = CallDetailOutput(call_detail(tenant=tenant, call_id=call.pk), context={"request": request}).data
+    assert serialized["recording_url"] == f"http://testserver/v1/calls/{call.pk}/recording"
+    assert api_client.get(f"/v1/calls/{call.pk}").content == JSONRenderer().render(serialized)

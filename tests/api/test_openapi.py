@@ -15,3 +15,22 @@ def test_schema_generates_without_warnings(tmp_path):
         headers = [p["name"] for p in schema["paths"][path][operation].get("parameters", []) if p["in"] == "header"]
         assert headers == ["Idempotency-Key"], path
     assert schema["paths"]["/v1/calls"]["post"]["responses"]["202"]
+
+
+@pytest.mark.django_db
+def test_schema_lists_the_recording_download_and_the_end_operation(tmp_path):
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(target))
+    paths = yaml.safe_load(target.read_text())["paths"]
+    recording = paths["/v1/calls/{call_id}/recording"]["get"]
+    assert recording["operationId"] == "calls_recording"
+    assert set(recording["responses"]["200"]["content"]) == set(recording["responses"]["206"]["content"]) == {"audio/*"}
+    assert (
+        recording["responses"]["416"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Error"
+    )
+    assert [p["name"] for p in recording["parameters"] if p["in"] == "header"] == ["Range"]
+    end = paths["/v1/calls/{call_id}/end"]["post"]
+    assert end["operationId"] == "calls_end"
+    assert "requestBody" not in end
+    assert set(end["responses"]) >= {"202", "404", "409"}
+    assert [p["name"] for p in end["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]

@@ -7,7 +7,7 @@ from django.urls import get_resolver
 
 from agents.models import Agent, Voice
 from billing.models import UsageReport
-from calls.models import Call, CallEvent
+from calls.models import Call, CallEvent, Recording
 from integrations.models import BackendService, ProviderCredential, WebhookDelivery, WebhookEndpoint
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, AuditLog
@@ -21,6 +21,7 @@ def theirs(other_tenant):
     """One of each object, owned by the other tenant."""
     agent = factories.AgentFactory(tenant=other_tenant, transfer_targets=[{"name": "Desk", "destination": "ext:1"}])
     call = factories.CallFactory(tenant=other_tenant, agent=agent, status="conversing", answered_at=None)
+    factories.RecordingFactory(call=call)
     return {
         "agent": agent,
         "call": call,
@@ -42,6 +43,8 @@ ID_ROUTES = [
     ("patch", "/v1/agents/{agent}", {"name": "Stolen"}),
     ("delete", "/v1/agents/{agent}", None),
     ("get", "/v1/calls/{call}", None),
+    ("get", "/v1/calls/{call}/recording", None),
+    ("post", "/v1/calls/{call}/end", None),
     ("post", "/v1/calls/{call}/transfer", {"type": "blind", "target": "Desk"}),
     ("get", "/v1/numbers/{number}", None),
     ("patch", "/v1/numbers/{number}", {"friendly_name": "Stolen"}),
@@ -70,6 +73,7 @@ def snapshot() -> dict:
         Agent,
         Call,
         CallEvent,
+        Recording,
         PhoneNumber,
         Voice,
         ApiKey,

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 import requests
 import schemathesis
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -109,6 +110,7 @@ def seeded(transactional_db):
         ended_at=start + timedelta(seconds=17),
         duration_ms=812,
     )
+    factories.RecordingFactory(call=call, file=ContentFile(b"RIFF" + bytes(range(256)) * 8, name="seeded.wav"))
     # An ended call too, so it is metered and /v1/usage has a row.
     ended = call_services.call_create(
         tenant=tenant, agent=agent, direction=Call.Direction.INBOUND, from_number="+15557770002", to_number=number.e164
