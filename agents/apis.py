@@ -1,12 +1,13 @@
-"""/v1/agents and /v1/voices."""
+"""/v1/agents, their knowledge documents (/v1/agents/{id}/documents) and /v1/voices."""
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from agents import selectors, services
-from agents.models import Agent, Voice
+from agents.models import Agent, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from voiceapp.api.docs import ErrorBody, error_responses
 from voiceapp.api.idempotency import idempotent
@@ -224,3 +225,123 @@ class VoiceListCreateApi(TenantScopedAPIView):
             data.is_valid(raise_exception=True)
             voice = services.voice_create(tenant=self.tenant, actor=actor, **data.validated_data)
         return Response(VoiceOutput(voice).data, status=status.HTTP_201_CREATED)
+
+
+# --- knowledge documents --------------------------------------------------------------------------
+
+
+class DocumentOutput(serializers.ModelSerializer):
+    agent_id = serializers.UUIDField()
+
+    class Meta:
+        model = KnowledgeDocument
+        fields = ["id", "agent_id", "title", "content", "source_url", "is_active", "created_at", "updated_at"]
+
+
+class DocumentInput(Input):
+    title = serializers.CharField(max_length=255, help_text="Unique among the agent's documents.")
+    content = serializers.CharField(
+        max_length=services.KNOWLEDGE_MAX_CHARACTERS,
+        help_text="Plain text the agent answers from; FAQ entries as lines like 'Q: … A: …'.",
+    )
+    source_url = serializers.URLField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="Where the content came from."
+    )
+    is_active = serializers.BooleanField(
+        required=False, default=True, help_text="Inactive documents are kept but not used on calls."
+    )
+
+
+class DocumentUploadInput(Input):
+    """multipart/form-data: the document's text is the uploaded file."""
+
+    title = serializers.CharField(max_length=255, help_text="Unique among the agent's documents.")
+    file = serializers.FileField(
+        help_text=f"UTF-8 text ({', '.join(services.KNOWLEDGE_UPLOAD_TYPES)}), at most "
+        f"{services.KNOWLEDGE_MAX_UPLOAD_BYTES:,} bytes and {services.KNOWLEDGE_MAX_CHARACTERS:,} characters."
+    )
+    source_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=200)
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class AgentDocumentsMixin:
+    """The documents of the URL's agent; another tenant's (or a deleted) agent is a 404 like a missing one."""
+
+    def agent(self) -> Agent:
+        if not hasattr(self, "_agent"):
+            self._agent = selectors.agent_get(tenant=self.tenant, agent_id=self.kwargs["agent_id"])
+        if self._agent is None:
+            raise Http404
+        return self._agent
+
+    def tenant_queryset(self):
+        return selectors.knowledge_document_list(tenant=self.tenant, agent=self.agent())
+
+
+class DocumentListCreateApi(AgentDocumentsMixin, TenantScopedAPIView):
+    serializer_class = DocumentOutput
+    parser_classes = [StrictJSONParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="agents_documents_list",
+        responses={200: DocumentOutput(many=True), **error_responses(400, 401, 403, 404, 429)},
+    )
+    def get(self, request, agent_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DocumentOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="agents_documents_create",
+        description="Add a document to the agent's knowledge base, used from its next call on. JSON with "
+        "`content`, or multipart/form-data with the text as `file`.",
+        request={"application/json": DocumentInput, "multipart/form-data": DocumentUploadInput},
+        responses={201: DocumentOutput, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
+    )
+    @idempotent
+    def post(self, request, agent_id):
+        agent = self.agent()
+        if request.content_type.startswith("multipart/form-data"):
+            data = DocumentUploadInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = dict(data.validated_data)
+            upload = fields.pop("file")
+            fields["content"] = services.knowledge_text_from_upload(
+                data=upload.read(services.KNOWLEDGE_MAX_UPLOAD_BYTES + 1),
+                content_type=upload.content_type,
+                filename=upload.name,
+            )
+        else:
+            data = DocumentInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = data.validated_data
+        document = services.knowledge_document_create(agent=agent, actor=self.audit_actor(), **fields)
+        return Response(DocumentOutput(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailApi(AgentDocumentsMixin, TenantScopedAPIView):
+    serializer_class = DocumentOutput
+
+    @extend_schema(
+        operation_id="agents_documents_retrieve", responses={200: DocumentOutput, **error_responses(401, 403, 404, 429)}
+    )
+    def get(self, request, agent_id, document_id):
+        return Response(DocumentOutput(self.get_scoped(document_id)).data)
+
+    @extend_schema(
+        operation_id="agents_documents_update",
+        request=DocumentInput(partial=True),
+        responses={200: DocumentOutput, **error_responses(400, 401, 403, 404, 415, 429)},
+    )
+    def patch(self, request, agent_id, document_id):
+        document = self.get_scoped(document_id)
+        data = DocumentInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        document = services.knowledge_document_update(
+            document=document, actor=self.audit_actor(), **data.validated_data
+        )
+        return Response(DocumentOutput(document).data)
+
+    @extend_schema(operation_id="agents_documents_delete", responses={204: None, **error_responses(401, 403, 404, 429)})
+    def delete(self, request, agent_id, document_id):
+        services.knowledge_document_delete(document=self.get_scoped(document_id), actor=self.audit_actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)

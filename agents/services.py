@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import mimetypes
 from copy import deepcopy
 
 from asgiref.sync import async_to_sync
@@ -137,12 +138,33 @@ def voice_clone_create(
         raise
 
 
-@transaction.atomic
-def knowledge_document_create(
-    *, agent: Agent, actor: dict | None = None, title: str, content: str, source_url: str = ""
-) -> KnowledgeDocument:
-    """Add a document to the agent's knowledge base (used from the next call on)."""
-    document = KnowledgeDocument(tenant=agent.tenant, agent=agent, title=title, content=content, source_url=source_url)
+# A document is cut into chunks and ranked on every caller turn: 500,000 characters is about a 300-page book.
+KNOWLEDGE_MAX_CHARACTERS = 500_000
+# Uploaded documents are UTF-8 text (at most 4 bytes a character, so a larger file cannot fit the limit).
+KNOWLEDGE_UPLOAD_TYPES = ("text/plain", "text/markdown", "text/csv")
+KNOWLEDGE_MAX_UPLOAD_BYTES = 4 * KNOWLEDGE_MAX_CHARACTERS
+KNOWLEDGE_FIELDS = ("title", "content", "source_url", "is_active")
+
+
+def _document_refused(field: str, message: str) -> ApplicationError:
+    return ApplicationError(message, code="invalid_knowledge_document", fields={field: [message]})
+
+
+def _save_document(document: KnowledgeDocument) -> None:
+    """Check what a knowledge document must be (a title, some text, within the size limit) and save it."""
+    document.title = (document.title or "").strip()
+    if not document.title:
+        raise _document_refused("title", "Give the document a title.")
+    if not (document.content or "").strip():
+        raise _document_refused("content", "The document has no text.")
+    if len(document.content) > KNOWLEDGE_MAX_CHARACTERS:
+        raise _document_refused(
+            "content",
+            f"The document has {len(document.content):,} characters; at most {KNOWLEDGE_MAX_CHARACTERS:,} are "
+            "allowed. Split it into several documents.",
+        )
+    if "\x00" in document.title or "\x00" in document.content:
+        raise _document_refused("content", "The document contains a NUL character.")
     document.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
@@ -150,13 +172,68 @@ def knowledge_document_create(
     except IntegrityError as exc:
         message = "This agent already has a document with this title."
         raise ApplicationError(message, code="knowledge_title_taken", fields={"title": [message]}) from exc
+
+
+def knowledge_text_from_upload(*, data: bytes, content_type: str, filename: str = "") -> str:
+    """The text of an uploaded document: UTF-8 plain text, Markdown or CSV, within the size limit."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in ("", "application/octet-stream"):  # curl and some browsers send no type for .md files
+        kind = mimetypes.guess_type(filename or "")[0] or kind
+    if kind not in KNOWLEDGE_UPLOAD_TYPES:
+        raise _document_refused(
+            "file", f"Upload plain text: {', '.join(KNOWLEDGE_UPLOAD_TYPES)} (this file is {kind or 'of no type'})."
+        )
+    if len(data) > KNOWLEDGE_MAX_UPLOAD_BYTES:
+        raise _document_refused("file", f"The file is larger than {KNOWLEDGE_MAX_UPLOAD_BYTES:,} bytes.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _document_refused("file", "The file is not UTF-8 text.") from exc
+    if "\x00" in text:
+        raise _document_refused("file", "The file contains a NUL character: it is not plain text.")
+    if not text.strip():
+        raise _document_refused("file", "The file has no text.")
+    if len(text) > KNOWLEDGE_MAX_CHARACTERS:
+        raise _document_refused(
+            "file", f"The file has {len(text):,} characters; at most {KNOWLEDGE_MAX_CHARACTERS:,} are allowed."
+        )
+    return text
+
+
+@transaction.atomic
+def knowledge_document_create(
+    *, agent: Agent, actor: dict | None = None, title: str, content: str, source_url: str = "", is_active: bool = True
+) -> KnowledgeDocument:
+    """Add a document to the agent's knowledge base (used from the next call on)."""
+    document = KnowledgeDocument(
+        tenant=agent.tenant, agent=agent, title=title, content=content, source_url=source_url, is_active=is_active
+    )
+    _save_document(document)
     audit_log_record(
         tenant=agent.tenant,
         action="knowledge.create",
         obj=document,
-        changes={"agent": str(agent.pk), "title": title},
+        changes={"agent": str(agent.pk), "title": document.title},
         **(actor or {}),
     )
+    return document
+
+
+@transaction.atomic
+def knowledge_document_update(*, document: KnowledgeDocument, actor: dict | None = None, **fields) -> KnowledgeDocument:
+    """Change the given fields of a knowledge document (title, content, source_url, is_active)."""
+    changed = sorted(name for name in fields if name in KNOWLEDGE_FIELDS and getattr(document, name) != fields[name])
+    for name in changed:
+        setattr(document, name, fields[name])
+    if changed:
+        _save_document(document)
+        audit_log_record(
+            tenant=document.tenant,
+            action="knowledge.update",
+            obj=document,
+            changes={"agent": str(document.agent_id), "title": document.title, "fields": changed},
+            **(actor or {}),
+        )
     return document
 
 

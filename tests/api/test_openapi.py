@@ -34,3 +34,23 @@ def test_schema_lists_the_recording_download_and_the_end_operation(tmp_path):
     assert "requestBody" not in end
     assert set(end["responses"]) >= {"202", "404", "409"}
     assert [p["name"] for p in end["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+
+
+@pytest.mark.django_db
+def test_schema_lists_the_knowledge_document_operations(tmp_path):
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(target))
+    paths = yaml.safe_load(target.read_text())["paths"]
+    collection, item = paths["/v1/agents/{agent_id}/documents"], paths["/v1/agents/{agent_id}/documents/{document_id}"]
+    assert {method: op["operationId"] for method, op in collection.items()} == {
+        "get": "agents_documents_list",
+        "post": "agents_documents_create",
+    }
+    assert {method: op["operationId"] for method, op in item.items()} == {
+        "get": "agents_documents_retrieve",
+        "patch": "agents_documents_update",
+        "delete": "agents_documents_delete",
+    }
+    assert set(collection["post"]["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert {p["name"] for p in collection["get"]["parameters"] if p["in"] == "query"} == {"limit", "offset"}
+    assert [p["name"] for p in collection["post"]["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.urls import get_resolver
 
-from agents.models import Agent, Voice
+from agents.models import Agent, KnowledgeDocument, Voice
 from billing.models import UsageReport
 from calls.models import Call, CallEvent, Recording
 from integrations.models import BackendService, ProviderCredential, WebhookDelivery, WebhookEndpoint
@@ -24,6 +24,7 @@ def theirs(other_tenant):
     factories.RecordingFactory(call=call)
     return {
         "agent": agent,
+        "document": factories.KnowledgeDocumentFactory(agent=agent),
         "call": call,
         "number": factories.PhoneNumberFactory(tenant=other_tenant, agent=agent),
         "voice": factories.VoiceFactory(tenant=other_tenant),
@@ -42,6 +43,11 @@ ID_ROUTES = [
     ("put", "/v1/agents/{agent}", {"name": "Stolen", "system_prompt": "x"}),
     ("patch", "/v1/agents/{agent}", {"name": "Stolen"}),
     ("delete", "/v1/agents/{agent}", None),
+    ("get", "/v1/agents/{agent}/documents", None),
+    ("post", "/v1/agents/{agent}/documents", {"title": "Stolen", "content": "x"}),
+    ("get", "/v1/agents/{agent}/documents/{document}", None),
+    ("patch", "/v1/agents/{agent}/documents/{document}", {"title": "Stolen"}),
+    ("delete", "/v1/agents/{agent}/documents/{document}", None),
     ("get", "/v1/calls/{call}", None),
     ("get", "/v1/calls/{call}/recording", None),
     ("post", "/v1/calls/{call}/end", None),
@@ -71,6 +77,7 @@ ID_ROUTES = [
 def snapshot() -> dict:
     models = [
         Agent,
+        KnowledgeDocument,
         Call,
         CallEvent,
         Recording,
@@ -172,6 +179,7 @@ def test_every_id_route_is_covered():
         "v1/"
         + t.removeprefix("/v1/")
         .replace("{agent}", "<uuid:agent_id>")
+        .replace("{document}", "<uuid:document_id>")
         .replace("{call}", "<uuid:call_id>")
         .replace("{number}", "<uuid:number_id>")
         .replace("{api_key}", "<uuid:key_id>")

@@ -490,6 +490,24 @@ def test_knowledge_document_errors_show_on_the_edit_page(web_client, tenant):
     assert KnowledgeDocument.objects.for_tenant(tenant).count() == 1
 
 
+def test_the_dashboard_refuses_a_document_over_the_apis_size_limit_with_the_same_words(web_client, tenant):
+    from agents.services import KNOWLEDGE_MAX_CHARACTERS
+
+    agent = factories.AgentFactory(tenant=tenant)
+    content = "a" * (KNOWLEDGE_MAX_CHARACTERS + 1)
+
+    response = web_client.post(f"/agents/{agent.pk}/documents/", {"document-title": "All", "document-content": content})
+
+    assert response.status_code == 400
+    assert response.context["document_form"].errors == {
+        "content": [
+            f"The document has {KNOWLEDGE_MAX_CHARACTERS + 1:,} characters; at most {KNOWLEDGE_MAX_CHARACTERS:,} "
+            "are allowed. Split it into several documents."
+        ]
+    }
+    assert not KnowledgeDocument.objects.for_tenant(tenant).exists()
+
+
 def test_a_document_of_another_agent_cannot_be_removed_through_this_one(web_client, tenant):
     agent = factories.AgentFactory(tenant=tenant)
     other_document = factories.KnowledgeDocumentFactory(agent=factories.AgentFactory(tenant=tenant))
