@@ -11,6 +11,7 @@ from tenants.models import Membership
 from tests import factories
 from tests.api.conftest import key_client
 from tests.api.test_errors import assert_error
+from voiceapp.http_range import RangeNotSatisfiable, byte_range
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +187,32 @@ def test_head_gives_the_length_without_the_audio(api_client, call, recording):
     assert response.status_code == 200
     assert response["Content-Length"] == str(len(AUDIO))
     assert b"".join(response.streaming_content) == b""
+
+
+# --- the Range rules themselves (voiceapp.http_range.byte_range) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        (None, 10, None),
+        ("", 10, None),
+        ("bytes=0-", 10, (0, 9)),
+        ("bytes=0009-0009", 10, (9, 9)),  # leading zeros are digits like any other
+        ("  bytes=2-3  ", 10, (2, 3)),
+        ("bytes=-10", 10, (0, 9)),
+        ("bytes=-1", 1, (0, 0)),
+        ("bytes=3-2", 10, None),  # last before first: an invalid range, ignored
+        ("bytes=0-1,3-4", 10, None),  # several ranges: served whole
+        ("bytes=1-" + "9" * 5000, 10, (1, 9)),  # an absurd end is the end of the file
+    ],
+)
+def test_byte_range_reads_one_range_and_ignores_what_it_does_not_serve(header, size, expected):
+    assert byte_range(header, size) == expected
+
+
+@pytest.mark.parametrize(("header", "size"), [("bytes=0-", 0), ("bytes=-5", 0), ("bytes=10-", 10), ("bytes=-0", 10)])
+def test_byte_range_past_the_end_or_of_an_empty_file_is_not_satisfiable(header, size):
+    with pytest.raises(RangeNotSatisfiable) as raised:
+        byte_range(header, size)
+    assert raised.value.headers["Content-Range"] == f"bytes */{size}"
