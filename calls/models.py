@@ -30,6 +30,7 @@ class Call(TenantOwnedModel):
         BUSY = "busy", "Busy"
         VOICEMAIL = "voicemail", "Voicemail"
         REJECTED = "rejected", "Rejected"
+        CANCELED = "canceled", "Canceled before it was dialled"
         ERROR = "error", "Error"
 
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="calls")

@@ -32,10 +32,13 @@ FAILURE_REASONS = {
     "unknown_number": "The dialled number is not one of ours",
     "unassigned_number": "The dialled number is not assigned to an agent",
     "tenant_suspended": "The tenant is suspended",
+    "not_dialled": "No worker could dial the call in time",
 }
 
 # End reasons of a call that never became a conversation: the other side's doing (neutral) or a fault (red).
-NOT_CONNECTED_REASONS = frozenset({Call.EndReason.NO_ANSWER, Call.EndReason.BUSY, Call.EndReason.VOICEMAIL})
+NOT_CONNECTED_REASONS = frozenset(
+    {Call.EndReason.NO_ANSWER, Call.EndReason.BUSY, Call.EndReason.VOICEMAIL, Call.EndReason.CANCELED}
+)
 FAILED_REASONS = frozenset({Call.EndReason.ERROR, Call.EndReason.SETUP_TIMEOUT, Call.EndReason.REJECTED})
 
 # The analysis' own outcome codes (calls.analysis), in words; configured outcomes are worded from their name.

@@ -436,12 +436,16 @@ def tool_call_record(
 
 
 def call_end_request(*, call: Call, actor: dict | None = None) -> Call:
-    """Ask the bridge running a live call to hang up (a supervisor's "end call"); audited."""
-    if call.status == CallStatus.ENDED:
-        raise Conflict("This call has already ended.", code="call_not_active")
+    """End a call on request (a supervisor, the API); audited. A live call's bridge is asked to hang up; an
+    outbound call not dialled yet has no bridge: it ends here, `canceled`, and its dial never happens."""
     with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        if call.status == CallStatus.ENDED:
+            raise Conflict("This call has already ended.", code="call_not_active")
         audit_log_record(
             tenant=call.tenant, action="call.end", obj=call, changes={"status": call.status}, **(actor or {})
         )
+        if call.status == CallStatus.INITIAL:
+            return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.CANCELED)
         events.request_hangup_on_commit(call_id=call.pk)
     return call

@@ -120,3 +120,27 @@ def test_the_answer_links_the_calls_recording(api_client, live_call):
     factories.RecordingFactory(call=live_call)
     response = api_client.post(end_url(live_call))
     assert response.json()["recording_url"] == f"http://testserver/v1/calls/{live_call.pk}/recording"
+
+
+def test_ending_an_outbound_call_not_dialled_yet_cancels_it_and_its_dial_never_happens(
+    api_client, tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    from calls import services, tasks
+
+    factories.SubscriptionFactory(tenant=tenant)
+    agent = factories.AgentFactory(tenant=tenant)
+    factories.PhoneNumberFactory(tenant=tenant, agent=agent)
+    monkeypatch.setattr(tasks.call_initiate, "delay", lambda **kwargs: None)  # the dial task is still queued
+    call = services.call_start_outbound(tenant=tenant, agent=agent, to_number="+15557654321")
+    dialled = []
+    monkeypatch.setattr("telephony.services.call_dial", lambda *, call: dialled.append(call))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(end_url(call))
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["end_reason"]) == ("ended", "canceled")
+    tasks.call_initiate(call_id=str(call.pk), tenant_id=str(tenant.pk))  # the queued task runs at last
+    assert tasks.dial_due_calls() == 0
+    assert dialled == []
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.dial_due_at) == ("ended", "canceled", None)
