@@ -1,8 +1,10 @@
 """A whole call on the offline engines, checked by ear: piper speaks the caller's lines, the agent's
 reply audio is written out, and the offline Whisper transcribes it back."""
 
+import asyncio
 import io
 import re
+import time
 import wave
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from livekit import rtc
 
+from agents.management.commands import simulate_call
 from agents.runtime.providers.whisper_stt import get_model, to_whisper_input
 from calls.models import Call, TranscriptTurn
 from tests import factories
@@ -85,3 +88,30 @@ def test_every_primary_provider_down_the_offline_chain_carries_the_call(demo_age
     assert Call.objects.unscoped().get().end_reason == "caller_hangup"
     caller = TranscriptTurn.objects.unscoped().get(speaker="caller")
     assert {"when", "open"} <= words(caller.text)
+
+
+def test_a_busy_event_loop_does_not_garble_the_agents_audio(demo_agent, whisper, tmp_path, monkeypatch):
+    # A loaded machine holds the event loop up (here: 120 ms of every 270 ms, on purpose). The playout
+    # then hands over the frames it owes at once; laid on the timeline by arrival they overwrote each
+    # other, and Whisper heard "when you're friday, am to fpm".
+    run = simulate_call.Simulation.run
+
+    async def run_on_a_busy_loop(simulation):
+        async def hold_the_loop():
+            while True:
+                await asyncio.sleep(0.15)
+                time.sleep(0.12)
+
+        busy = asyncio.create_task(hold_the_loop())
+        try:
+            return await run(simulation)
+        finally:
+            busy.cancel()
+
+    monkeypatch.setattr(simulate_call.Simulation, "run", run_on_a_busy_loop)
+
+    printed, wav = simulate(tmp_path, "When are you open?")
+
+    heard = words(transcribe(whisper, wav))
+    assert {"thank", "calling", "help"} <= heard, printed
+    assert {"monday", "friday"} <= heard, printed

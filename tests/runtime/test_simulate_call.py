@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from livekit import rtc
 
+from agents.management.commands import simulate_call
 from agents.runtime import session as runtime_session
 from calls.models import Call, CallEvent, TranscriptTurn
 from tests import factories
@@ -156,3 +158,40 @@ def test_caller_wav_alone_runs_the_readme_call_in_a_fresh_process(tmp_path):
     )
     assert re.search(r"Caller  When are you open", done.stdout), done.stdout
     assert "Call ended: you hung up (caller_hangup)." in done.stdout
+
+
+class StepClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def agent_frame(value: int, samples: int = 480) -> rtc.AudioFrame:
+    return rtc.AudioFrame(np.full(samples, value, dtype=np.int16).tobytes(), 24000, 1, samples)
+
+
+def test_agent_audio_handed_over_late_and_at_once_is_kept_whole_on_the_timeline():
+    # A busy loop lets the playout fall behind; it then hands the frames it owes over in one go.
+    # Placed by the time they arrived, they all went to one spot and overwrote each other, and
+    # Whisper heard pieces of the reply.
+    clock = StepClock()
+    track = simulate_call.AgentTrack(speed=3.0, clock=clock)
+    clock.now += 1.0  # the reply starts 3 s into the call's timeline (--fast)
+    for n in range(10):
+        clock.now += 0.02 / 3
+        track.sink(agent_frame(n + 1))
+    for n in range(10, 40):  # the loop was held up: 30 frames at the same instant
+        track.sink(agent_frame(n + 1))
+    clock.now += 2.0  # a pause, then the next reply
+    track.sink(agent_frame(99))
+
+    audio = track.render()
+    start = int(np.flatnonzero(audio)[0])
+    assert start == pytest.approx(3 * 24000, abs=1)
+    assert list(audio[start : start + 40 * 480 : 480]) == list(range(1, 41))  # every frame, in order, end to end
+    assert (audio[start : start + 40 * 480] > 0).all()
+    assert not audio[start + 40 * 480 : -480].any()  # then silence: the pause
+    assert list(audio[-480:]) == [99] * 480
+    assert track.spoken_seconds == pytest.approx(41 * 0.02)

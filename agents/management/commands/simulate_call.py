@@ -42,7 +42,10 @@ RATE = 16000  # the caller's audio, as a phone leg's decoded audio would reach t
 AGENT_RATE = 24000  # the agent's audio in --out
 FRAME = RATE // 50  # 20 ms
 SETTLE = 0.8  # seconds of agent quiet after its reply before the caller says the next line
+# Wall-clock seconds the caller waits for an answer. Not shortened by --fast: that paces the audio,
+# while transcribing and synthesizing take what they take (longer on a busy machine).
 REPLY_TIMEOUT = 30.0
+PAUSE = 0.25  # seconds of the agent's timeline: a later frame than this after the last one starts after a pause
 FAST = 3.0
 
 END_REASONS = {
@@ -104,24 +107,30 @@ def write_wav(path: str, samples: np.ndarray, rate: int) -> None:
 class AgentTrack:
     """The agent's audio placed on the call's timeline, so pauses and barge-ins sound as they happened."""
 
-    def __init__(self, *, speed: float):
-        self.speed = speed
+    def __init__(self, *, speed: float, clock=time.monotonic):
+        self.speed, self._clock = speed, clock
         self.pieces: list[tuple[int, np.ndarray]] = []
+        self._end = 0  # just after the last piece laid
         self.start()
 
     def start(self) -> None:
-        self.t0, self.wall_t0 = time.monotonic(), time.time()
+        self.t0, self.wall_t0 = self._clock(), time.time()
 
     def now(self) -> float:
-        return (time.monotonic() - self.t0) * self.speed
+        return (self._clock() - self.t0) * self.speed
 
     def at(self, wall_time: float | None) -> float:
         """A wall-clock time (the framework's metrics) on the call's timeline."""
         return (wall_time - self.wall_t0) * self.speed if wall_time else self.now()
 
     def sink(self, frame: rtc.AudioFrame) -> None:
-        start = max(int(self.now() * AGENT_RATE) - frame.samples_per_channel, 0)
-        self.pieces.append((start, np.frombuffer(frame.data, dtype=np.int16).copy()))
+        samples = np.frombuffer(frame.data, dtype=np.int16).copy()
+        due = max(int(self.now() * AGENT_RATE) - len(samples), 0)
+        # The frames of a reply follow each other: ones the playout hands over late and at once (the
+        # loop was busy) go end to end, not on top of each other; only a real pause leaves silence.
+        start = due if due > self._end + PAUSE * AGENT_RATE else self._end
+        self.pieces.append((start, samples))
+        self._end = start + len(samples)
 
     def render(self) -> np.ndarray:
         end = max((s + len(p) for s, p in self.pieces), default=0)
@@ -214,7 +223,7 @@ class Simulation:
     async def _wait_for_reply(self, session, line: CallAudioInput, *, turns_before: int) -> None:
         """Keep the line open (silence) until the agent has answered and gone quiet."""
         silence = np.zeros(FRAME, dtype=np.int16)
-        deadline, quiet_since = time.monotonic() + REPLY_TIMEOUT / self.speed, None
+        deadline, quiet_since = time.monotonic() + REPLY_TIMEOUT, None
         while not session.done and time.monotonic() < deadline:
             answered = self._agent_turns(session) > turns_before or not self.agent.greeting_message
             quiet = self._quiet(session)
