@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run web realtime worker beat media test lint format migrations-check check-deploy ci clean
+.PHONY: install run web realtime worker beat media test lint format migrations-check check-deploy ci clean docs
 .PHONY: tts-install tts-node tts-test tts-bench browser-install
 
 $(BIN)/python:
@@ -71,7 +71,20 @@ check-deploy: install  ## Django's deployment checklist under production-like se
 	INTEGRATION_CRYPTO_KEY=ci:$$($(BIN)/python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
 	ALLOWED_HOSTS=voice.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-ci: lint migrations-check check-deploy test  ## What CI runs (see .ci/run)
+# --- Documentation: docs/ and mkdocs.yml, built into site/ (gitignored) ------------------------------
+# --strict turns every warning (a broken link or anchor, a page missing from the nav) into an error; the
+# check after the build refuses a page that would load a script, stylesheet or image from the network.
+$(VENV)/.docs-installed: requirements-docs.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $@
+
+docs: $(VENV)/.docs-installed  ## Build the documentation site into site/ (mkdocs build --strict)
+	$(BIN)/mkdocs build --strict --site-dir site
+	@if grep -rlE '<(script|link|img)[^>]+(src|href)="(https?:)?//' site --include='*.html'; then \
+	  echo "These pages load something from the network (above)"; exit 1; fi
+	@echo "Documentation built: site/index.html"
+
+ci: lint docs migrations-check check-deploy test  ## What CI runs (see .ci/run)
 
 clean:
 	rm -rf $(VENV) $(TTS_VENV) .pytest_cache .ruff_cache staticfiles
