@@ -17,16 +17,22 @@ from agents.runtime.providers import labels
 from agents.runtime.providers.breaker import breaker_for
 from agents.runtime.providers.chains import LLMChain, STTChain, TTSChain
 from agents.runtime.providers.chatterbox_tts import ChatterboxOptions, ChatterboxTTS
-from agents.runtime.providers.claude_llm import build_claude
-from agents.runtime.providers.deepgram_stt import build_deepgram, listen_url
 from agents.runtime.providers.guarded import GuardedLLM, GuardedSTT, GuardedTTS
-from agents.runtime.providers.openai_llm import build_openai_compatible
 from agents.runtime.providers.piper_tts import OfflinePiperTTS
 from agents.runtime.providers.responder import LocalResponder
-from agents.runtime.providers.silero_vad import build_silero
 from agents.runtime.providers.whisper_stt import OfflineWhisperSTT
 
-__all__ = ["build_llm", "build_stt", "build_tts", "build_vad", "provider_labels"]
+__all__ = ["build_llm", "build_stt", "build_tts", "build_vad", "load_plugins", "provider_labels"]
+
+# The livekit plugin modules (Deepgram, Anthropic, OpenAI, Silero) are imported by the builders that use
+# them: a plugin may only be registered on the main thread, and a web request that only synthesizes a
+# voice preview (piper or the Chatterbox node) runs in a worker thread. Sessions build their engines on
+# the event loop's (main) thread; processes that run sessions call `load_plugins()` at start.
+
+
+def load_plugins() -> None:
+    """Import (and so register) every livekit plugin the engines use. Call it on the main thread."""
+    from agents.runtime.providers import claude_llm, deepgram_stt, openai_llm, silero_vad  # noqa: F401
 
 
 def build_stt(config: dict, *, secrets: dict) -> lk_stt.STT:
@@ -40,6 +46,8 @@ def build_stt(config: dict, *, secrets: dict) -> lk_stt.STT:
     api_key = secrets.get("deepgram_api_key")
     if config.get("provider") != "deepgram" or not api_key:
         return offline
+    from agents.runtime.providers.deepgram_stt import build_deepgram, listen_url
+
     base_url = secrets.get("deepgram_base_url")
     deepgram = build_deepgram(config, api_key=api_key, base_url=base_url)
     primary = GuardedSTT(deepgram, breaker=breaker_for("deepgram", listen_url(base_url)), label=labels.DEEPGRAM)
@@ -64,6 +72,8 @@ def build_llm(
 def _real_llms(config: dict, secrets: dict) -> list[lk_llm.LLM]:
     provider = config.get("provider")
     if provider == "anthropic" and secrets.get("anthropic_api_key"):
+        from agents.runtime.providers.claude_llm import build_claude
+
         return [
             GuardedLLM(
                 build_claude(
@@ -78,6 +88,8 @@ def _real_llms(config: dict, secrets: dict) -> list[lk_llm.LLM]:
             for model in _claude_models(config, secrets)
         ]
     if provider == "openai_compatible" and secrets.get("openai_base_url"):
+        from agents.runtime.providers.openai_llm import build_openai_compatible
+
         base_url = secrets["openai_base_url"]
         real = build_openai_compatible(config, base_url=base_url, api_key=secrets.get("openai_api_key"))
         breaker = breaker_for(labels.OPENAI_COMPATIBLE, f"{base_url}#{config.get('model')}")
@@ -118,6 +130,8 @@ def build_tts(config: dict, *, voice: dict | None, secrets: dict) -> lk_tts.TTS:
 
 def build_vad(config: dict) -> VAD:
     """Silero with the section's threshold and minimum speech / silence durations (ms)."""
+    from agents.runtime.providers.silero_vad import build_silero
+
     return build_silero(config)
 
 

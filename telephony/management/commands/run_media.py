@@ -20,6 +20,7 @@ from channels.worker import Worker
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from agents.runtime.providers import load_plugins
 from agents.runtime.session import prepare_worker
 from telephony import dispatch
 from telephony import worker as media_worker
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, drain: float, **options):
+        load_plugins()  # the sessions' livekit plugins, registered on the main thread before any call
         asyncio.run(self._main(drain))
 
     async def _main(self, drain: float) -> None:
