@@ -1,6 +1,6 @@
 """Which Redis databases the benchmarks may empty: never the tests' own.
 
-The test suite uses database 15 (`REDIS_URL` in CI and the README), 11 (the gateway and telephony tests'
+The test suite uses database 15 (`REDIS_URL` in CI and docs/testing.md), 11 (the gateway and telephony tests'
 Redis scenarios) and 10 (the live-state tests); the benchmarks default to 12, 13 and 14. A benchmark that
 empties a database calls `flush`, which refuses the tests' databases whatever URL it was given.
 """

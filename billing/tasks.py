@@ -1,4 +1,4 @@
-"""Scheduled billing jobs (seed 3.4.4). Thin: they pick the period and call one service."""
+"""Scheduled billing jobs (their times: voiceapp/schedules.py). Thin: they pick the period and call one service."""
 
 from datetime import datetime, timedelta
 

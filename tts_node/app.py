@@ -1,4 +1,4 @@
-"""The node's HTTP API (seed 3.5.4, 5.4.3), a small Starlette app served by uvicorn.
+"""The node's HTTP API (docs/tts-node.md#api), a small Starlette app served by uvicorn.
 
 POST /synthesize            {"text", "voice_id", "options": {"exaggeration", "cfg_weight", "streaming"}}:
                             a whole WAV, or a chunked WAV stream when options.streaming is true

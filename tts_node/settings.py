@@ -1,4 +1,4 @@
-"""The node's settings (seed 3.5.5), read once from the environment.
+"""The node's settings (docs/tts-node.md#settings), read once from the environment.
 
 Every setting is a `TTS_*` variable so the node runs with nothing but its own environment on a GPU
 host; secrets may also come from `<NAME>_FILE`. The defaults run a bare checkout: the offline piper

@@ -1,4 +1,6 @@
-"""The event bus (seed 5.3): events go to Channels groups after the transaction that caused them commits.
+"""The event bus: events go to Channels groups after the transaction that caused them commits.
+
+Documented in docs/architecture.md#the-event-bus-and-live-state.
 
 Groups: `call.<call_id>` (the bridge and the agent session of that call, live viewers),
 `tenant.<tenant_id>` (the tenant's dashboard) and `system` (platform-wide events: the PBX event

@@ -1,4 +1,7 @@
-"""Structured JSON logs (seed 13.3) carrying the request, tenant and call ids of the current context."""
+"""Structured JSON logs, one object per line, carrying the request, tenant and call ids of the current context.
+
+The fields are listed in docs/operations.md#observability.
+"""
 
 import logging
 import socket

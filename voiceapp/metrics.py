@@ -1,4 +1,7 @@
-"""The platform's own Prometheus metrics (seed 13.2); HTTP and database metrics come from django-prometheus."""
+"""The platform's own Prometheus metrics; HTTP and database metrics come from django-prometheus.
+
+The families are listed in docs/operations.md#observability.
+"""
 
 from prometheus_client import Counter, Histogram
 

@@ -1,9 +1,9 @@
-"""Data retention (seed 9.4), applied daily by `voiceapp.tasks.apply_retention`.
+"""Data retention (docs/billing.md#retention), applied daily by `voiceapp.tasks.apply_retention`.
 
-The seed's deletion column: call records and transcripts after 7 years, audio recordings after 1 year,
+The policy: call records and transcripts after 7 years, audio recordings after 1 year,
 usage records after 7 years, audit logs after 7 years; session state lives only in Redis with a TTL.
-Hot, warm and archive tiers are storage decisions outside the database. Webhook deliveries (not in the
-seed) are kept 90 days. Every period is a setting (RETENTION_DAYS); rows go in batches, files with them.
+Hot, warm and archive tiers are storage decisions outside the database. Finished webhook deliveries
+are kept 90 days. Every period is a setting (RETENTION_DAYS); rows go in batches, files with them.
 """
 
 import logging

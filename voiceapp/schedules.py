@@ -1,4 +1,4 @@
-"""The seed's periodic jobs (3.4.4, 3.4.5) and the outbox sweeper, installed into django-celery-beat by `setup_periodic_tasks`."""
+"""The periodic jobs and the outbox sweeper, installed into django-celery-beat by `setup_periodic_tasks`."""
 
 from dataclasses import dataclass
 

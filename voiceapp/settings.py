@@ -3,7 +3,7 @@
 One module, configured by the environment alone (django-environ). With no environment at all it
 runs on embedded defaults: SQLite, the in-memory channel layer, the local-memory cache and Celery
 tasks run in-process. Production sets DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG=0 and the provider
-settings; every variable is listed in the README's configuration table.
+settings; every variable is listed in the configuration table of docs/operations.md.
 """
 
 from pathlib import Path
@@ -185,13 +185,13 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Seed 3.4.5: retries for webhook deliveries and other transient work.
+# Retries for webhook deliveries and other transient work (docs/webhooks.md#retries-disabling-replay).
 WORKER_RETRY = {
     "max_retries": env.int("WORKER_RETRY_MAX_RETRIES", default=5),
     "backoff_base_seconds": env.int("WORKER_RETRY_BACKOFF_BASE", default=60),
     "backoff_max_seconds": env.int("WORKER_RETRY_BACKOFF_MAX", default=3600),
 }
-# Celery's rate limit of the webhook delivery task per worker (e.g. "100/m", the seed's figure); empty = none,
+# Celery's rate limit of the webhook delivery task per worker (e.g. "100/m"); empty = none,
 # because a worker-wide limit caps every tenant together (the issue asks for 200 deliveries/s per process).
 WEBHOOK_QUEUE_RATE_LIMIT = env.str("WEBHOOK_QUEUE_RATE_LIMIT", default="")
 
@@ -214,7 +214,7 @@ EMAIL_CONFIG = environ.Env.email_url_config(env_secret("EMAIL_URL", default="con
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Voice by aiConnected <noreply@localhost>")
 
-# --- Retention (seed 9.4): what the daily `apply_retention` job deletes, in days ----------------
+# --- Retention (docs/billing.md#retention): what the daily `apply_retention` job deletes, in days
 RETENTION_DAYS = {
     "calls": env.int("RETENTION_CALLS_DAYS", default=7 * 365),  # call records, transcripts, events, tool calls
     "recordings": env.int("RETENTION_RECORDINGS_DAYS", default=365),
@@ -321,13 +321,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
-# --- API gateway (seed 3.1.5) -----------------------------------------------------------------
+# --- REST API: header and default per-tenant rate limits (plans override) ---------------------
 
 API_KEY_HEADER = "X-API-Key"
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=100)
 API_BURST_LIMIT = env.int("API_BURST_LIMIT", default=20)
 
-# --- Credential vault (seeds 002/003) -----------------------------------------------------------
+# --- Credential vault (docs/integrations.md#credential-vault) ----------------------------------
 # Comma-separated `<key id>:<base64 of 32 random bytes>`, newest first: the first key encrypts, any
 # listed key decrypts. Empty on embedded defaults: a development key derived from SECRET_KEY is used.
 INTEGRATION_CRYPTO_KEY = env_secret("INTEGRATION_CRYPTO_KEY")
@@ -335,8 +335,8 @@ INTEGRATION_CRYPTO_KEY = env_secret("INTEGRATION_CRYPTO_KEY")
 # link-local addresses only when this is on: keep it off in production unless backends are internal.
 INTEGRATION_ALLOW_PRIVATE_NETWORKS = env.bool("INTEGRATION_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
-# --- Providers (seed 3.2.6, 3.3.5, 3.5.5) -----------------------------------------------------
-# Keys left empty select the offline engines; see the README.
+# --- Providers, calls and the voice pipeline (docs/operations.md#configuration) ---------------
+# Keys left empty select the offline engines (docs/voice-pipeline.md#providers).
 
 DEEPGRAM_API_KEY = env_secret("DEEPGRAM_API_KEY")
 DEEPGRAM_BASE_URL = env.str("DEEPGRAM_BASE_URL", default="")
@@ -360,7 +360,7 @@ GOTO_OAUTH_SCOPES = env.list(
     default=["webrtc.v1.write", "call-events.v1.notifications.manage", "call-control.v1.calls.write"],
 )
 
-# Seed 3.2.6: the bridge's media and timeouts.
+# The bridge's media and a call's timeouts.
 BRIDGE_AUDIO = {
     "input_sample_rate": 48000,
     "output_sample_rate": 48000,
@@ -385,7 +385,8 @@ WEBRTC_ICE_SERVERS = env.list("WEBRTC_ICE_SERVERS", default=[])
 # The Channels channel the media workers (`manage.py run_media`) take new calls and commands from.
 MEDIA_WORKER_CHANNEL = env.str("MEDIA_WORKER_CHANNEL", default="telephony.bridge")
 
-# Recording (seed 9.4): both legs mixed into one mono WAV per call, saved through the default storage.
+# Recording: both legs mixed into one mono WAV per call, saved through the default storage, deleted after
+# RETENTION_RECORDINGS_DAYS.
 CALL_RECORDING_ENABLED = env.bool("CALL_RECORDING_ENABLED", default=True)
 CALL_RECORDING_SAMPLE_RATE = env.int("CALL_RECORDING_SAMPLE_RATE", default=16000)
 
@@ -410,7 +411,7 @@ AMD = {
     "transcribe_timeout_seconds": env.float("AMD_TRANSCRIBE_TIMEOUT_SECONDS", default=3.0),
 }
 
-# Seed 3.3.5: the voice pipeline's platform defaults; an agent's `settings` overrides any key.
+# The voice pipeline's platform defaults; an agent's `settings` overrides any key.
 VOICE_PIPELINE_DEFAULTS = {
     "stt": {
         "provider": env.str("STT_PROVIDER", default="deepgram" if DEEPGRAM_API_KEY else "offline"),
@@ -423,7 +424,7 @@ VOICE_PIPELINE_DEFAULTS = {
     "llm": {
         "provider": env.str("LLM_PROVIDER", default="anthropic" if ANTHROPIC_API_KEY else "offline"),
         "model": env.str("LLM_MODEL", default="claude-sonnet-4-20250514"),
-        # Seed 12.3: Claude Haiku before the local responder. Empty: go straight to the responder.
+        # Claude, then this model (Haiku), then the local responder; empty: straight to the responder.
         "fallback_model": env.str("LLM_FALLBACK_MODEL", default="claude-haiku-4-5"),
         "temperature": env.float("LLM_TEMPERATURE", default=0.7),
         "max_tokens": env.int("LLM_MAX_TOKENS", default=1024),
@@ -455,10 +456,10 @@ VOICE_PIPELINE_DEFAULTS = {
 }
 
 
-# Seed 9.3: live call state in the cache (Redis in production).
+# Live call state in the cache (Redis in production), kept this long after the call.
 CALL_STATE_TTL_SECONDS = env.int("CALL_STATE_TTL_SECONDS", default=3600)
 
-# --- Observability (seed 13) ------------------------------------------------------------------
+# --- Observability (docs/operations.md#observability) -----------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # "json" or "text"

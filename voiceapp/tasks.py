@@ -7,5 +7,5 @@ from voiceapp.retention import retention_apply
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def apply_retention() -> dict[str, int]:
-    """Daily: delete what the retention policy (seed 9.4) no longer keeps (idempotent)."""
+    """Daily: delete what the retention policy (voiceapp/retention.py) no longer keeps (idempotent)."""
     return retention_apply()

@@ -20,4 +20,4 @@ def test_the_tests_redis_databases_are_the_ones_the_guard_protects():
 
     assert redis_dbs.database_of(gateway_url) in redis_dbs.TEST_DATABASES
     assert redis_dbs.database_of(REDIS_TEST_URL) in redis_dbs.TEST_DATABASES
-    assert 15 in redis_dbs.TEST_DATABASES  # README and .ci/run give the suite database 15
+    assert 15 in redis_dbs.TEST_DATABASES  # docs/testing.md and .ci/run give the suite database 15

@@ -128,7 +128,7 @@ class Chaos:
         return 200
 
     def _effect(self, message_id: str, event: dict) -> None:
-        with self.lock:  # de-duplicated by webhook-id, as the README tells receivers to do
+        with self.lock:  # de-duplicated by webhook-id, as docs/webhooks.md tells receivers to do
             self.effects.setdefault(message_id, event["data"]["n"])
 
 

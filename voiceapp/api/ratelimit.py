@@ -1,6 +1,6 @@
 """Per-tenant API rate limits from the tenant's plan, shared by every process.
 
-Requests per minute use a fixed one-minute window (`ratelimit:{tenant}:{window}`, seed 9.3); requests
+Requests per minute use a fixed one-minute window (`ratelimit:{tenant}:{window}`, expiring with the window); requests
 in flight use a counter taken on entry and given back on exit. With REDIS_URL each check is one
 round trip to Redis (a Lua script does the increment, the expiry and the limit check atomically);
 on embedded defaults the same logic runs on the local-memory cache. Hand-written: the rate-limit
