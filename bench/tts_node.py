@@ -6,7 +6,7 @@
                                                               # architecture, random weights (GPU)
 
 For each concurrency level (1, 10, 100 by default) it sends that many streaming requests at once
-(the seed 5.4.3 body) and reads them as a client would. Time to first audio: from sending to the
+(the node's body, docs/tts-node.md#api) and reads them as a client would. Time to first audio: from sending to the
 first PCM byte. RTF: a request's wall time from send to last byte over its audio's duration (above 1
 means a listener would hear gaps). Throughput: seconds of audio delivered per wall second, all
 requests together. Prints numbers; asserts nothing.

@@ -99,3 +99,19 @@ def test_slug_makes_the_anchors_the_docs_rely_on():
     assert slug("REST API (v1)") == "rest-api-v1"
     assert slug("Retries, disabling, replay") == "retries-disabling-replay"
     assert slug("`make test`") == "make-test"
+
+
+def test_every_docs_link_in_a_code_comment_names_a_page_and_heading_that_exist():
+    """Comments cite a rule's page as `docs/<page>.md#<anchor>`; a renamed heading must not leave them dangling."""
+    cited = re.compile(r"\bdocs/([\w-]+\.md)(?:#([\w-]+))?")
+    skip = {".git", ".venv", ".venv-tts", "site", "node_modules", "__pycache__"}
+    broken = []
+    for path in ROOT.rglob("*.py"):
+        if skip & set(path.relative_to(ROOT).parts):
+            continue
+        for page, anchor in cited.findall(path.read_text(encoding="utf-8")):
+            target = DOCS / page
+            if not target.exists() or (anchor and anchor not in anchors(target)):
+                broken.append(f"{path.relative_to(ROOT)}: docs/{page}{'#' + anchor if anchor else ''}")
+
+    assert broken == []

@@ -1,4 +1,4 @@
-"""Request ids and structured JSON logs (seed 13.3)."""
+"""Request ids and structured JSON logs (docs/operations.md#observability)."""
 
 import io
 import json

@@ -146,7 +146,7 @@ async def test_three_overloads_open_the_breaker_for_new_calls():
         # Call 1: its request and the framework's recovery probe both get 529 (2 failures).
         await _one_call(server)
         await _until(lambda: breaker.failures == 2)
-        # Call 2: its request is the third failure (seed 12.2) and opens the breaker; its probe
+        # Call 2: its request is the third failure (Claude's threshold) and opens the breaker; its probe
         # is then refused without a request.
         await _one_call(server)
         assert breaker.state == "open"

@@ -1,4 +1,4 @@
-"""The per-provider circuit breaker (seed 12.2) on a hand-driven clock."""
+"""The per-provider circuit breaker (docs/voice-pipeline.md#circuit-breakers) on a hand-driven clock."""
 
 from agents.runtime.providers.breaker import CircuitBreaker, breaker_for, reset_breakers
 

@@ -1,4 +1,4 @@
-"""The Chatterbox node client against a local node streaming chunked WAV (seed 5.4.3)."""
+"""The Chatterbox node client against a local node streaming chunked WAV (docs/tts-node.md#api)."""
 
 import time
 

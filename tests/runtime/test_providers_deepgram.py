@@ -147,7 +147,7 @@ async def test_deepgram_refusing_the_socket_moves_the_chain_to_whisper():
 async def test_open_breaker_skips_deepgram_without_connecting():
     async with FakeDeepgram() as server:
         breaker = breaker_for("deepgram", listen_url(server.url))
-        for _ in range(5):  # seed 12.2: five failures in a row open Deepgram's breaker
+        for _ in range(5):  # five failures in a row open Deepgram's breaker
             breaker.record_failure()
         engine = build_stt(STT_CONFIG, secrets={"deepgram_api_key": "dg-key", "deepgram_base_url": server.url})
         assert await _run_chain_without_audio(engine) == []

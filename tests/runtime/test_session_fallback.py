@@ -1,5 +1,5 @@
-"""Degradation (seed 12.3) inside a live call: a failed provider's chain takes over, and when a whole
-stage is down the caller hears the seed's last line and is handed to a person."""
+"""Degradation inside a live call: a failed provider's chain takes over, and when a whole stage is down
+the caller hears the last-resort line and is handed to a person (docs/voice-pipeline.md#when-a-whole-stage-is-down)."""
 
 from agents.runtime import providers
 from calls.models import Call, CallEvent, TranscriptTurn

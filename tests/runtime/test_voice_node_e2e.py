@@ -1,7 +1,7 @@
 """End to end: the platform's real Chatterbox client against the real TTS node (offline engine).
 
-The same wire the agent session uses in production: POST /synthesize/stream with the seed 5.4.3
-body and the bearer token, chunked WAV back, frames out of livekit's TTS interface.
+The same wire the agent session uses in production: POST /synthesize/stream with the node's
+body (docs/tts-node.md#api) and the bearer token, chunked WAV back, frames out of livekit's TTS interface.
 """
 
 import time

@@ -1,4 +1,4 @@
-"""The call state machine (seed 3.2.5) through calls.services.call_transition: every pair, both directions."""
+"""The call state machine through calls.services.call_transition: every pair, both directions."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +21,8 @@ AT = T0 + timedelta(seconds=100)
 STATUSES = ["initial", "ringing", "dialing", "connected", "conversing", "on_hold", "transferring", "error", "ended"]
 DIRECTIONS = ["inbound", "outbound"]
 
-# Seed 3.2.5, written out independently of calls/state_machine.py.
+# The allowed transitions (docs/architecture.md#the-call-state-machine), written out independently of
+# calls/state_machine.py.
 SEED_EDGES = {
     "initial": {"ringing", "dialing"},
     "ringing": {"connected"},  # answer
@@ -84,7 +85,7 @@ def _call_in(tenant, direction: str, status: str) -> Call:
 def test_table_covers_every_status_and_matches_the_seed():
     assert sorted(STATUSES) == sorted(CallStatus.values)
     assert len(CASES) == 2 * 9 * 9 - 2 * 9  # less the impossible ringing-outbound and dialing-inbound starts
-    # The code's table agrees with the seed's, direction aside.
+    # The code's table agrees with the one written out above, direction aside.
     assert {s: set(t) for s, t in TRANSITIONS.items()} == {
         s: (SEED_EDGES[s] | {"ended"}) if s != "ended" else set() for s in STATUSES
     }

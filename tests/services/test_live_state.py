@@ -1,4 +1,4 @@
-"""Live call state (seed 9.3) follows the stored events, in Redis and in the local cache, and is rebuilt after a loss."""
+"""Live call state follows the stored events, in Redis and in the local cache, and is rebuilt after a loss."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""apply_retention (seed 9.4) and run_outbox, the embedded defaults' sweeper and scheduler."""
+"""apply_retention (docs/billing.md#retention) and run_outbox, the embedded defaults' sweeper and scheduler."""
 
 from datetime import timedelta
 from io import StringIO

@@ -94,7 +94,7 @@ async def conversing(call_id, timeout=20.0) -> Call:
     return await wait_for_call(pk=call_id, status="conversing", timeout=timeout)
 
 
-# --- outbound (seed 4.2) ---------------------------------------------------------------------------
+# --- outbound (docs/telephony.md#outbound-calls) ------------------------------------------------------
 
 
 def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent, settings):
@@ -163,7 +163,7 @@ def test_outbound_call_answered_by_a_machine_gets_the_voicemail_message(agent, s
     assert "agent.joined" not in events_of(call)  # the agent never took the call
 
 
-# --- transfers (seed 4.3) --------------------------------------------------------------------------
+# --- transfers (docs/telephony.md#transfers) ----------------------------------------------------------
 
 
 async def inbound_conversing(fake, pbx):

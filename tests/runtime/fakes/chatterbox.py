@@ -1,4 +1,4 @@
-"""The Chatterbox TTS node's streaming endpoint (seed 5.4.3): `POST /synthesize/stream`.
+"""The Chatterbox TTS node's streaming endpoint (docs/tts-node.md#api): `POST /synthesize/stream`.
 
 Answers with `Transfer-Encoding: chunked`, `Content-Type: audio/wav`: a streaming WAV header
 (data size left at 0xFFFFFFFF, since the length is unknown when it is sent), then PCM16 mono
