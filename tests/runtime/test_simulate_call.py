@@ -125,7 +125,7 @@ def test_unreadable_wav(demo, tmp_path):
 
 
 def test_caller_wav_alone_runs_the_readme_call_in_a_fresh_process(tmp_path):
-    """`simulate_call --caller-wav a.wav` with no --say, as the README documents it, in a process of its own.
+    """`simulate_call --caller-wav a.wav` with no --say, as docs/voice-pipeline.md documents it, in a process of its own.
 
     The engines' plugins register themselves on import and only on the main thread; without --say
     nothing imported them before the call ran in async_to_sync's worker thread, and the command died
