@@ -28,7 +28,7 @@ from livekit import rtc
 from agents.models import Agent
 
 # The engines' livekit plugins register themselves when first imported, and only on the main thread;
-# the call runs in async_to_sync's worker thread, where building the engines would be that first import.
+# the call runs in async_to_sync's worker thread, so handle() loads them first (providers.load_plugins).
 from agents.runtime import providers
 from agents.runtime.io import CallAudioInput, CallAudioOutput
 from agents.runtime.session import AgentNotFound, InProcessMedia, create_call_session, find_agent
@@ -312,6 +312,7 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="caller_number", default="+15550199999", help="The caller's number.")
 
     def handle(self, *args, **options):
+        providers.load_plugins()  # on the main thread: the session below runs in async_to_sync's thread
         tenant, agent = self._agent(options["agent"], options.get("tenant"))
         utterances = [read_wav(p) for p in options["caller_wav"]] + [synthesize(t) for t in options["say"]]
         speed = options.get("speed") or (FAST if options["fast"] else 1.0)
