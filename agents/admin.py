@@ -10,9 +10,8 @@ from django.contrib.admin.widgets import AdminURLFieldWidget
 from django.db.models import Prefetch
 
 from agents.models import Agent, KnowledgeDocument, Voice
-from calls.models import Call
-from telephony.models import PhoneNumber
-from voiceapp.admin_base import SoftDeleteFilter, TenantOwnedAdmin, admin_changelist_link, related_count
+from core.admin_base import SoftDeleteFilter, TenantOwnedAdmin, admin_changelist_link, related_count
+from tenants.admin import register_tenant_records
 
 
 class VoiceOwnerFilter(admin.SimpleListFilter):
@@ -138,7 +137,7 @@ class AgentAdmin(TenantOwnedAdmin):
     inlines = (KnowledgeDocumentInline,)
 
     def get_queryset(self, request):
-        numbers = Prefetch("phone_numbers", queryset=PhoneNumber.objects.unscoped().order_by("e164"))
+        numbers = Prefetch("phone_numbers")  # the telephony app's numbers, through their foreign key
         documents = related_count(KnowledgeDocument.objects.unscoped(), "agent")
         return super().get_queryset(request).prefetch_related(numbers).annotate(document_count=documents)
 
@@ -147,7 +146,7 @@ class AgentAdmin(TenantOwnedAdmin):
 
     @admin.display(description="Phone numbers")
     def numbers(self, obj):
-        return ", ".join(number.e164 for number in obj.phone_numbers.all()) or "—"
+        return ", ".join(sorted(number.e164 for number in obj.phone_numbers.all())) or "—"
 
     @admin.display(description="Documents", ordering="document_count")
     def document_count(self, obj):
@@ -155,7 +154,7 @@ class AgentAdmin(TenantOwnedAdmin):
 
     @admin.display(description="Calls")
     def calls(self, obj):
-        return admin_changelist_link(Call, "View this agent's calls", agent__id__exact=obj.pk)
+        return admin_changelist_link("calls.call", "View this agent's calls", agent__id__exact=obj.pk)
 
 
 @admin.register(KnowledgeDocument)
@@ -170,3 +169,6 @@ class KnowledgeDocumentAdmin(TenantOwnedAdmin):
     ordering = ("tenant__name", "agent__name", "title")
     readonly_fields = ("tenant", "created_at", "updated_at")
     fields = ("agent", "tenant", "title", "content", "source_url", "is_active", "created_at", "updated_at")
+
+
+register_tenant_records(Agent, "Agents", order=10, counted=lambda: Agent.objects.unscoped().alive())

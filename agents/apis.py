@@ -9,11 +9,11 @@ from rest_framework.response import Response
 from agents import selectors, services
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
-from voiceapp.api.docs import ErrorBody, error_responses
-from voiceapp.api.idempotency import idempotent
-from voiceapp.api.parsers import StrictJSONParser
-from voiceapp.api.serializers import Input, Query, resolve_in
-from voiceapp.api.views import TenantScopedAPIView
+from core.api.docs import ErrorBody, error_responses
+from core.api.parsers import StrictJSONParser
+from core.api.serializers import Input, Query, resolve_in
+from tenants.api.idempotency import idempotent
+from tenants.api.views import TenantScopedAPIView
 
 
 class AgentOutput(serializers.ModelSerializer):

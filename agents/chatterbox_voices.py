@@ -13,7 +13,7 @@ import logging
 import httpx
 from django.conf import settings
 
-from voiceapp.errors import ApplicationError
+from core.errors import ApplicationError
 
 log = logging.getLogger(__name__)
 VOICES_PATH = "/voices"

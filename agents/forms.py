@@ -16,9 +16,9 @@ from agents import selectors
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.presentation import speaks_as
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
-from voiceapp import jsonsafe
-from voiceapp.errors import ApplicationError
-from voiceapp.web import forms as web_forms
+from core import jsonsafe
+from core.errors import ApplicationError
+from core.web import forms as web_forms
 
 TOOLS_EXAMPLE = [
     {

@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
+from core.db import BaseModel
 from tenants.models import Tenant, TenantOwnedModel, TenantOwnedQuerySet
-from voiceapp.db import BaseModel
 
 
 class VoiceQuerySet(models.QuerySet):

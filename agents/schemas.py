@@ -3,7 +3,7 @@
 import jsonschema
 from django.core.exceptions import ValidationError
 
-from voiceapp.validators import E164_PATTERN
+from core.validators import E164_PATTERN
 
 TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}\Z"  # the LLM providers' tool-name rule
 DESTINATION_PATTERN = rf"({E164_PATTERN})|(^ext:[0-9]{{1,10}}\Z)"  # E.164 or ext:NNN

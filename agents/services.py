@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from agents import chatterbox_voices
 from agents.models import Agent, KnowledgeDocument, Voice
+from core.errors import ApplicationError
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from tenants.services import audit_log_record
-from voiceapp.errors import ApplicationError
 
 log = logging.getLogger(__name__)
 

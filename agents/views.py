@@ -18,9 +18,9 @@ from agents.forms import AgentForm, KnowledgeDocumentForm, VoiceCloneForm, add_s
 from agents.models import Agent
 from agents.presentation import speaks_as
 from calls import selectors as call_selectors
+from core.errors import ApplicationError
 from telephony.models import PhoneNumber
-from voiceapp.errors import ApplicationError
-from voiceapp.web.tenancy import TenantPageMixin
+from tenants.web import TenantPageMixin
 
 LATEST_CALLS = 10
 

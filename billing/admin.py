@@ -17,7 +17,7 @@ from billing.models import (
     UsageReport,
 )
 from calls.models import Call
-from voiceapp.admin_base import (
+from core.admin_base import (
     PlatformModelAdmin,
     RecordAdminMixin,
     TenantOwnedAdmin,
@@ -25,6 +25,7 @@ from voiceapp.admin_base import (
     format_seconds,
     related_count,
 )
+from tenants.admin import register_tenant_records
 
 
 @admin.register(Plan)
@@ -225,3 +226,6 @@ class UsageAlertAdmin(RecordAdminMixin, TenantOwnedAdmin):
     list_select_related = ("tenant",)
     ordering = ("-created_at",)
     fields = ("tenant", "kind", "threshold", "period", "used_seconds", "allowance_seconds", "created_at")
+
+
+register_tenant_records(Invoice, "Invoices", order=60)

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 
 from billing import selectors
 from billing.models import UsageRecord, UsageReport
-from voiceapp.api.docs import error_responses
-from voiceapp.api.serializers import Query
-from voiceapp.api.views import TenantScopedAPIView
+from core.api.docs import error_responses
+from core.api.serializers import Query
+from tenants.api.views import TenantScopedAPIView
 
 MAX_DAYS = 366
 

@@ -7,8 +7,8 @@ from django.db.models import F, Q
 
 from agents.models import Agent
 from calls.models import Call
+from core.db import BaseModel
 from tenants.models import Tenant, TenantOwnedModel
-from voiceapp.db import BaseModel
 
 
 class Plan(BaseModel):

@@ -14,8 +14,8 @@ from agents.models import Agent
 from billing import selectors
 from billing.forms import UsagePeriodForm
 from calls import concurrency
-from voiceapp.web.csv_export import csv_response
-from voiceapp.web.tenancy import TenantPageMixin
+from core.web.csv_export import csv_response
+from tenants.web import TenantPageMixin
 
 INVOICES_SHOWN = 24
 REPORTS_SHOWN = 31

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
-from voiceapp.admin_base import (
+from core.admin_base import (
     PlatformModelAdmin,
     ReadOnlyInline,
     RecordAdminMixin,
@@ -18,6 +18,7 @@ from voiceapp.admin_base import (
     pretty_json,
     related_count,
 )
+from tenants.admin import register_tenant_records
 
 # --- Inlines on the call page ----------------------------------------------------------------------
 
@@ -237,3 +238,6 @@ class RecordingAdmin(CallRecordAdmin):
     @admin.display(description="Duration", ordering="duration_seconds")
     def duration(self, obj):
         return format_seconds(obj.duration_seconds)
+
+
+register_tenant_records(Call, "Calls", order=20)

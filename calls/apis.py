@@ -20,15 +20,15 @@ from calls import selectors, services
 from calls.filters import CallFilter
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.recordings import RecordingGone, recording_response
+from core.api.docs import ErrorBody, error_responses
+from core.api.exceptions import error_body
+from core.api.serializers import E164Field, Input, resolve_in
+from core.errors import NotFound
+from core.http_range import RangeNotSatisfiable
+from core.logging import call_id_var
 from telephony.selectors import phone_number_list
-from voiceapp.api.docs import ErrorBody, error_responses
-from voiceapp.api.exceptions import error_body
-from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import E164Field, Input, resolve_in
-from voiceapp.api.views import TenantScopedAPIView
-from voiceapp.errors import NotFound
-from voiceapp.http_range import RangeNotSatisfiable
-from voiceapp.logging import call_id_var
+from tenants.api.idempotency import idempotent
+from tenants.api.views import TenantScopedAPIView
 
 CALL_FIELDS = [*selectors.CALL_FIELDS, "recording_url"]
 

@@ -25,7 +25,7 @@ A transfer carries the REST API's body (POST /v1/calls/{id}/transfer: `type`, `t
 one nested object, because `type` at the top level already names the message. The older flat form,
 `{"type": "transfer", "transfer_type": "blind", "target": ..., "context": ...}`, is still accepted.
 
-Authentication is the REST API's (`voiceapp.realtime_auth`): the dashboard's session, or X-API-Key.
+Authentication is the REST API's (`tenants.realtime`): the dashboard's session, or X-API-Key.
 Another tenant's call is refused exactly like a call that does not exist (4404).
 """
 
@@ -39,10 +39,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from calls import live_state, presentation, selectors, services
 from calls.models import Call, CallEvent
+from core import events, jsonsafe
+from core.errors import ApplicationError, NotFound
 from tenants.models import ApiKey
-from voiceapp import events, jsonsafe
-from voiceapp.errors import ApplicationError, NotFound
-from voiceapp.realtime_auth import SocketRefused, socket_principal
+from tenants.realtime import SocketRefused, socket_principal
 
 logger = logging.getLogger(__name__)
 

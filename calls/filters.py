@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from calls.models import Call
 from calls.state_machine import CallStatus
-from voiceapp.api.filters import StrictFilterSet
+from core.api.filters import StrictFilterSet
 
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):

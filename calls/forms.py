@@ -11,9 +11,9 @@ from agents.selectors import agent_list
 from calls.filters import CallFilter
 from calls.models import Call, TranscriptTurn
 from calls.state_machine import CallStatus
+from core.validators import validate_e164
+from core.web.forms import ServiceErrorsMixin
 from telephony.models import PhoneNumber
-from voiceapp.validators import validate_e164
-from voiceapp.web.forms import ServiceErrorsMixin
 
 NUMBER_NOISE = re.compile(r"[\s().-]")
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
 from calls import presentation, selectors
-from voiceapp.web.tenancy import TenantPageMixin
+from tenants.web import TenantPageMixin
 
 
 class LiveCallsView(TenantPageMixin, TemplateView):

@@ -3,7 +3,7 @@
 import mimetypes
 
 from calls.models import Recording
-from voiceapp.http_range import storage_file_response
+from core.http_range import storage_file_response
 
 AUDIO_TYPES = {
     "wav": "audio/wav",

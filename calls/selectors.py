@@ -4,8 +4,8 @@ from django.db.models import Exists, OuterRef, Prefetch
 
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus
+from core.api.render import api_values
 from tenants.models import Tenant
-from voiceapp.api.render import api_values
 
 CALL_FIELDS = (
     "id", "agent_id", "phone_number_id", "direction", "status", "from_number", "to_number", "external_call_id",

@@ -12,15 +12,15 @@ from django.utils import timezone
 from agents.models import Agent
 from billing import selectors as billing_selectors
 from billing import services as billing_services
-from calls import concurrency, live_state, webhook_events
+from calls import concurrency, live_state, metrics, webhook_events
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.state_machine import CallStatus, InvalidTransition, check_transition
+from core import events
+from core.errors import ApplicationError, Conflict
+from core.validators import E164_PATTERN
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from tenants.services import audit_log_record
-from voiceapp import events, metrics
-from voiceapp.errors import ApplicationError, Conflict
-from voiceapp.validators import E164_PATTERN
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from calls import postcall, services
 from calls.models import Call
-from voiceapp.logging import call_id_var, tenant_id_var
+from core.logging import call_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
 

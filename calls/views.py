@@ -16,10 +16,10 @@ from calls import presentation, selectors, services
 from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
 from calls.recordings import RecordingGone, recording_response
-from voiceapp.errors import ApplicationError
-from voiceapp.http_range import RangeNotSatisfiable, not_satisfiable_response
-from voiceapp.web.csv_export import csv_response
-from voiceapp.web.tenancy import TenantPageMixin
+from core.errors import ApplicationError
+from core.http_range import RangeNotSatisfiable, not_satisfiable_response
+from core.web.csv_export import csv_response
+from tenants.web import TenantPageMixin
 
 # The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (agents/runtime/metrics.py):
 # the caller's turn carries the STT delay, the agent's answer the LLM, TTS and end-to-end ones.

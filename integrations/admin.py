@@ -9,12 +9,12 @@ from collections import Counter
 from django import forms
 from django.contrib import admin, messages
 
+from core.admin_base import RecordAdminMixin, TenantOwnedAdmin, adopt_created, pretty_json
+from core.errors import ApplicationError
 from integrations import services, vault, verification
 from integrations.config import ConfigError, service_from_row
 from integrations.models import BackendService, OutboundRequest, ProviderCredential
 from integrations.webhooks import admin as webhook_admin  # noqa: F401  (registers the webhook admins)
-from voiceapp.admin_base import RecordAdminMixin, TenantOwnedAdmin, adopt_created, pretty_json
-from voiceapp.errors import ApplicationError
 
 # ---------------------------------------------------------------------------------------------------
 # Provider credentials

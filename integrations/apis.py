@@ -4,13 +4,13 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.api.docs import error_responses
+from core.api.serializers import Input
+from core.errors import ApplicationError, Conflict
 from integrations import selectors, services
 from integrations.models import BackendService, ProviderCredential
-from voiceapp.api.docs import error_responses
-from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import Input
-from voiceapp.api.views import TenantScopedAPIView
-from voiceapp.errors import ApplicationError, Conflict
+from tenants.api.idempotency import idempotent
+from tenants.api.views import TenantScopedAPIView
 
 # --- credentials
 

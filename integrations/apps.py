@@ -6,4 +6,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from integrations import checks  # noqa: F401  (registers the system check)
+        from integrations import (
+            checks,  # noqa: F401  (registers the system check)
+            retention,
+        )
+
+        retention.install()

@@ -10,14 +10,14 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from core import jsonsafe
+from core.errors import ApplicationError
+from core.web.forms import ServiceErrorsMixin
 from integrations import netguard, vault
 from integrations.config import ConfigError, parse_service
 from integrations.models import BackendService
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
 from tenants.models import ApiKey
-from voiceapp import jsonsafe
-from voiceapp.errors import ApplicationError
-from voiceapp.web.forms import ServiceErrorsMixin
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 CHECKBOXES = forms.CheckboxSelectMultiple

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError, NotFound
 from integrations import vault, verification
 from integrations.config import ConfigError, ServiceConfig, parse_integration, service_from_row
 from integrations.models import BackendService, ProviderCredential
@@ -14,7 +15,6 @@ from integrations.selectors import credential_list
 from integrations.verification import VerificationResult
 from tenants.models import Tenant
 from tenants.services import audit_log_record
-from voiceapp.errors import ApplicationError, NotFound
 
 logger = logging.getLogger(__name__)
 

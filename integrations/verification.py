@@ -20,8 +20,8 @@ import httpx
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from core import jsonsafe, redaction
 from integrations.netguard import address_problem
-from voiceapp import jsonsafe, redaction
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
+from core.errors import ApplicationError
 from integrations import secret_once, selectors, services
 from integrations.forms import (
     ApiKeyForm,
@@ -35,8 +36,7 @@ from integrations.webhooks import services as webhook_services
 from integrations.webhooks.catalog import EVENT_TYPES
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
-from voiceapp.errors import ApplicationError
-from voiceapp.web.tenancy import TenantPageMixin
+from tenants.web import TenantPageMixin
 
 ADMIN_ONLY = {"GET": "admin", "HEAD": "admin", "POST": "admin"}
 ADMIN_WRITES = {"POST": "admin"}

@@ -3,8 +3,9 @@
 from django.contrib import admin
 
 from calls.models import Call
+from core.admin_base import TenantOwnedAdmin, admin_changelist_link
 from telephony.models import PhoneNumber
-from voiceapp.admin_base import TenantOwnedAdmin, admin_changelist_link
+from tenants.admin import register_tenant_records
 
 
 @admin.register(PhoneNumber)
@@ -28,3 +29,6 @@ class PhoneNumberAdmin(TenantOwnedAdmin):
     @admin.display(description="Calls")
     def calls(self, obj):
         return admin_changelist_link(Call, "View calls on this number", phone_number__id__exact=obj.pk)
+
+
+register_tenant_records(PhoneNumber, "Numbers", order=30)

@@ -33,7 +33,7 @@ from livekit import rtc
 from livekit.agents.vad import VADEvent, VADEventType, VADStream
 
 from agents.runtime.providers import build_vad
-from voiceapp.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,12 +5,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from agents.selectors import agent_list
+from core.api.docs import error_responses
+from core.api.serializers import E164Field, Input, Query, resolve_in
 from telephony import selectors, services
 from telephony.models import PhoneNumber
-from voiceapp.api.docs import error_responses
-from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import E164Field, Input, Query, resolve_in
-from voiceapp.api.views import TenantScopedAPIView
+from tenants.api.idempotency import idempotent
+from tenants.api.views import TenantScopedAPIView
 
 
 class NumberOutput(serializers.ModelSerializer):

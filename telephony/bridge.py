@@ -40,12 +40,12 @@ from agents.runtime import io
 from agents.runtime.session import CallSession, InProcessMedia, Outcome, create_call_session
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
+from core import events
 from telephony import amd, rooms, services
 from telephony.goto import wire
 from telephony.goto.client import dial_string
 from telephony.media import CallMix, PhoneLeg, recording_store
 from telephony.services import BridgeCall
-from voiceapp import events
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.runtime.session import find_agent
+from core import events, jsonsafe
+from core.errors import ApplicationError, NotFound
 from telephony import services, worker
 from telephony.bridge import CallBridge
-from voiceapp import events, jsonsafe
-from voiceapp.errors import ApplicationError, NotFound
-from voiceapp.realtime_auth import SocketRefused, socket_principal
+from tenants.realtime import SocketRefused, socket_principal
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from calls.state_machine import CallStatus
+from core import events
 from telephony import services
 from telephony.goto import wire
-from voiceapp import events
 
 logger = logging.getLogger(__name__)
 

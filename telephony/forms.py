@@ -4,7 +4,7 @@ from django import forms
 
 from agents.models import Agent
 from agents.selectors import agent_list
-from voiceapp.web.forms import ServiceErrorsMixin
+from core.web.forms import ServiceErrorsMixin
 
 
 class NumberAssignForm(ServiceErrorsMixin, forms.Form):

@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 
 from agents.models import Agent
+from core.validators import E164_PATTERN, validate_e164
 from tenants.models import TenantOwnedModel
-from voiceapp.validators import E164_PATTERN, validate_e164
 
 
 class PhoneNumber(TenantOwnedModel):

@@ -14,10 +14,10 @@ from django.utils import timezone
 from agents.models import Agent
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
+from core.errors import ApplicationError, Conflict
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from tenants.services import audit_log_record
-from voiceapp.errors import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 UPDATABLE = ("agent", "friendly_name", "status")

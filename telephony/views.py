@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.views.generic import ListView
 
 from agents.selectors import agent_list
+from core.errors import ApplicationError
 from telephony import selectors, services
 from telephony.forms import NumberAssignForm
-from voiceapp.errors import ApplicationError
-from voiceapp.web.tenancy import TenantPageMixin
+from tenants.web import TenantPageMixin
 
 
 class NumberListView(TenantPageMixin, ListView):

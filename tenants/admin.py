@@ -11,13 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from agents.models import Agent
-from billing.models import Invoice
-from calls.models import Call
-from telephony.models import PhoneNumber
-from tenants.models import ApiKey, AuditLog, IdempotencyKey, Membership, Tenant, User
-from tenants.services import api_key_create, api_key_revoke, tenant_create, tenant_set_status
-from voiceapp.admin_base import (
+from core.admin_base import (
     PlatformModelAdmin,
     ReadOnlyInline,
     RecordAdminMixin,
@@ -28,6 +22,8 @@ from voiceapp.admin_base import (
     pretty_json,
     related_count,
 )
+from tenants.models import ApiKey, AuditLog, IdempotencyKey, Membership, Tenant, User
+from tenants.services import api_key_create, api_key_revoke, tenant_create, tenant_set_status
 
 # ---------------------------------------------------------------------------------------------------
 # Users and memberships
@@ -109,16 +105,33 @@ class TenantApiKeyInline(ReadOnlyInline):
         return api_key_status(obj)
 
 
+# Other apps' tenant-owned records, registered by their own admin modules (`register_tenant_records`), so
+# this module imports no app above tenants: linked from the tenant's page, some counted in the list.
+_TENANT_RECORDS: list[tuple[int, type, str]] = []
+_TENANT_COUNTS: dict[str, tuple[str, object]] = {}
+
+
+def register_tenant_records(model, label: str, *, order: int = 50, counted=None) -> None:
+    """Link `model`'s rows from each tenant's admin page; `counted` (a queryset factory) adds a count column."""
+    _TENANT_RECORDS.append((order, model, label))
+    if counted is not None:
+        _TENANT_COUNTS[f"{model._meta.model_name}_count"] = (label, counted)
+
+
+register_tenant_records(ApiKey, "API keys", order=40)
+register_tenant_records(AuditLog, "Audit log", order=90)
+
+
 @admin.register(Tenant)
 class TenantAdmin(PlatformModelAdmin):
-    list_display = ("name", "slug", "status", "plan", "agent_count", "member_count", "created_at")
+    list_display = ("name", "slug", "status", "plan", "member_count", "created_at")
     list_filter = ("status", SoftDeleteFilter, "subscription__plan")
     search_fields = ("name", "slug")
     list_select_related = ("subscription__plan",)
     ordering = ("name",)
     prepopulated_fields = {"slug": ("name",)}
     create_only_fields = ("slug",)
-    readonly_fields = ("status", "plan", "agent_count", "member_count", "related_records", "created_at", "updated_at")
+    readonly_fields = ("status", "plan", "member_count", "related_records", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "slug", "status", "deleted_at")}),
         (
@@ -127,21 +140,23 @@ class TenantAdmin(PlatformModelAdmin):
         ),
         (
             "Overview",
-            {"fields": ("plan", "agent_count", "member_count", "related_records", "created_at", "updated_at")},
+            {"fields": ("plan", "member_count", "related_records", "created_at", "updated_at")},
         ),
     )
     inlines = (TenantMembershipInline, TenantApiKeyInline)
     actions = ("suspend_tenants", "reactivate_tenants")
 
     def get_queryset(self, request):
+        counts = {name: related_count(counted(), "tenant") for name, (_label, counted) in _TENANT_COUNTS.items()}
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                agent_count=related_count(Agent.objects.unscoped().alive(), "tenant"),
-                member_count=related_count(Membership.objects.unscoped(), "tenant"),
-            )
+            .annotate(member_count=related_count(Membership.objects.unscoped(), "tenant"), **counts)
         )
+
+    def get_list_display(self, request):
+        name, slug, status, plan, *rest = super().get_list_display(request)
+        return (name, slug, status, plan, *(_count_column(n, label) for n, (label, _) in _TENANT_COUNTS.items()), *rest)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # what tenant_create takes
@@ -163,19 +178,14 @@ class TenantAdmin(PlatformModelAdmin):
         subscription = getattr(obj, "subscription", None)
         return subscription.plan if subscription else "— (default plan)"
 
-    @admin.display(description="Agents", ordering="agent_count")
-    def agent_count(self, obj):
-        return obj.agent_count
-
     @admin.display(description="Members", ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
 
     @admin.display(description="Related records")
     def related_records(self, obj):
-        models = [(Agent, "Agents"), (Call, "Calls"), (PhoneNumber, "Numbers"), (ApiKey, "API keys")]
-        models += [(Invoice, "Invoices"), (AuditLog, "Audit log")]
-        links = [admin_changelist_link(model, label, tenant__id__exact=obj.pk) for model, label in models]
+        records = sorted(_TENANT_RECORDS, key=lambda record: record[0])
+        links = [admin_changelist_link(model, label, tenant__id__exact=obj.pk) for _, model, label in records]
         return format_html_join(" · ", "{}", ((link,) for link in links))
 
     @admin.action(description="Suspend selected tenants", permissions=["change"])
@@ -198,6 +208,15 @@ class TenantAdmin(PlatformModelAdmin):
                 changed += 1
             tenant_set_status(tenant=tenant, status=status, actor_user=request.user)
         return changed
+
+
+def _count_column(name: str, label: str):
+    @admin.display(description=label, ordering=name)
+    def column(obj):
+        return getattr(obj, name)
+
+    column.__name__ = name
+    return column
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,11 +4,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.api.docs import error_responses
+from core.api.serializers import Input
 from tenants import selectors, services
+from tenants.api.views import TenantScopedAPIView
 from tenants.models import ApiKey
-from voiceapp.api.docs import error_responses
-from voiceapp.api.serializers import Input
-from voiceapp.api.views import TenantScopedAPIView
 
 ADMIN_ONLY = {"GET": "admin", "POST": "admin", "DELETE": "admin"}
 

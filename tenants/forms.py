@@ -2,8 +2,8 @@
 
 from django import forms
 
+from core.web.forms import ServiceErrorsMixin
 from tenants.models import Membership
-from voiceapp.web.forms import ServiceErrorsMixin
 
 
 class MemberAddForm(ServiceErrorsMixin, forms.Form):

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from voiceapp.db import BaseModel
+from core.db import BaseModel
 
 
 class User(AbstractUser):

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError
+from core.logging import request_id_var
 from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
-from voiceapp.errors import ApplicationError
-from voiceapp.logging import request_id_var
 
 API_KEY_PREFIX = "vk_live_"
 API_KEY_LOOKUP_CHARS = 8  # random characters kept visible after "vk_live_"

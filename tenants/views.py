@@ -7,11 +7,11 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from core.errors import ApplicationError
 from tenants import services
 from tenants.forms import MemberAddForm, MemberRoleForm
 from tenants.models import Membership
-from voiceapp.errors import ApplicationError
-from voiceapp.web.tenancy import TenantPageMixin
+from tenants.web import TenantPageMixin
 
 ADMIN_WRITES = {"POST": "admin"}
 

@@ -3,10 +3,10 @@
 import pytest
 from django.core.cache import cache
 
+from tenants.api import ratelimit
 from tenants.models import Membership
 from tests import factories
 from tests.api.conftest import key_client
-from voiceapp.api import ratelimit
 
 pytest_plugins = ["tests.live_server"]  # `asgi_server`: the ASGI app served on 127.0.0.1 (browser and websocket tests)
 

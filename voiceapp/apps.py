@@ -7,7 +7,7 @@ from django.apps import AppConfig
 # here at start-up, /metrics lists every family from the first scrape, so dashboards and alerts see the
 # family (and the unlabelled series as 0) instead of a gap until that first use.
 METRIC_MODULES = (
-    "voiceapp.metrics",
+    "calls.metrics",
     "integrations.gateway.metrics",
     "telephony.goto.metrics",
     "agents.runtime.metrics",

@@ -19,7 +19,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 # This process runs agent sessions (test calls, and the media worker's channels): their livekit plugins
 # must be registered on the main thread, which is the one importing this module.
 from agents.runtime.providers import load_plugins  # noqa: E402
-from voiceapp.realtime_auth import OriginOrApiKeyValidator  # noqa: E402
+from tenants.realtime import OriginOrApiKeyValidator  # noqa: E402
 
 load_plugins()
 

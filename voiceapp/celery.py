@@ -21,7 +21,7 @@ def reset_log_context(sender=None, **kwargs) -> None:
     """Each task starts with empty tenant and call ids in its log lines (tasks bind their own)."""
     if getattr(getattr(sender, "request", None), "is_eager", False):
         return  # in-process: the caller's request context is the right one
-    from voiceapp.logging import call_id_var, request_id_var, tenant_id_var
+    from core.logging import call_id_var, request_id_var, tenant_id_var
 
     for var in (request_id_var, tenant_id_var, call_id_var):
         var.set(None)

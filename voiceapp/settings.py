@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "core",
     "voiceapp",
     "tenants",
     "agents",
@@ -81,7 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "voiceapp.middleware.RequestContextMiddleware",
+    "core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -276,15 +277,15 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "voiceapp.api.authentication.ApiKeyAuthentication",
-        "voiceapp.api.authentication.TenantSessionAuthentication",
+        "tenants.api.authentication.ApiKeyAuthentication",
+        "tenants.api.authentication.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["voiceapp.api.permissions.HasTenantScope"],
-    "DEFAULT_PAGINATION_CLASS": "voiceapp.api.pagination.Pagination",
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.HasTenantScope"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["voiceapp.api.parsers.StrictJSONParser"],
-    "DEFAULT_METADATA_CLASS": "voiceapp.api.metadata.SchemaPointerMetadata",
-    "EXCEPTION_HANDLER": "voiceapp.api.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StrictJSONParser"],
+    "DEFAULT_METADATA_CLASS": "core.api.metadata.SchemaPointerMetadata",
+    "EXCEPTION_HANDLER": "core.api.exceptions.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
@@ -306,7 +307,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "voiceapp.api.docs.strict_request_bodies",
+        "core.api.docs.strict_request_bodies",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.state_machine.CallStatus",
@@ -466,9 +467,9 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # "json" or "text"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "voiceapp.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
-        "json": {"()": "voiceapp.logging.JsonFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
         "text": {
             "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s tenant=%(tenant_id)s "
             "call=%(call_id)s] %(message)s"

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from voiceapp.retention import retention_apply
+from core.retention import retention_apply
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def apply_retention() -> dict[str, int]:
-    """Daily: delete what the retention policy (voiceapp/retention.py) no longer keeps (idempotent)."""
+    """Daily: delete what the retention policy (core/retention.py and each app's retention.py) no longer keeps (idempotent)."""
     return retention_apply()

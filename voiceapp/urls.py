@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from django_prometheus.exports import ExportToDjangoView
 
-from voiceapp import health
+from core import health
 from voiceapp.web.urls import auth_urlpatterns
 
 
@@ -41,6 +41,6 @@ urlpatterns = [
     *auth_urlpatterns,
 ]
 
-handler400 = "voiceapp.api.exceptions.handler400"
-handler404 = "voiceapp.api.exceptions.handler404"
-handler500 = "voiceapp.api.exceptions.handler500"
+handler400 = "core.api.exceptions.handler400"
+handler404 = "core.api.exceptions.handler404"
+handler500 = "core.api.exceptions.handler500"

@@ -25,7 +25,7 @@ from livekit.agents import llm
 from agents.runtime import metrics
 from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
-from voiceapp import events
+from core import events
 
 logger = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from agents.runtime.tools import CallTools, ToolContext, ToolSettings
 from calls import services as call_services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
+from core.errors import NotFound
 from integrations.models import ProviderCredential
 from integrations.vault import VaultError, decrypt, secret_resolver
 from tenants.models import Tenant
-from voiceapp.errors import NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from livekit.agents.voice import RunContext
 
 from agents.runtime.recorder import ToolCallRecord
 from calls.models import ToolCall
+from core import jsonsafe
 from integrations.config import parse_service
 from integrations.gateway import GatewayError, GatewayHTTPError, GatewayTimeout
-from voiceapp import jsonsafe
 
 DEFAULT_FILLER = "One moment while I check that for you."
 FILLER_AFTER = 0.4  # seconds: a backend that answers faster than this needs no filler

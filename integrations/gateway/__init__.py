@@ -4,7 +4,7 @@ This module holds only the error family, so that callers can catch gateway error
 httpx or redis. Each error names the backend service and maps onto the API's one error shape.
 """
 
-from voiceapp.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class GatewayError(ApplicationError):

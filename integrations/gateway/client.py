@@ -22,6 +22,7 @@ from urllib.parse import unquote
 import httpx
 from asgiref.sync import async_to_sync, sync_to_async
 
+from core.errors import ApplicationError
 from integrations.config import SECRET_REF, ServiceConfig
 from integrations.gateway import (
     GatewayAuthError,
@@ -42,7 +43,6 @@ from integrations.gateway.redact import Redactor
 from integrations.gateway.retry import retrying, safe_to_repeat
 from integrations.gateway.tls import fingerprint, ssl_context
 from integrations.netguard import address_problem
-from voiceapp.errors import ApplicationError
 
 # Process-wide state for the embedded default (no REDIS_URL): every Gateway of the process shares it.
 LOCAL_BREAKERS = LocalBreakers()

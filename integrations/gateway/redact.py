@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-from voiceapp import jsonsafe
+from core import jsonsafe
 
 MASK = "[REDACTED]"
 ALWAYS_HEADERS = frozenset({"authorization", "proxyauthorization", "cookie", "setcookie", "xapikey"})

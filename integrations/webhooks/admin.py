@@ -11,11 +11,11 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.admin_base import ReadOnlyInline, RecordAdminMixin, TenantOwnedAdmin, admin_changelist_link, adopt_created
+from core.errors import ApplicationError
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.webhooks import services
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
-from voiceapp.admin_base import ReadOnlyInline, RecordAdminMixin, TenantOwnedAdmin, admin_changelist_link, adopt_created
-from voiceapp.errors import ApplicationError
 
 EVENT_CHOICES = [
     (ALL, "* (every event type)"),

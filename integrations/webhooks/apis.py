@@ -4,13 +4,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.api.docs import error_responses
+from core.api.serializers import Input, Query
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.webhooks import selectors, services
 from integrations.webhooks.catalog import ALL, EVENT_TYPES
-from voiceapp.api.docs import error_responses
-from voiceapp.api.idempotency import idempotent
-from voiceapp.api.serializers import Input, Query
-from voiceapp.api.views import TenantScopedAPIView
+from tenants.api.idempotency import idempotent
+from tenants.api.views import TenantScopedAPIView
 
 WRITE_ADMIN = {"GET": "read", "POST": "admin", "PATCH": "admin", "DELETE": "admin"}
 EVENT_CHOICES = [ALL, *EVENT_TYPES]

@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError, Conflict
 from integrations import vault
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from integrations.webhooks import outbox
@@ -18,7 +19,6 @@ from integrations.webhooks.catalog import ALL, EVENT_TYPES, TEST_EVENT
 from integrations.webhooks.signing import generate_secret, new_message_id
 from tenants.models import Membership, Tenant
 from tenants.services import audit_log_record
-from voiceapp.errors import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 

@@ -31,14 +31,14 @@ import httpx
 import redis
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_any
 
+from core.errors import ApplicationError
+from core.validators import E164_PATTERN
 from integrations.config import RetryPolicy
 from integrations.gateway import GatewayConfigError, GatewayError
 from integrations.gateway.oauth import ClientCredentials, TokenCache
 from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLimiter, acquire
 from integrations.gateway.retry import backoff, is_retryable, retry_after_seconds
 from telephony.goto import metrics, wire
-from voiceapp.errors import ApplicationError
-from voiceapp.validators import E164_PATTERN
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ silent once the other is `max_lag` ahead.
 `recording_store()` runs after the call, outside the audio loop (it uses the ORM and the storage
 API): it saves the file through the default storage under `Recording.file`'s upload_to, with its
 expiry per `RETENTION_DAYS["recordings"]`, and removes the temporary file. Expired recordings are
-deleted, file and row, by `voiceapp.retention.retention_apply`.
+deleted, file and row, by `core.retention.retention_apply` (the rule is in calls/retention.py).
 """
 
 import contextlib
@@ -37,9 +37,9 @@ from django.utils import timezone
 from livekit import rtc
 
 from calls.models import Call, Recording
+from core.errors import NotFound
 from telephony.media.tracks import ToRate
 from tenants.models import Tenant
-from voiceapp.errors import NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiortc import RTCRtpSender
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from voiceapp.errors import ApplicationError
+from core.errors import ApplicationError
 
 # In order of preference: Opus first, G.711 only when the offer has nothing better.
 PREFERRED_CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA")

@@ -7,11 +7,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from core.http_range import RangeNotSatisfiable, byte_range
 from tenants.models import Membership
 from tests import factories
 from tests.api.conftest import key_client
 from tests.api.test_errors import assert_error
-from voiceapp.http_range import RangeNotSatisfiable, byte_range
 
 pytestmark = pytest.mark.django_db
 
@@ -189,7 +189,7 @@ def test_head_gives_the_length_without_the_audio(api_client, call, recording):
     assert b"".join(response.streaming_content) == b""
 
 
-# --- the Range rules themselves (voiceapp.http_range.byte_range) ------------------------------------
+# --- the Range rules themselves (core.http_range.byte_range) ------------------------------------
 
 
 @pytest.mark.parametrize(

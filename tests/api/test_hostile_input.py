@@ -17,10 +17,10 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from agents.models import Agent
+from core.api.serializers import Input
 from tests import factories
 from tests.api.test_errors import assert_error
 from tests.api.test_schemathesis import seeded  # noqa: F401 (the fixture: a tenant with one of everything)
-from voiceapp.api.serializers import Input
 
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 DEEP = "[" * 500 + "]" * 500  # about 1 KB

@@ -5,16 +5,16 @@ import threading
 import httpx
 import pytest
 
+from tenants.api import ratelimit
 from tests import factories
 from tests.api.conftest import key_client
-from voiceapp.api import ratelimit
 
 NOW = 1_800_000_010.0  # 10 s into a one-minute window
 
 
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch):
-    monkeypatch.setattr("voiceapp.api.ratelimit.time.time", lambda: NOW)
+    monkeypatch.setattr("tenants.api.ratelimit.time.time", lambda: NOW)
 
 
 def limited(tenant, per_minute: int, burst: int = 20):

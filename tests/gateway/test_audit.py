@@ -12,12 +12,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from prometheus_client import REGISTRY
 
+from core.logging import JsonFormatter
 from integrations.gateway import GatewayConfigError, GatewayHTTPError, GatewayRateLimited, GatewayUnavailable
 from integrations.gateway.client import Gateway, request_sync
 from integrations.models import OutboundRequest
 from tests.gateway.conftest import DictResolver, Sleeps, make_service
 from tests.gateway.server import Reply
-from voiceapp.logging import JsonFormatter
 
 SECRETS = {"API_TOKEN": "tok-3f9a7c1e", "PASSWORD": "hunter2-pass"}
 SENSITIVE = ["tok-3f9a7c1e", "hunter2-pass", "4111111111111111", "123-45-6789", "s3cr3t-in-query"]

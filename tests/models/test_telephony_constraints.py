@@ -5,10 +5,10 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from core.validators import validate_e164
 from telephony.models import PhoneNumber
 from tests import factories
 from tests.models.constraints import assert_check_constraint, unique_violation
-from voiceapp.validators import validate_e164
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.test import override_settings
 
-from voiceapp.logging import ContextFilter, JsonFormatter, call_id_var, tenant_id_var
+from core.logging import ContextFilter, JsonFormatter, call_id_var, tenant_id_var
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_log_lines_inside_a_request_carry_its_request_id(client, json_log):
     assert response.status_code == 503
     assert warning["request_id"] == "req-42"
     assert warning["level"] == "WARNING"
-    assert warning["logger"] == "voiceapp.health"
+    assert warning["logger"] == "core.health"
     assert warning["service"] == "voiceapp"
     assert {"timestamp", "instance", "tenant_id", "call_id"} <= set(warning)
 

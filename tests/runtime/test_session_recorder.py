@@ -11,9 +11,9 @@ from livekit.agents.voice.events import UserInputTranscribedEvent
 
 from agents.runtime import recorder as runtime_recorder
 from calls.models import CallEvent, TranscriptTurn
+from core import events
 from tests.runtime.session_fakes import Reply, ToneTTS
 from tests.runtime.session_support import Caller, agent_fixture, call_fixture, fake_models, run  # noqa: F401
-from voiceapp import events
 
 SLOW_WRITE = 1.0  # seconds per stored turn
 

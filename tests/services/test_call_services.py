@@ -8,8 +8,8 @@ from prometheus_client import REGISTRY
 
 from calls.models import Call, CallEvent
 from calls.services import call_create, call_event_record, call_transition
+from core.errors import ApplicationError
 from tests import factories
-from voiceapp.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from calls.models import Call, CallEvent
 from calls.services import call_transition
 from calls.state_machine import TRANSITIONS, CallStatus
 from calls.state_machine import status_label as label
+from core.errors import Conflict
 from tests import factories
-from voiceapp.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.core.cache import cache
 from calls import concurrency
 from calls.models import Call
 from calls.services import call_create, call_start_outbound, call_transition
+from core.errors import ApplicationError
 from tests import factories
-from voiceapp.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 from django.db import IntegrityError
 
+from core.errors import ApplicationError
 from tenants.models import ApiKey, AuditLog, Membership, Tenant
 from tenants.services import (
     api_key_create,
@@ -15,7 +16,6 @@ from tenants.services import (
     tenant_set_status,
 )
 from tests import factories
-from voiceapp.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

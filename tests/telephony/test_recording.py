@@ -15,10 +15,10 @@ from django.utils import timezone
 from livekit import rtc
 
 from calls.models import Recording
+from core.retention import retention_apply
 from telephony.media import CallMix, PhoneLeg, recording_store
 from telephony.media.recording import RecordingCallNotFound
 from tests import factories
-from voiceapp.retention import retention_apply
 
 MIX_RATE = 16000
 

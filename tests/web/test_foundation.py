@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from calls.state_machine import CallStatus
+from tenants.api.authentication import SESSION_TENANT_KEY
 from tenants.models import Membership, Tenant
 from tests import factories
-from voiceapp.api.authentication import SESSION_TENANT_KEY
 from voiceapp.web.context_processors import NAVIGATION
 
 PASSWORD = "a-long-enough-password-42"

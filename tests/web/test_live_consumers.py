@@ -15,10 +15,10 @@ from django.test import Client
 from calls import services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
+from core import events
 from tenants.models import AuditLog, Membership
 from tenants.services import api_key_create, api_key_revoke
 from tests import factories
-from voiceapp import events
 from voiceapp.asgi import application
 
 TIMEOUT = 5

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from core.errors import Conflict
 from integrations import netguard
 from integrations.config import BreakerPolicy
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -18,7 +19,6 @@ from tenants.models import Membership
 from tests import factories
 from tests.webhooks.helpers import emit, endpoint_for, fresh, make_due, send_due
 from tests.webhooks.receiver import ReceiverServer
-from voiceapp.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

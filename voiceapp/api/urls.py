@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from voiceapp.api.exceptions import api_not_found
+from core.api.exceptions import api_not_found
 
 app_name = "v1"
 

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from voiceapp.api.permissions import scope_satisfied
+from tenants.api.permissions import scope_satisfied
 
 # (section, label, url name): the top navigation, in order.
 NAVIGATION = (

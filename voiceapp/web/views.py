@@ -16,7 +16,7 @@ from django.views.generic import TemplateView
 from agents.models import Agent
 from calls import selectors as call_selectors
 from telephony.models import PhoneNumber
-from voiceapp.web.tenancy import TenantPageMixin, switch_tenant
+from tenants.web import TenantPageMixin, switch_tenant
 
 
 class OverviewView(TenantPageMixin, TemplateView):

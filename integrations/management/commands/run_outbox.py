@@ -8,6 +8,7 @@ import json
 import logging
 import time
 
+from celery import current_app as celery_app  # the project's app (voiceapp.celery), set at start-up
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -16,7 +17,6 @@ from django_celery_beat.schedulers import ModelEntry
 
 from integrations.webhooks import outbox
 from integrations.webhooks.delivery import webhooks_dispatch_due
-from voiceapp.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 SWEEPER_TASK = "webhooks.dispatch_due"  # done every pass here, not once a minute

@@ -22,12 +22,12 @@ from django.core.management.base import BaseCommand
 
 from agents.runtime.providers import load_plugins
 from agents.runtime.session import prepare_worker
+from core import events
 from telephony import dispatch
 from telephony import worker as media_worker
 from telephony.consumers import MediaWorkerConsumer
 from telephony.goto.client import GoToConfig
 from telephony.goto.events import EventSubscriber
-from voiceapp import events
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from django.conf import settings
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from voiceapp.redaction import mask_tokens
+from core.redaction import mask_tokens
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 tenant_id_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
+from core.logging import tenant_id_var
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import ApiKeyRefused, api_key_authenticate
-from voiceapp.logging import tenant_id_var
 
-# Membership role -> the API permission it grants (see voiceapp.api.permissions).
+# Membership role -> the API permission it grants (see tenants.api.permissions).
 ROLE_SCOPE = {
     Membership.Role.OWNER: "admin",
     Membership.Role.ADMIN: "admin",

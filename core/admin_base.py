@@ -32,7 +32,11 @@ def admin_change_link(model, pk, label) -> str:
 
 
 def admin_changelist_link(model, label, **filters) -> str:
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    """A link to `model`'s changelist (a model class, or "app_label.model_name" for one of a higher app)."""
+    app_label, model_name = (
+        model.split(".") if isinstance(model, str) else (model._meta.app_label, model._meta.model_name)
+    )
+    url = reverse(f"admin:{app_label}_{model_name}_changelist")
     return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
 
 

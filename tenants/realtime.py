@@ -9,10 +9,10 @@ not a member of is refused exactly like one that does not exist.
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from core.errors import ApplicationError
+from tenants.api.authentication import ROLE_SCOPE, SESSION_TENANT_KEY, _tenant_lookup
 from tenants.models import Membership, Tenant
 from tenants.services import ApiKeyRefused, api_key_authenticate
-from voiceapp.api.authentication import ROLE_SCOPE, SESSION_TENANT_KEY, _tenant_lookup
-from voiceapp.errors import ApplicationError
 
 
 class SocketRefused(ApplicationError):

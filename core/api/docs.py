@@ -44,7 +44,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "voiceapp.api.authentication.ApiKeyAuthentication"
+    target_class = "tenants.api.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):
@@ -52,7 +52,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "voiceapp.api.authentication.TenantSessionAuthentication"
+    target_class = "tenants.api.authentication.TenantSessionAuthentication"
     name = "SessionAuth"
 
     def get_security_definition(self, auto_schema):
@@ -68,7 +68,7 @@ def strict_request_bodies(result, generator, request, public):
     """drf-spectacular post-processing: say in the schema what the API enforces on request bodies.
 
     - a request body's object refuses properties it does not list (`additionalProperties: false`), as
-      `voiceapp.api.serializers.Input` does (request components end in "Request": COMPONENT_SPLIT_REQUEST);
+      `core.api.serializers.Input` does (request components end in "Request": COMPONENT_SPLIT_REQUEST);
     - every operation that takes a body may answer 413 when the body is over DATA_UPLOAD_MAX_MEMORY_SIZE;
     - every operation with query parameters may answer 400 for an invalid value (`?limit=0`, `?status=`).
     """

@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from voiceapp.logging import call_id_var, request_id_var, tenant_id_var
+from core.logging import call_id_var, request_id_var, tenant_id_var
 
 # Accept a caller's id only if it is short and plain, so it cannot forge log lines or headers.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

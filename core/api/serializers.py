@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from voiceapp.validators import validate_e164
+from core.validators import validate_e164
 
 
 class E164Field(serializers.CharField):

@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from voiceapp.api.parsers import RequestTooLarge
-from voiceapp.errors import ApplicationError
+from core.api.parsers import RequestTooLarge
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

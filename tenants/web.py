@@ -11,10 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
+from core.logging import tenant_id_var
+from tenants.api.authentication import ROLE_SCOPE, SESSION_TENANT_KEY
+from tenants.api.permissions import scope_satisfied
 from tenants.models import Membership
-from voiceapp.api.authentication import ROLE_SCOPE, SESSION_TENANT_KEY
-from voiceapp.api.permissions import scope_satisfied
-from voiceapp.logging import tenant_id_var
 
 
 def memberships_of(user):

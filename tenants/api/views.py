@@ -4,10 +4,10 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.generics import GenericAPIView
 
-from voiceapp.api import ratelimit
-from voiceapp.api.authentication import ApiKeyAuthentication, TenantSessionAuthentication
-from voiceapp.api.pagination import Pagination
-from voiceapp.api.permissions import HasTenantScope
+from core.api.pagination import Pagination
+from tenants.api import ratelimit
+from tenants.api.authentication import ApiKeyAuthentication, TenantSessionAuthentication
+from tenants.api.permissions import HasTenantScope
 
 
 class TooManyConcurrentRequests(exceptions.Throttled):

@@ -6,7 +6,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
 
-from voiceapp import jsonsafe
+from core import jsonsafe
 
 
 class RequestTooLarge(APIException):

@@ -18,7 +18,6 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from billing.selectors import plan_for_tenant
 from tenants.models import Tenant
 
 WINDOW_SECONDS = 60
@@ -107,6 +106,15 @@ def counters() -> _RedisCounters | _CacheCounters:
 
 
 _limits: dict[str, tuple[float, tuple[int, int]]] = {}
+# Who knows a tenant's plan limits (the billing app registers it at start-up): tenant -> (per minute, burst),
+# or None for the platform defaults (API_RATE_LIMIT_PER_MINUTE, API_BURST_LIMIT).
+_plan_limits = None
+
+
+def register_plan_limits(lookup) -> None:
+    """Called once by the app that owns plans, so the rate limiter needs no import of it."""
+    global _plan_limits
+    _plan_limits = lookup
 
 
 def tenant_limits(tenant: Tenant) -> tuple[int, int]:
@@ -115,12 +123,8 @@ def tenant_limits(tenant: Tenant) -> tuple[int, int]:
     cached = _limits.get(str(tenant.pk))
     if cached and cached[0] > now:
         return cached[1]
-    plan = plan_for_tenant(tenant=tenant)
-    limits = (
-        (plan.api_rate_limit_per_minute, plan.api_burst_limit)
-        if plan
-        else (settings.API_RATE_LIMIT_PER_MINUTE, settings.API_BURST_LIMIT)
-    )
+    planned = _plan_limits(tenant) if _plan_limits is not None else None
+    limits = planned or (settings.API_RATE_LIMIT_PER_MINUTE, settings.API_BURST_LIMIT)
     _limits[str(tenant.pk)] = (now + LIMITS_CACHE_SECONDS, limits)
     return limits
 

@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from voiceapp.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def add_service_error(form: forms.Form, exc: ApplicationError | ValidationError, aliases: dict | None = None) -> None:

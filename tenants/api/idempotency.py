@@ -18,8 +18,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
+from core.errors import ApplicationError
 from tenants.models import IdempotencyKey
-from voiceapp.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
