@@ -36,8 +36,8 @@ def voice_list(*, tenant: Tenant):
 
 # --- which engines a call would run on -----------------------------------------------------------
 #
-# The same choice agents.runtime.providers.build_stt / build_llm / build_tts make from an agent's
-# merged settings and agents.runtime.session.provider_secrets, made here without loading the
+# The same choice voice.engines.build_stt / build_llm / build_tts make from an agent's
+# merged settings and voice.session.provider_secrets, made here without loading the
 # runtime (and livekit) into the web process. Labels are the runtime's (providers/labels.py);
 # tests/web/test_agents_pages.py checks both agree.
 

@@ -285,8 +285,8 @@ def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
     # The runtime (and livekit with it) loads only when a sample is actually made.
     from livekit.agents import APIError
 
-    from agents.runtime import providers
-    from agents.runtime.session import provider_secrets
+    from voice import engines
+    from voice.session import provider_secrets
 
     voice_data = {
         "provider": voice.provider,
@@ -298,7 +298,7 @@ def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
     secrets = provider_secrets(tenant)  # reads the database: before the event loop runs
 
     async def speak():
-        engine = providers.build_tts(config, voice=voice_data, secrets=secrets)
+        engine = engines.build_tts(config, voice=voice_data, secrets=secrets)
         try:
             return await engine.synthesize(PREVIEW_TEXT).collect()
         finally:

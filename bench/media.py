@@ -120,8 +120,8 @@ class MediaCall:
     """One call in the worker: the phone leg, the in-process link and the agent session."""
 
     def __init__(self, call, args, recordings: str):
-        from agents.runtime.io import CallAudioInput, CallAudioOutput
         from telephony.media import CallMix, PhoneLeg
+        from voice.io import CallAudioInput, CallAudioOutput
 
         self.call, self.args = call, args
         self.input = CallAudioInput()
@@ -135,7 +135,7 @@ class MediaCall:
     async def start(self) -> None:
         import pipeline
 
-        from agents.runtime.session import InProcessMedia, create_call_session
+        from voice.session import InProcessMedia, create_call_session
 
         models = pipeline.fake_models(self.args)
         models.tts = tone_tts(self.args.reply_seconds)(self.args.tts_ttfb)
@@ -322,7 +322,7 @@ def main() -> None:
     try:
         warm = argparse.Namespace(**{**vars(args), "seconds": 8.0})
         asyncio.run(run_round(1, warm, speech, recordings))  # first-use costs are not a call's
-        from agents.runtime.session import prepare_worker
+        from voice.session import prepare_worker
 
         prepare_worker()
         if args.switch_interval:

@@ -5,7 +5,7 @@
         --redis-url redis://127.0.0.1:6379/13          # as in production; that Redis db is emptied at the end
     .venv/bin/python bench/pipeline.py --stt batch --no-gc-freeze --frame-ms 40 --turns 5 --calls 50
 
-Every call runs the real session (`agents.runtime.session.create_call_session`): the framework's
+Every call runs the real session (`voice.session.create_call_session`): the framework's
 AgentSession with turn-taking, the in-process media link paced in real time, the context shaping,
 the tools, the recorder writing every turn to the database, the metrics. Only the engines are fakes
 with fixed delays, so what is measured is what the platform adds:
@@ -67,7 +67,7 @@ def setup_django(database_url: str, redis_url: str = "") -> None:
     django.setup()
     call_command("migrate", verbosity=0)
     # Import the pipeline now, so that its import time is not counted as the first run's CPU.
-    import agents.runtime.session  # noqa: F401
+    import voice.session  # noqa: F401
 
 
 # --- fake providers with fixed delays -------------------------------------------------------------
@@ -82,7 +82,7 @@ def fake_models(args):
     from livekit.agents import llm, stt, tts, vad
     from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-    from agents.runtime.session import PipelineModels
+    from voice.session import PipelineModels
 
     class LevelVAD(vad.VAD):
         """Silero's cadence (one inference per 32 ms of audio) without its model cost."""
@@ -219,7 +219,7 @@ def fake_models(args):
 
 class BenchCall:
     def __init__(self, call, args):
-        from agents.runtime.io import CallAudioInput, CallAudioOutput
+        from voice.io import CallAudioInput, CallAudioOutput
 
         self.call, self.args = call, args
         self.input = CallAudioInput()
@@ -236,7 +236,7 @@ class BenchCall:
         self.frames.append(now)
 
     async def run(self) -> None:
-        from agents.runtime.session import InProcessMedia, create_call_session
+        from voice.session import InProcessMedia, create_call_session
 
         media = InProcessMedia(self.input, self.output)
         session = await create_call_session(
@@ -367,7 +367,7 @@ def main() -> None:
     print(f"{'':>5} {'':>6} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>9} {'of a core':>11} {'late ms':>9}")
     asyncio.run(run_calls(make_calls(1), args))  # warm-up: first-use costs are not a call's
     if not args.no_gc_freeze:
-        from agents.runtime.session import prepare_worker
+        from voice.session import prepare_worker
 
         prepare_worker()
     for n in args.calls:

@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from agents.runtime.metrics import AGENT_METRICS, CALLER_METRICS
 from calls import presentation, selectors, services
 from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
@@ -20,8 +19,9 @@ from core.errors import ApplicationError
 from core.http_range import RangeNotSatisfiable, not_satisfiable_response
 from core.web.csv_export import csv_response
 from tenants.web import TenantPageMixin
+from voice.metrics import AGENT_METRICS, CALLER_METRICS
 
-# The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (agents/runtime/metrics.py):
+# The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (voice/metrics.py):
 # the caller's turn carries the STT delay, the agent's answer the LLM, TTS and end-to-end ones.
 STT_KEY = CALLER_METRICS["transcription_delay"]
 LATENCY_COLUMNS = (

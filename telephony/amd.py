@@ -32,8 +32,8 @@ from django.conf import settings
 from livekit import rtc
 from livekit.agents.vad import VADEvent, VADEventType, VADStream
 
-from agents.runtime.providers import build_vad
 from core.errors import ApplicationError
+from voice.engines import build_vad
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,7 +10,7 @@ for a browser test call, in the websocket's own process. It
    when LIVEKIT_URL is set, the in-process link otherwise) and records `room.ready`;
 3. on outbound calls, listens first for an answering machine (`telephony.amd`): a machine gets
    the agent's voicemail message after its tone, and the call ends as `voicemail`;
-4. starts the agent session (`agents.runtime.session`), which greets and converses;
+4. starts the agent session (`voice.session`), which greets and converses;
 5. follows the call on its bus group `call.<id>`: the PBX's events (hang-up, transfer outcomes),
    transfer requests from the agent or the API;
 6. ends it on hang-up (either side), error, idle timeout or maximum duration, with `call.ended`
@@ -36,8 +36,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from livekit import rtc
 
-from agents.runtime import io
-from agents.runtime.session import CallSession, InProcessMedia, Outcome, create_call_session
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
 from core import events
@@ -46,6 +44,8 @@ from telephony.goto import wire
 from telephony.goto.client import dial_string
 from telephony.media import CallMix, PhoneLeg, recording_store
 from telephony.services import BridgeCall
+from voice import io
+from voice.session import CallSession, InProcessMedia, Outcome, create_call_session
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agents.runtime.session import find_agent
 from core import events, jsonsafe
 from core.errors import ApplicationError, NotFound
 from telephony import services, worker
 from telephony.bridge import CallBridge
 from tenants.realtime import SocketRefused, socket_principal
+from voice.session import find_agent
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 With LIVEKIT_URL set, the bridge creates the room `call-{tenant_id}-{call_id}` through LiveKit's
 room service (livekit-api), joins it as the caller's participant `caller-{call_id}`, publishes the
 phone leg's audio as a microphone track and plays the agent's track back into the phone leg; the
-agent session joins the same room (`agents.runtime.session.room_media`) and listens to the caller
+agent session joins the same room (`voice.session.room_media`) and listens to the caller
 participant. Without LIVEKIT_URL, `open_room()` returns None and the bridge links the phone leg to
-the session in-process (`agents.runtime.session.InProcessMedia`).
+the session in-process (`voice.session.InProcessMedia`).
 
 No LiveKit server can run on the development machines, so this path is tested up to the SDK calls
 (room service requests against a local Twirp server, tokens, track plumbing).
@@ -18,8 +18,8 @@ import logging
 from django.conf import settings
 from livekit import api, rtc
 
-from agents.runtime import io
-from agents.runtime.session import livekit_configured, room_media
+from voice import io
+from voice.session import livekit_configured, room_media
 
 logger = logging.getLogger(__name__)
 

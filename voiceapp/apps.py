@@ -10,7 +10,7 @@ METRIC_MODULES = (
     "calls.metrics",
     "integrations.gateway.metrics",
     "telephony.goto.metrics",
-    "agents.runtime.metrics",
+    "voice.metrics",
 )
 
 

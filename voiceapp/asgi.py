@@ -16,10 +16,11 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from tenants.realtime import OriginOrApiKeyValidator  # noqa: E402
+
 # This process runs agent sessions (test calls, and the media worker's channels): their livekit plugins
 # must be registered on the main thread, which is the one importing this module.
-from agents.runtime.providers import load_plugins  # noqa: E402
-from tenants.realtime import OriginOrApiKeyValidator  # noqa: E402
+from voice.engines import load_plugins  # noqa: E402
 
 load_plugins()
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "agents",
     "telephony",
     "calls",
+    "voice",
     "billing",
     "integrations",
 ]

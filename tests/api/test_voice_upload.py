@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from agents import services
 from agents.models import Voice
 from tenants.models import AuditLog
-from tests.runtime.fakes.base import closed_port_url
-from tests.runtime.voice_node import TOKEN, start_node
+from tests.voice.fakes.base import closed_port_url
+from tests.voice.voice_node import TOKEN, start_node
 
 pytestmark = pytest.mark.django_db
 

@@ -97,9 +97,9 @@ def speech_engines():
     The fake microphone speaks on a fixed schedule: a first call that also loads the models could
     still be greeting when the caller's question comes, and the question would cut the greeting short.
     """
-    from agents.runtime.providers import build_vad
-    from agents.runtime.providers.piper_tts import get_voice
-    from agents.runtime.providers.whisper_stt import get_model
+    from voice.engines import build_vad
+    from voice.engines.piper_tts import get_voice
+    from voice.engines.whisper_stt import get_model
 
     whisper = get_model()
     segments, _ = whisper.transcribe(np.zeros(16000, dtype=np.float32), language="en", beam_size=1)

@@ -18,7 +18,7 @@ from agents.models import Agent
 from calls.models import Call, TranscriptTurn
 from tenants.models import Membership
 from tests import factories
-from tests.runtime.session_support import FAQ, make_agent
+from tests.voice.session_support import FAQ, make_agent
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect  # requirements-dev.txt; a skip without it

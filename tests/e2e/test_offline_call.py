@@ -12,12 +12,12 @@ import pytest
 from django.core.management import call_command
 from livekit import rtc
 
-from agents.management.commands import simulate_call
-from agents.runtime.providers.whisper_stt import get_model, to_whisper_input
 from calls.models import Call, TranscriptTurn
 from tests import factories
-from tests.runtime.fakes.base import closed_port_url
-from tests.runtime.session_support import make_agent
+from tests.voice.fakes.base import closed_port_url
+from tests.voice.session_support import make_agent
+from voice.engines.whisper_stt import get_model, to_whisper_input
+from voice.management.commands import simulate_call
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def speech_wav(text: str, path: str | Path | None = None) -> Path:
     SPEECH_CACHE.mkdir(parents=True, exist_ok=True)
     cached = SPEECH_CACHE / f"{hashlib.sha256(text.encode()).hexdigest()[:20]}.wav"
     if not cached.exists():
-        from agents.runtime.providers.piper_tts import get_voice  # heavy: only when a sentence is new
+        from voice.engines.piper_tts import get_voice  # heavy: only when a sentence is new
 
         partial = cached.with_suffix(".part")
         with wave.open(str(partial), "wb") as wav:

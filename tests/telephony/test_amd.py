@@ -17,8 +17,6 @@ import pytest
 from livekit import rtc
 from piper import SynthesisConfig
 
-from agents.runtime.providers.piper_tts import PIPER_RATE, get_voice
-from agents.runtime.providers.whisper_stt import OfflineWhisperSTT, get_model
 from telephony.amd import (
     AMDError,
     BeepDetector,
@@ -31,7 +29,9 @@ from telephony.amd import (
     tone_frequency,
     wait_for_greeting_end,
 )
-from tests.runtime.fakes.audio import frames_from_pcm
+from tests.voice.fakes.audio import frames_from_pcm
+from voice.engines.piper_tts import PIPER_RATE, get_voice
+from voice.engines.whisper_stt import OfflineWhisperSTT, get_model
 
 RATES = [48000, 16000, 8000]
 LINES = {

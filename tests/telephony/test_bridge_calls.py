@@ -17,11 +17,11 @@ from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
 from telephony.bridge import APOLOGY
 from tests import factories
-from tests.runtime.session_fakes import Reply, last_user_text
-from tests.runtime.session_support import FAST_TURNS, fake_models, make_agent
 from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
 from tests.telephony.fake_goto import dialing_then_failed
 from tests.telephony.peer import RATE, speech_wav, write_wav
+from tests.voice.session_fakes import Reply, last_user_text
+from tests.voice.session_support import FAST_TURNS, fake_models, make_agent
 
 OUR_NUMBER, CALLER, CALLEE = "+15559876543", "+15551234567", "+15557654321"
 TARGETS = [

@@ -10,9 +10,9 @@ from asgiref.sync import async_to_sync
 from calls.models import Call, CallEvent, Recording, TranscriptTurn
 from tests import factories
 from tests.e2e.test_offline_call import transcribe, whisper, words  # noqa: F401
-from tests.runtime.session_support import make_agent
 from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
 from tests.telephony.peer import speech_wav
+from tests.voice.session_support import make_agent
 
 OUR_NUMBER, CALLER = "+15559876543", "+15551234567"
 GREETING = "Thank you for calling Acme Dental. How can I help?"

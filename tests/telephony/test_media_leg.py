@@ -10,10 +10,10 @@ import pytest
 from aiortc import RTCPeerConnection
 from livekit import rtc
 
-from agents.runtime.providers.whisper_stt import get_model, to_whisper_input
 from telephony.media import InvalidOffer, PhoneLeg
 from telephony.media.tracks import OPUS_BIT_RATE, RATE, OpusMonoEncoder, PacedAudioTrack
 from tests.telephony.peer import HEARD_RATE, CallerPeer, speech_wav, write_wav
+from voice.engines.whisper_stt import get_model, to_whisper_input
 
 SENTENCE = "Please book me an appointment for Tuesday morning."
 

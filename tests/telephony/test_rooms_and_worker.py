@@ -137,8 +137,8 @@ def test_calls_stuck_in_setup_are_ended_by_the_sweeper(tenant, settings):
 
 def test_an_events_socket_cut_mid_call_loses_no_event(transactional_db, settings):
     """The hang-up emitted while the subscription is down is replayed after it reconnects."""
-    from tests.runtime.session_support import make_agent
     from tests.telephony.test_bridge_calls import fast_bridge
+    from tests.voice.session_support import make_agent
 
     tenant = factories.TenantFactory(slug="acme")
     factories.SubscriptionFactory(tenant=tenant)

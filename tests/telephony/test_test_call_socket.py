@@ -15,10 +15,10 @@ from telephony.consumers import BrowserCallConsumer
 from tenants.models import Membership
 from tenants.services import api_key_create
 from tests import factories
-from tests.runtime.session_support import FAST_TURNS, make_agent
 from tests.telephony.bridge_support import wait_for_call
 from tests.telephony.peer import CallerPeer
 from tests.telephony.test_bridge_calls import models
+from tests.voice.session_support import FAST_TURNS, make_agent
 from voiceapp.asgi import application
 
 TIMEOUT = 20

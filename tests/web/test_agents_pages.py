@@ -732,7 +732,7 @@ def test_preview_of_another_tenants_voice_is_404(other_web_client, tenant):
 
 @pytest.mark.slow
 def test_preview_failure_is_a_clear_422(web_client, monkeypatch):
-    from agents.runtime.providers import piper_tts
+    from voice.engines import piper_tts
 
     def broken(text):
         raise RuntimeError("espeak-ng data missing")
@@ -765,7 +765,7 @@ CASES = [
 
 @pytest.mark.parametrize(("secrets", "overrides", "voice_provider"), CASES)
 async def test_engine_summary_matches_what_the_runtime_builds(secrets, overrides, voice_provider):
-    from agents.runtime import providers
+    from voice import engines
 
     voice = Voice(provider=voice_provider, provider_voice_id="joe") if voice_provider else None
     agent = Agent(name="a", system_prompt="x", settings=overrides, voice=voice)
@@ -773,12 +773,12 @@ async def test_engine_summary_matches_what_the_runtime_builds(secrets, overrides
     pipeline = agent.effective_settings(django_settings.VOICE_PIPELINE_DEFAULTS)
     voice_data = {"provider": voice.provider, "provider_voice_id": "joe"} if voice else None
     built = {
-        "stt": providers.build_stt(pipeline["stt"], secrets=secrets),
-        "llm": providers.build_llm(pipeline["llm"], secrets=secrets),
-        "tts": providers.build_tts(pipeline["tts"], voice=voice_data, secrets=secrets),
+        "stt": engines.build_stt(pipeline["stt"], secrets=secrets),
+        "llm": engines.build_llm(pipeline["llm"], secrets=secrets),
+        "tts": engines.build_tts(pipeline["tts"], voice=voice_data, secrets=secrets),
     }
     try:
-        labels = providers.provider_labels(**built)
+        labels = engines.provider_labels(**built)
         assert {stage: (e.provider, e.offline) for stage, e in summary.items()} == {
             stage: (label["provider"], label["offline"]) for stage, label in labels.items()
         }
@@ -788,7 +788,7 @@ async def test_engine_summary_matches_what_the_runtime_builds(secrets, overrides
 
 
 def test_provider_keys_names_what_the_runtime_finds(tenant, settings):
-    from agents.runtime.session import provider_secrets
+    from voice.session import provider_secrets
 
     settings.DEEPGRAM_API_KEY = "dg-test"
     settings.ANTHROPIC_API_KEY = ""

@@ -20,14 +20,14 @@ from channels.worker import Worker
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from agents.runtime.providers import load_plugins
-from agents.runtime.session import prepare_worker
 from core import events
 from telephony import dispatch
 from telephony import worker as media_worker
 from telephony.consumers import MediaWorkerConsumer
 from telephony.goto.client import GoToConfig
 from telephony.goto.events import EventSubscriber
+from voice.engines import load_plugins
+from voice.session import prepare_worker
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,106 @@
+"""Fill a tool's JSON-Schema parameters from a caller's words (offline responder)."""
+
+import re
+from datetime import date
+
+from voice.engines.responder import slots
+
+FREE_TEXT_PARAMS = {
+    "query",
+    "question",
+    "reason",
+    "notes",
+    "note",
+    "message",
+    "details",
+    "topic",
+    "request",
+    "description",
+    "summary",
+    "issue",
+    "context",
+}
+TARGET_PARAMS = {"target", "destination", "department", "to", "transfer_to", "target_name", "extension"}
+NAME_RE = re.compile(r"\bmy name is ([A-Z][a-z]+(?: [A-Z][a-z]+)?)")
+
+
+def fill_arguments(
+    schema: dict, text: str, *, today: date, targets: list[dict] | None = None
+) -> tuple[dict, list[str]]:
+    """(arguments found, required parameter names still missing) for one tool."""
+    properties = schema.get("properties") or {}
+    args: dict = {}
+    for name, prop in properties.items():
+        value = fill_parameter(name, prop or {}, text, today=today, targets=targets or [])
+        if value is not None:
+            args[name] = value
+    missing = [name for name in schema.get("required") or [] if name not in args]
+    return args, missing
+
+
+def fill_parameter(name: str, prop: dict, text: str, *, today: date, targets: list[dict]) -> object | None:
+    """One parameter's value, by what the schema says it is, or None when the words lack it."""
+    kind = parameter_kind(name, prop)
+    if kind == "target":
+        return match_target(text, prop.get("enum") or [t.get("name", "") for t in targets])
+    if "enum" in prop:
+        return slots.extract_enum(text, prop["enum"])
+    extractor = EXTRACTORS.get(kind)
+    return extractor(text, today) if extractor else None
+
+
+def parameter_kind(name: str, prop: dict) -> str:
+    """What a parameter holds, read from its format, type and name."""
+    lowered, fmt, typ = name.lower(), prop.get("format", ""), prop.get("type", "")
+    if fmt == "date-time" or lowered in {"datetime", "date_time", "start", "start_time_iso"}:
+        return "datetime"
+    if fmt == "date" or "date" in lowered or lowered in {"day", "when"}:
+        return "date"
+    if fmt == "time" or "time" in lowered or lowered == "hour":
+        return "time"
+    if fmt == "email" or "email" in lowered:
+        return "email"
+    if "phone" in lowered or lowered in {"number_to_call", "callback_number"}:
+        return "phone"
+    if typ in ("integer", "number"):
+        return typ
+    if lowered in TARGET_PARAMS:
+        return "target"
+    if lowered in FREE_TEXT_PARAMS:
+        return "text"
+    if "name" in lowered:
+        return "name"
+    return "unknown"
+
+
+def _datetime(text: str, today: date) -> str | None:
+    day, time = slots.extract_date(text, today), slots.extract_time(text)
+    return f"{day}T{time}:00" if day and time else None
+
+
+def _integer(text: str, today: date) -> int | None:
+    number = slots.extract_number(text)
+    return int(number) if number is not None else None
+
+
+def _regex(pattern: re.Pattern):
+    return lambda text, today: m[0].strip() if (m := pattern.search(text)) else None
+
+
+EXTRACTORS = {
+    "datetime": _datetime,
+    "date": slots.extract_date,
+    "time": lambda text, today: slots.extract_time(text),
+    "integer": _integer,
+    "number": lambda text, today: slots.extract_number(text),
+    "email": _regex(slots.EMAIL_RE),
+    "phone": _regex(slots.PHONE_RE),
+    "text": lambda text, today: text.strip() or None,
+    "name": lambda text, today: m[1] if (m := NAME_RE.search(text)) else None,
+}
+
+
+def match_target(text: str, names: list[str]) -> str | None:
+    """The transfer target the caller named ('front desk', 'billing'), else the first one."""
+    names = [n for n in names if n]
+    return (slots.extract_enum(text, names) or names[0]) if names else None
