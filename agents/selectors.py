@@ -7,7 +7,6 @@ from django.db.models import Prefetch
 
 from agents.models import Agent, KnowledgeDocument, Voice
 from integrations.models import ProviderCredential
-from telephony.models import PhoneNumber
 from tenants.models import Tenant
 
 
@@ -20,9 +19,14 @@ def agent_get(*, tenant: Tenant, agent_id) -> Agent | None:
 
 
 def agent_list_with_numbers(*, tenant: Tenant):
-    """The tenant's agents with their voice and their numbers (by number) loaded, for listing."""
-    numbers = PhoneNumber.objects.for_tenant(tenant).order_by("e164")
-    return agent_list(tenant=tenant).select_related("voice").prefetch_related(Prefetch("phone_numbers", numbers))
+    """The tenant's agents with their voice and their numbers (by number) loaded, for listing.
+
+    The numbers are the telephony app's rows that point at each agent (`Agent.phone_numbers`, the reverse of
+    their foreign key): read through the relation, this app needs no import of telephony."""
+    numbers = Prefetch(
+        "phone_numbers", Agent.phone_numbers.rel.related_model.objects.for_tenant(tenant).order_by("e164")
+    )
+    return agent_list(tenant=tenant).select_related("voice").prefetch_related(numbers)
 
 
 def knowledge_document_list(*, tenant: Tenant, agent: Agent):

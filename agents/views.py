@@ -7,7 +7,6 @@ agents/apis.py does, and a service's refusal is shown on the form (a 400), never
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -17,9 +16,7 @@ from agents import selectors, services
 from agents.forms import AgentForm, KnowledgeDocumentForm, VoiceCloneForm, add_service_error, pretty_json
 from agents.models import Agent
 from agents.presentation import speaks_as
-from calls import selectors as call_selectors
 from core.errors import ApplicationError
-from telephony.models import PhoneNumber
 from tenants.web import TenantPageMixin
 
 LATEST_CALLS = 10
@@ -127,8 +124,12 @@ class AgentDetailView(TenantAgentMixin, TemplateView):
             engines=selectors.agent_engines(agent=agent, keys=keys),
             pipeline=agent.effective_settings(settings.VOICE_PIPELINE_DEFAULTS),
             settings_json=pretty_json(agent.settings) if agent.settings else "",
-            numbers=PhoneNumber.objects.for_tenant(self.tenant).filter(agent=agent).order_by("e164"),
-            calls=call_selectors.call_list(tenant=self.tenant).filter(agent=agent)[:LATEST_CALLS],
+            # The numbers routed to the agent and its latest calls: other apps' rows, read through the
+            # reverse relations of their foreign keys to the agent (this app imports neither).
+            numbers=agent.phone_numbers.filter(tenant=self.tenant).order_by("e164"),
+            calls=agent.calls.filter(tenant=self.tenant)
+            .select_related("agent")
+            .order_by("-created_at", "-id")[:LATEST_CALLS],
             documents=selectors.knowledge_document_list(tenant=self.tenant, agent=agent),
         )
         return context
@@ -251,19 +252,3 @@ class VoiceListView(TenantPageMixin, ListView):
                 return redirect("agents:voices")
         self.object_list = self.get_queryset()
         return self.render_to_response(self.get_context_data(form=form), status=status)
-
-
-class VoicePreviewView(TenantPageMixin, View):
-    """GET: a short WAV of the voice, from the engine a call would use (cached per voice)."""
-
-    def get(self, request, voice_id):
-        voice = get_object_or_404(selectors.voice_list(tenant=self.tenant), pk=voice_id)
-        try:
-            audio = services.voice_preview_wav(tenant=self.tenant, voice=voice)
-        except ApplicationError as exc:
-            error = {"type": exc.type, "code": exc.code, "message": exc.message}
-            return JsonResponse({"error": error}, status=exc.status_code)
-        response = HttpResponse(audio, content_type="audio/wav")
-        response["Cache-Control"] = "private, max-age=3600"
-        response["Content-Disposition"] = f'inline; filename="voice-{voice.pk}.wav"'
-        return response

@@ -20,5 +20,4 @@ urlpatterns = [
         name="document-delete",
     ),
     path("voices/", views.VoiceListView.as_view(), name="voices"),
-    path("voices/<uuid:voice_id>/preview.wav", views.VoicePreviewView.as_view(), name="voice-preview"),
 ]

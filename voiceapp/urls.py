@@ -34,6 +34,7 @@ urlpatterns = [
     # The dashboard: each app serves its own pages (`<app>/web_urls.py`, namespaced by app).
     path("", include("voiceapp.web.urls")),
     path("", include("agents.web_urls")),
+    path("", include("voice.web_urls")),
     path("", include("telephony.web_urls")),
     path("", include("calls.web_urls")),
     path("", include("billing.web_urls")),

@@ -11,11 +11,12 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from agents import chatterbox_voices, selectors, services
+from agents import chatterbox_voices, selectors
 from agents.models import Agent, KnowledgeDocument, Voice
 from telephony.models import PhoneNumber
 from tenants.models import AuditLog
 from tests import factories
+from voice import preview
 
 pytestmark = pytest.mark.django_db
 
@@ -715,7 +716,7 @@ def test_preview_is_a_wav_from_the_offline_engine_and_is_cached(web_client, tena
     def no_synthesis(*args, **kwargs):
         raise AssertionError("the cached sample should have been used")
 
-    monkeypatch.setattr(services, "_synthesize_wav", no_synthesis)
+    monkeypatch.setattr(preview, "_synthesize_wav", no_synthesis)
     again = web_client.get(f"/voices/{voice.pk}/preview.wav")
     assert again.status_code == 200
     assert again.content == audio
@@ -727,7 +728,7 @@ def test_preview_of_another_tenants_voice_is_404(other_web_client, tenant):
     response = other_web_client.get(f"/voices/{voice.pk}/preview.wav")
 
     assert response.status_code == 404
-    assert cache.get(services._preview_key(voice, django_settings.VOICE_PIPELINE_DEFAULTS["tts"])) is None
+    assert cache.get(preview._preview_key(voice, django_settings.VOICE_PIPELINE_DEFAULTS["tts"])) is None
 
 
 @pytest.mark.slow
