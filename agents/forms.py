@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from agents import selectors
+from agents import engines, selectors
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.presentation import speaks_as
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
@@ -174,7 +174,8 @@ class AgentForm(forms.Form):
         label="Speech recognition model",
         max_length=100,
         required=False,
-        help_text="Deepgram's model name, e.g. nova-2. Empty: the platform default.",
+        help_text=f"Deepgram's model name, e.g. {engines.ENGINES[engines.DEEPGRAM].default_model}. "
+        "Empty: the platform default.",
     )
     llm_provider = forms.ChoiceField(
         label="Language model",
@@ -186,7 +187,7 @@ class AgentForm(forms.Form):
         label="Language model name",
         max_length=100,
         required=False,
-        help_text="e.g. claude-sonnet-4-20250514. Empty: the platform default.",
+        help_text=f"e.g. {engines.ENGINES[engines.ANTHROPIC].default_model}. Empty: the platform default.",
     )
     llm_temperature = forms.FloatField(
         label="Creativity (temperature)",
@@ -210,12 +211,7 @@ class AgentForm(forms.Form):
     tts_model = forms.ChoiceField(
         label="Chatterbox model",
         required=False,
-        choices=[
-            ("", "Platform default"),
-            ("turbo", "Turbo"),
-            ("standard", "Standard"),
-            ("multilingual", "Multilingual"),
-        ],
+        choices=[("", "Platform default"), *((model, model.capitalize()) for model in engines.model_choices("tts"))],
         help_text="Only used with Chatterbox.",
     )
     tools = JSONTextField(
@@ -260,20 +256,8 @@ class AgentForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["voice"].queryset = selectors.voice_list(tenant=tenant)
         self.fields["voice"].keys = selectors.provider_keys(tenant=tenant)
-        self.fields["stt_provider"].choices = _default_choice(
-            "stt", [("deepgram", "Deepgram (streaming)"), ("offline", "Whisper (offline)")]
-        )
-        self.fields["llm_provider"].choices = _default_choice(
-            "llm",
-            [
-                ("anthropic", "Claude (Anthropic)"),
-                ("openai_compatible", "OpenAI-compatible endpoint"),
-                ("offline", "Local responder (offline)"),
-            ],
-        )
-        self.fields["tts_provider"].choices = _default_choice(
-            "tts", [("chatterbox", "Chatterbox (GPU TTS node)"), ("offline", "Piper (offline)")]
-        )
+        for stage in ("stt", "llm", "tts"):
+            self.fields[f"{stage}_provider"].choices = _default_choice(stage, engines.form_choices(stage))
         if read_only:
             for field in self.fields.values():
                 field.disabled = True

@@ -2,19 +2,19 @@
 
 from django.conf import settings
 
+from agents.engines import CHATTERBOX, Choice
 from agents.models import Voice
-from agents.selectors import Engine
 
 PIPER_SPEAKER = "Piper's male US English voice (joe)"
 
 
-def speaks_as(voice: Voice | None, engine: Engine) -> tuple[str, str]:
+def speaks_as(voice: Voice | None, engine: Choice) -> tuple[str, str]:
     """(what will speak, why that is not the voice's own engine, or "").
 
     A Chatterbox voice needs the TTS node; without one every call and sample is spoken by Piper's one
     offline voice, whatever the voice's name says ("Default female" included), and the page says so.
     """
-    if engine.provider == "chatterbox":
+    if engine.provider == CHATTERBOX:
         return f"This voice, on Chatterbox ({engine.model})", ""
     if voice is not None and voice.provider == Voice.Provider.PIPER:
         return PIPER_SPEAKER, ""

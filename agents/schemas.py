@@ -3,6 +3,7 @@
 import jsonschema
 from django.core.exceptions import ValidationError
 
+from agents.engines import model_choices, provider_choices
 from core.validators import E164_PATTERN
 
 TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}\Z"  # the LLM providers' tool-name rule
@@ -40,7 +41,7 @@ SETTINGS_SCHEMA = {
         "stt": {
             **_SECTION,
             "properties": {
-                "provider": {"enum": ["deepgram", "offline"]},
+                "provider": {"enum": provider_choices("stt")},
                 "model": {"type": "string"},
                 "language": {"type": "string"},
                 "interim_results": {"type": "boolean"},
@@ -51,7 +52,7 @@ SETTINGS_SCHEMA = {
         "llm": {
             **_SECTION,
             "properties": {
-                "provider": {"enum": ["anthropic", "openai_compatible", "offline"]},
+                "provider": {"enum": provider_choices("llm")},
                 "model": {"type": "string"},
                 "fallback_model": {"type": "string"},
                 "temperature": {"type": "number", "minimum": 0, "maximum": 1},
@@ -62,8 +63,8 @@ SETTINGS_SCHEMA = {
         "tts": {
             **_SECTION,
             "properties": {
-                "provider": {"enum": ["chatterbox", "offline"]},
-                "model": {"enum": ["turbo", "standard", "multilingual"]},
+                "provider": {"enum": provider_choices("tts")},
+                "model": {"enum": model_choices("tts")},
                 "default_voice_id": {"type": "string"},
                 "exaggeration": {"type": "number", "minimum": 0.25, "maximum": 2},
                 "cfg_weight": {"type": "number", "minimum": 0, "maximum": 1},

@@ -14,10 +14,10 @@ import anthropic
 import jsonschema
 from django.conf import settings
 
+from agents.engines import ANTHROPIC, ENGINES
+from agents.secrets import provider_secrets
 from calls import presentation
 from calls.models import Call, ToolCall, TranscriptTurn
-from integrations.models import ProviderCredential
-from integrations.vault import VaultError, decrypt
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,11 @@ def analyze(call: Call, turns: list[TranscriptTurn]) -> dict:
     if config.get("enabled") is False:
         return {}
     llm = call.agent.effective_settings(settings.VOICE_PIPELINE_DEFAULTS)["llm"]
-    key = _anthropic_key(call) if llm.get("provider") == "anthropic" else ""
+    key = _anthropic_key(call) if llm.get("provider") == ANTHROPIC else ""
     if key and turns:
+        model = llm.get("model") or ENGINES[ANTHROPIC].default_model
         try:
-            return _llm_analysis(call, turns, config, api_key=key, model=llm["model"])
+            return _llm_analysis(call, turns, config, api_key=key, model=model)
         except Exception as exc:  # any LLM failure: the offline analysis still answers
             logger.warning("LLM analysis of call %s failed (%s); using the offline analysis", call.pk, exc)
             return {**offline_analysis(call, turns, config), "fallback_reason": type(exc).__name__}
@@ -61,19 +62,8 @@ def analyze(call: Call, turns: list[TranscriptTurn]) -> dict:
 
 
 def _anthropic_key(call: Call) -> str:
-    """The tenant's own Anthropic key where it has a usable one, else the platform's."""
-    credentials = (
-        ProviderCredential.objects.for_tenant(call.tenant_id)
-        .filter(provider=ProviderCredential.Provider.ANTHROPIC)
-        .exclude(verification=ProviderCredential.Verification.FAILED)
-        .order_by("name")
-    )
-    for credential in credentials:
-        try:
-            return decrypt(credential)["api_key"]
-        except (VaultError, KeyError):
-            continue
-    return settings.ANTHROPIC_API_KEY
+    """The tenant's own Anthropic key where it has a usable one, else the platform's (agents.secrets)."""
+    return provider_secrets(tenant=call.tenant, names=["anthropic_api_key"]).get("anthropic_api_key", "")
 
 
 # --- with the LLM -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from agents.models import Voice
+from agents.secrets import provider_secrets
 from core.errors import ApplicationError
 from tenants.models import Tenant
 
@@ -52,7 +53,6 @@ def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
     from livekit.agents import APIError
 
     from voice import engines
-    from voice.session import provider_secrets
 
     voice_data = {
         "provider": voice.provider,
@@ -61,7 +61,7 @@ def _synthesize_wav(tenant: Tenant, voice: Voice, config: dict) -> bytes:
         "cfg_weight": voice.cfg_weight,
         "name": voice.name,
     }
-    secrets = provider_secrets(tenant)  # reads the database: before the event loop runs
+    secrets = provider_secrets(tenant=tenant)  # reads the database: before the event loop runs
 
     async def speak():
         engine = engines.build_tts(config, voice=voice_data, secrets=secrets)

@@ -27,12 +27,12 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from agents import selectors as agent_selectors
 from agents.models import KnowledgeDocument
+from agents.secrets import provider_secrets
 from calls import services as call_services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
 from core.errors import NotFound
-from integrations.models import ProviderCredential
-from integrations.vault import VaultError, decrypt, secret_resolver
+from integrations.vault import secret_resolver
 from tenants.models import Tenant
 from voice import conversation, io, metrics
 from voice.recorder import CallRecorder
@@ -118,7 +118,7 @@ def load_profile(*, tenant: Tenant, agent_ref: str) -> AgentProfile:
         pipeline=agent.effective_settings(settings.VOICE_PIPELINE_DEFAULTS),
         voice=_voice_data(voice) if voice is not None else None,
         knowledge=list(documents.values("title", "content")),
-        secrets=provider_secrets(tenant),
+        secrets=provider_secrets(tenant=tenant),
         business_name=tenant.name,
     )
 
@@ -131,44 +131,6 @@ def _voice_data(voice) -> dict:
         "cfg_weight": voice.cfg_weight,
         "name": voice.name,
     }
-
-
-def provider_secrets(tenant: Tenant) -> dict:
-    """Provider keys for the pipeline: the tenant's own key where it has one, else the platform's."""
-    secrets = {
-        "deepgram_api_key": settings.DEEPGRAM_API_KEY,
-        "deepgram_base_url": settings.DEEPGRAM_BASE_URL,
-        "anthropic_api_key": settings.ANTHROPIC_API_KEY,
-        "anthropic_base_url": settings.ANTHROPIC_BASE_URL,
-        "chatterbox_url": settings.CHATTERBOX_URL,
-        "chatterbox_token": settings.CHATTERBOX_API_TOKEN,
-        "openai_base_url": settings.OPENAI_BASE_URL,
-        "openai_api_key": settings.OPENAI_API_KEY,
-    }
-    secrets.update(_tenant_keys(tenant))
-    return {k: v for k, v in secrets.items() if v}
-
-
-def _tenant_keys(tenant: Tenant) -> dict:
-    """The tenant's Anthropic / Deepgram keys from its vault (the first usable one per provider, by name)."""
-    keys: dict[str, str] = {}
-    own = (
-        ProviderCredential.objects.for_tenant(tenant)
-        .filter(provider__in=["anthropic", "deepgram"])
-        .exclude(verification=ProviderCredential.Verification.FAILED)
-        .order_by("name")
-    )
-    for credential in own:
-        key = f"{credential.provider}_api_key"
-        if key in keys:
-            continue
-        try:
-            keys[key] = decrypt(credential)["api_key"]
-        except (VaultError, KeyError):
-            logger.warning(
-                "credential %s of tenant %s is unusable; the platform key is used", credential.name, tenant.pk
-            )
-    return keys
 
 
 # --- the engines ---------------------------------------------------------------------------------

@@ -414,10 +414,11 @@ AMD = {
 }
 
 # The voice pipeline's platform defaults; an agent's `settings` overrides any key.
+# A model left empty is the chosen engine's default model, declared in the engine registry (agents/engines.py).
 VOICE_PIPELINE_DEFAULTS = {
     "stt": {
         "provider": env.str("STT_PROVIDER", default="deepgram" if DEEPGRAM_API_KEY else "offline"),
-        "model": env.str("STT_MODEL", default="nova-2"),
+        "model": env.str("STT_MODEL", default=""),
         "language": env.str("STT_LANGUAGE", default="en-US"),
         "interim_results": True,
         "punctuate": True,
@@ -425,7 +426,7 @@ VOICE_PIPELINE_DEFAULTS = {
     },
     "llm": {
         "provider": env.str("LLM_PROVIDER", default="anthropic" if ANTHROPIC_API_KEY else "offline"),
-        "model": env.str("LLM_MODEL", default="claude-sonnet-4-20250514"),
+        "model": env.str("LLM_MODEL", default=""),
         # Claude, then this model (Haiku), then the local responder; empty: straight to the responder.
         "fallback_model": env.str("LLM_FALLBACK_MODEL", default="claude-haiku-4-5"),
         "temperature": env.float("LLM_TEMPERATURE", default=0.7),
@@ -434,7 +435,7 @@ VOICE_PIPELINE_DEFAULTS = {
     },
     "tts": {
         "provider": env.str("TTS_PROVIDER", default="chatterbox" if CHATTERBOX_URL else "offline"),
-        "model": env.str("TTS_MODEL", default="turbo"),
+        "model": env.str("TTS_MODEL", default=""),
         "default_voice_id": env.str("TTS_DEFAULT_VOICE_ID", default="default_female_1"),
         "exaggeration": env.float("TTS_DEFAULT_EXAGGERATION", default=0.5),
         "cfg_weight": env.float("TTS_DEFAULT_CFG_WEIGHT", default=0.5),

@@ -38,9 +38,9 @@ async def test_local_model_answers_through_the_openai_plugin():
     assert request["body"]["max_completion_tokens"] == 300
     assert request["headers"]["authorization"] == "Bearer not-needed"  # local servers take any key
     assert labels == {
-        "provider": "openai-compatible",
+        "provider": "openai_compatible",
         "offline": False,
-        "chain": ["openai-compatible", "offline-responder"],
+        "chain": ["openai_compatible", "offline-responder"],
     }
 
 

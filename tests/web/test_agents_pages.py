@@ -789,7 +789,7 @@ async def test_engine_summary_matches_what_the_runtime_builds(secrets, overrides
 
 
 def test_provider_keys_names_what_the_runtime_finds(tenant, settings):
-    from voice.session import provider_secrets
+    from agents.secrets import provider_secrets
 
     settings.DEEPGRAM_API_KEY = "dg-test"
     settings.ANTHROPIC_API_KEY = ""
@@ -797,7 +797,7 @@ def test_provider_keys_names_what_the_runtime_finds(tenant, settings):
     names = {"deepgram_api_key", "anthropic_api_key", "chatterbox_url", "openai_base_url"}
 
     assert selectors.provider_keys(tenant=tenant) == {"deepgram_api_key", "chatterbox_url"}
-    assert set(provider_secrets(tenant)) & names == selectors.provider_keys(tenant=tenant)
+    assert set(provider_secrets(tenant=tenant)) & names == selectors.provider_keys(tenant=tenant)
 
 
 def test_numbers_without_agents_are_not_shown_on_an_agent(web_client, tenant):

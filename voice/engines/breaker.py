@@ -14,17 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agents.engines import breaker_policies
+
 logger = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
-# Seed 12.2: (failure_threshold, recovery_timeout seconds) per provider.
-POLICIES = {
-    "deepgram": (5, 30.0),
-    "anthropic": (3, 60.0),
-    "openai-compatible": (3, 60.0),
-    "chatterbox": (3, 30.0),
-}
+# Seed 12.2: (failure_threshold, recovery_timeout seconds) per provider, declared in the engine registry.
+POLICIES = breaker_policies()
 
 
 @dataclass

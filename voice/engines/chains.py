@@ -16,6 +16,11 @@ class _Chain:
         """Provider labels in fallback order, primary first."""
         return [member.provider for member in self._members]
 
+    @property
+    def members(self) -> list:
+        """The member engines in fallback order, primary first."""
+        return list(self._members)
+
     async def _close_members(self) -> None:
         for member in self._members:
             await member.aclose()

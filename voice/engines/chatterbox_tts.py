@@ -18,7 +18,9 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from voice.engines.labels import CHATTERBOX
+from agents.engines import CHATTERBOX
+from voice.engines.breaker import breaker_for
+from voice.engines.guarded import GuardedTTS
 from voice.engines.spoken import spoken
 
 SYNTHESIZE_PATH = "/synthesize/stream"
@@ -33,7 +35,7 @@ class ChatterboxOptions:
     token: str = ""
     exaggeration: float = 0.5
     cfg_weight: float = 0.5
-    model: str = "turbo"
+    model: str = ""  # reported, not sent: the node serves the model it was started with
     sample_rate: int = DEFAULT_SAMPLE_RATE
 
     def request_body(self, text: str) -> dict:
@@ -45,6 +47,23 @@ class ChatterboxOptions:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
+
+
+def build(config: dict, *, secrets: dict, voice: dict | None = None, **_context) -> list[GuardedTTS]:
+    """The registry's builder: the node behind the breaker of its URL, speaking the agent's voice (data:
+    {"provider_voice_id", "exaggeration", "cfg_weight"}) or the section's default voice."""
+    voice = voice or {}
+    url = secrets["chatterbox_url"]
+    options = ChatterboxOptions(
+        base_url=url,
+        token=secrets.get("chatterbox_token") or "",
+        voice_id=voice.get("provider_voice_id") or config.get("default_voice_id") or "default_female_1",
+        exaggeration=float(voice.get("exaggeration", config.get("exaggeration", 0.5))),
+        cfg_weight=float(voice.get("cfg_weight", config.get("cfg_weight", 0.5))),
+        model=config["model"],
+        sample_rate=int(config.get("sample_rate", DEFAULT_SAMPLE_RATE)),
+    )
+    return [GuardedTTS(ChatterboxTTS(options), breaker=breaker_for(CHATTERBOX, url), label=CHATTERBOX)]
 
 
 class ChatterboxTTS(tts.TTS):

@@ -4,6 +4,10 @@ max_tokens 1024)."""
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import anthropic
 
+from agents.engines import ANTHROPIC
+from voice.engines.breaker import breaker_for
+from voice.engines.guarded import GuardedLLM
+
 
 class ClaudeLLM(anthropic.LLM):
     """The plugin's LLM, closing its HTTP client with the call (the plugin leaves it open, and a
@@ -12,6 +16,28 @@ class ClaudeLLM(anthropic.LLM):
     async def aclose(self) -> None:
         await super().aclose()
         await self._client.close()
+
+
+def build(config: dict, *, secrets: dict, **_context) -> list[GuardedLLM]:
+    """The registry's builder: Claude's model, then its secondary one when set, each behind its own breaker
+    (an overloaded Sonnet must not block Haiku on the same API)."""
+    return [
+        GuardedLLM(
+            build_claude(
+                config, model=model, api_key=secrets["anthropic_api_key"], base_url=secrets.get("anthropic_base_url")
+            ),
+            breaker=breaker_for(ANTHROPIC, model),
+            label=ANTHROPIC,
+        )
+        for model in claude_models(config, secrets)
+    ]
+
+
+def claude_models(config: dict, secrets: dict) -> list[str]:
+    """The primary model and, when set, the seed's 'Claude Haiku' step ("fallback_model")."""
+    primary = config["model"]
+    secondary = config.get("fallback_model") or secrets.get("anthropic_fallback_model")
+    return [primary, secondary] if secondary and secondary != primary else [primary]
 
 
 def build_claude(config: dict, *, model: str, api_key: str, base_url: str | None) -> ClaudeLLM:

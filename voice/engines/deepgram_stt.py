@@ -7,6 +7,10 @@ import aiohttp
 from livekit.agents import utils
 from livekit.plugins import deepgram
 
+from agents.engines import DEEPGRAM
+from voice.engines.breaker import breaker_for
+from voice.engines.guarded import GuardedSTT
+
 DEFAULT_BASE_URL = "https://api.deepgram.com/v1/listen"
 
 
@@ -41,9 +45,16 @@ def listen_url(base_url: str | None) -> str:
     return base_url.rstrip("/") + "/v1/listen" if urlsplit(base_url).path in ("", "/") else base_url
 
 
+def build(config: dict, *, secrets: dict, **_context) -> list[GuardedSTT]:
+    """The registry's builder: Deepgram behind the breaker of its endpoint."""
+    base_url = secrets.get("deepgram_base_url")
+    deepgram = build_deepgram(config, api_key=secrets["deepgram_api_key"], base_url=base_url)
+    return [GuardedSTT(deepgram, breaker=breaker_for(DEEPGRAM, listen_url(base_url)), label=DEEPGRAM)]
+
+
 def build_deepgram(config: dict, *, api_key: str, base_url: str | None) -> DeepgramSTT:
     return DeepgramSTT(
-        model=config.get("model") or "nova-2",
+        model=config["model"],
         language=config.get("language") or "en-US",
         interim_results=bool(config.get("interim_results", True)),
         punctuate=bool(config.get("punctuate", True)),

@@ -14,7 +14,7 @@ import uuid
 from livekit.agents import APIConnectionError, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from voice.engines.labels import OFFLINE_PIPER
+from agents.engines import OFFLINE_PIPER
 from voice.engines.spoken import spoken
 
 PIPER_RATE = 22050
@@ -40,6 +40,11 @@ def get_voice():
 def speakable(text: str) -> str:
     """The text as piper should say it: without [tags], whitespace tidied, numbers, times and dates in words."""
     return spoken(" ".join(TAG_RE.sub(" ", text).split()))
+
+
+def build(config: dict, **_context) -> "OfflinePiperTTS":
+    """The registry's builder: piper has one voice and no settings."""
+    return OfflinePiperTTS()
 
 
 class OfflinePiperTTS(tts.TTS):

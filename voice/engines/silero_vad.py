@@ -6,6 +6,11 @@ from livekit.agents.vad import VAD
 from livekit.plugins import silero
 
 
+def build(config: dict, **_context) -> VAD:
+    """The registry's builder."""
+    return build_silero(config)
+
+
 def build_silero(config: dict) -> VAD:
     return _load(
         float(config.get("threshold", 0.5)),

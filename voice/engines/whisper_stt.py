@@ -18,7 +18,7 @@ from livekit.agents import APIConnectionError, stt
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
-from voice.engines.labels import OFFLINE_WHISPER
+from agents.engines import OFFLINE_WHISPER
 
 WHISPER_RATE = 16000
 _model = None
@@ -40,6 +40,11 @@ def get_model(cpu_threads: int = 2):
 
             _model = WhisperModel(str(model_dir()), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
         return _model
+
+
+def build(config: dict, **_context) -> "OfflineWhisperSTT":
+    """The registry's builder: the section's language and CPU threads."""
+    return OfflineWhisperSTT(language=config.get("language") or "en-US", cpu_threads=int(config.get("cpu_threads", 2)))
 
 
 class OfflineWhisperSTT(stt.STT):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from livekit.agents import llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
 
-from voice.engines.labels import OFFLINE_RESPONDER
+from agents.engines import OFFLINE_RESPONDER
 from voice.engines.responder.dialogue import AgentFacts, Reply, Turn, decide
 from voice.engines.responder.knowledge import KnowledgeIndex
 
