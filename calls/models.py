@@ -6,7 +6,6 @@ from django.db.models import F, Q
 
 from agents.models import Agent
 from calls.state_machine import CallStatus
-from telephony.models import PhoneNumber
 from tenants.models import TenantOwnedModel
 
 
@@ -35,7 +34,7 @@ class Call(TenantOwnedModel):
 
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="calls")
     phone_number = models.ForeignKey(
-        PhoneNumber,
+        "telephony.PhoneNumber",  # by label: the telephony app sits above calls (calls.carriers reads it)
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

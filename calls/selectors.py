@@ -1,5 +1,7 @@
 """Reads for calls, always for one tenant."""
 
+from dataclasses import dataclass, field
+
 from django.db.models import Exists, OuterRef, Prefetch
 
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
@@ -77,3 +79,65 @@ def call_detail_data(*, tenant: Tenant, call_id) -> dict | None:
 def call_list_active(*, tenant: Tenant):
     """The tenant's calls that have not ended, newest first (what the live page shows)."""
     return call_list(tenant=tenant).exclude(status=CallStatus.ENDED).select_related("agent")
+
+
+# --- what the bridge reads about its call ------------------------------------------------------------
+
+
+@dataclass
+class BridgeCall:
+    """What the bridge needs to know about its call, read once from the database."""
+
+    call_id: str
+    tenant_id: str
+    agent_id: str
+    agent_name: str
+    direction: str
+    room_name: str
+    external_call_id: str | None = None
+    our_number: str = ""
+    voicemail_message: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+def bridge_call(call: Call) -> BridgeCall:
+    caller = call.from_number if call.direction == Call.Direction.INBOUND else call.to_number
+    ours = call.to_number if call.direction == Call.Direction.INBOUND else call.from_number
+    return BridgeCall(
+        call_id=str(call.pk),
+        tenant_id=str(call.tenant_id),
+        agent_id=str(call.agent_id),
+        agent_name=call.agent.name,
+        direction=call.direction,
+        room_name=call.room_name,
+        external_call_id=call.external_call_id,
+        our_number=ours,
+        voicemail_message=call.agent.voicemail_message,
+        metadata={**(call.metadata or {}), "caller_number": caller},
+    )
+
+
+def bridge_call_load(*, call_id, tenant_id) -> BridgeCall | None:
+    """The tenant's call for the bridge (None if it is not that tenant's)."""
+    call = Call.objects.for_tenant(tenant_id).select_related("agent").filter(pk=call_id).first()
+    return bridge_call(call) if call is not None else None
+
+
+def call_by_external_id(external_id: str) -> tuple[str, str, str] | None:
+    """(call id, tenant id, status) of the call a carrier knows by `external_id` (unique on the platform)."""
+    found = Call.objects.unscoped().filter(external_call_id=external_id).values("pk", "tenant_id", "status").first()
+    return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None
+
+
+def call_status(*, call_id, tenant_id) -> tuple[str, str, str] | None:
+    found = Call.objects.for_tenant(tenant_id).filter(pk=call_id).values("pk", "tenant_id", "status").first()
+    return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None
+
+
+def last_transfer_request(*, call_id, tenant_id) -> dict | None:
+    """The payload of the call's latest `call.transfer_requested`, or None."""
+    requested = CallEvent.objects.for_tenant(tenant_id).filter(
+        call_id=call_id, event_type=CallEvent.Type.CALL_TRANSFER_REQUESTED
+    )
+    event = requested.order_by("-sequence").first()
+    return event.payload if event is not None else None

@@ -13,8 +13,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def cleanup_sessions() -> int:
-    """Weekly: close calls whose session died without ending them."""
-    return services.calls_end_stale()
+    """Every minute: end calls stuck in setup or left open past their maximum duration (a session died)."""
+    return services.calls_end_stuck()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

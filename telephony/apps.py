@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class TelephonyConfig(AppConfig):
     name = "telephony"
     verbose_name = "Telephony"
+
+    def ready(self) -> None:
+        from calls import carriers
+        from telephony.carriers.goto.dialer import GoToDialer
+        from telephony.models import PhoneNumber
+
+        carriers.register_dialer(PhoneNumber.Provider.GOTOCONNECT, GoToDialer())

@@ -36,14 +36,16 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from livekit import rtc
 
+from calls import selectors as call_selectors
+from calls import services as call_services
 from calls.models import Call, CallEvent
+from calls.selectors import BridgeCall
 from calls.state_machine import CallStatus
 from core import events
 from telephony import amd, rooms, services
-from telephony.goto import wire
-from telephony.goto.client import dial_string
+from telephony.carriers.goto import wire
+from telephony.carriers.goto.client import dial_string
 from telephony.media import CallMix, PhoneLeg, recording_store
-from telephony.services import BridgeCall
 from voice import io
 from voice.session import CallSession, InProcessMedia, Outcome, create_call_session
 
@@ -168,8 +170,8 @@ class CallBridge:
     async def abort(self, code: str, *, reason: str = Call.EndReason.ERROR) -> str:
         """End a call that never got its media (a bad offer, a setup failure), noting why."""
         try:
-            await database_sync_to_async(services.call_note)(
-                call_id=self.call.call_id, key="failure_reason", value=code
+            await database_sync_to_async(call_services.call_note)(
+                call_id=self.call.call_id, tenant_id=self.call.tenant_id, key="failure_reason", value=code
             )
             return await self._end(reason)
         finally:
@@ -222,7 +224,9 @@ class CallBridge:
     async def run(self) -> str:
         """From connected to ended; returns the end reason. Always cleans up."""
         try:
-            await self._write(services.call_mark_connected, call_id=self.call.call_id)
+            await self._write(
+                call_services.call_mark_connected, call_id=self.call.call_id, tenant_id=self.call.tenant_id
+            )
             await self._open_room()
             if self._detect_machine and settings.AMD["enabled"]:
                 verdict = await self._screen_for_machine()
@@ -249,7 +253,13 @@ class CallBridge:
             "caller_number": self.call.metadata.get("caller_number", ""),
             "context": self.call.metadata.get("context", {}),
         }
-        await self._write(services.call_event, call_id=self.call.call_id, event_type="room.ready", payload=payload)
+        await self._write(
+            call_services.call_event,
+            call_id=self.call.call_id,
+            tenant_id=self.call.tenant_id,
+            event_type="room.ready",
+            payload=payload,
+        )
 
     async def _start_session(self) -> None:
         if self.room is None:  # the in-process link
@@ -324,7 +334,9 @@ class CallBridge:
         try:
             detection = await amd.detect(listen)
             note = dataclasses.asdict(detection) | {"verdict": str(detection.verdict)}
-            await self._write(services.call_note, call_id=self.call.call_id, key="amd", value=note)
+            await self._write(
+                call_services.call_note, call_id=self.call.call_id, tenant_id=self.call.tenant_id, key="amd", value=note
+            )
             if detection.verdict != amd.Verdict.MACHINE:
                 return None
             logger.info("call %s: answering machine (%s)", self.call.call_id, detection.reason)
@@ -366,7 +378,9 @@ class CallBridge:
             return await asyncio.wait_for(self._transfers.get(), 5.0)
         except TimeoutError:
             await self.session.recorder.flush()
-            return await database_sync_to_async(services.last_transfer_request)(call_id=self.call.call_id)
+            return await database_sync_to_async(call_selectors.last_transfer_request)(
+                call_id=self.call.call_id, tenant_id=self.call.tenant_id
+            )
 
     async def _transfer(self, request: dict) -> bool:
         """Carry out a transfer request; True when the caller has left the agent for good."""
@@ -420,7 +434,9 @@ class CallBridge:
 
         mark = self.pbx_events.mark
         consult = await self.pbx.create_call(dial_string=dial_string(target), caller_id=self.call.our_number)
-        await database_sync_to_async(services.consult_leg_register)(external_id=consult, call_id=self.call.call_id)
+        await database_sync_to_async(services.consult_leg_register)(
+            external_id=consult, call_id=self.call.call_id, tenant_id=self.call.tenant_id
+        )
         name, data = await self.pbx_events.wait(
             consult, {wire.CALL_CONNECTED, wire.CALL_FAILED, wire.CALL_ENDED}, TRANSFER_TIMEOUT_SECONDS, after=mark
         )
@@ -491,9 +507,13 @@ class CallBridge:
             self.session.outcome = Outcome(reason=reason)
             await self.session.aclose()  # ends the call unless it was transferred
             if reason == Call.EndReason.TRANSFERRED:
-                await database_sync_to_async(services.call_end)(call_id=self.call.call_id, reason=reason)
+                await database_sync_to_async(call_services.call_end)(
+                    call_id=self.call.call_id, tenant_id=self.call.tenant_id, reason=reason
+                )
         else:
-            await database_sync_to_async(services.call_end)(call_id=self.call.call_id, reason=reason)
+            await database_sync_to_async(call_services.call_end)(
+                call_id=self.call.call_id, tenant_id=self.call.tenant_id, reason=reason
+            )
         return reason
 
     async def _cleanup(self) -> None:

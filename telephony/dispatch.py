@@ -20,10 +20,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from calls import services as call_services
 from calls.state_machine import CallStatus
 from core import events
 from telephony import services
-from telephony.goto import wire
+from telephony.carriers.goto import wire
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def _route(layer, event) -> None:
         return
     if not consult and status in NOT_ANSWERED and event.name in (wire.CALL_FAILED, wire.CALL_ENDED):
         reason = event.data.get("reason") or "no_answer"
-        await database_sync_to_async(services.outbound_failed)(call_id=call_id, reason=reason)
+        await database_sync_to_async(call_services.outbound_failed)(call_id=call_id, tenant_id=tenant_id, reason=reason)
     message = {"type": "pbx.event", "event": event.name, "data": event.data, "external_call_id": event.call_id}
     await layer.group_send(events.call_group(call_id), message)
 

@@ -1,19 +1,19 @@
-"""Writes for phone numbers, and the database side of calls through the PBX and the bridge."""
+"""Writes for phone numbers, and what the bridge needs of numbers and carrier legs.
 
-import contextlib
+Every write to a call goes through `calls.services`; this module finds the tenant and agent of a dialled
+number and keeps the carrier's second legs (consult calls) of a call.
+"""
+
 import logging
-from dataclasses import dataclass, field
-from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from agents.models import Agent
-from calls.models import Call, CallEvent
-from calls.state_machine import CallStatus
+from calls import selectors as call_selectors
+from calls import services as call_services
+from calls.selectors import BridgeCall
+from calls.services import CallRejected
 from core.errors import ApplicationError, Conflict
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
@@ -60,67 +60,20 @@ def phone_number_update(*, number: PhoneNumber, actor: dict | None = None, **fie
     return number
 
 
-# --- calls through the PBX and the bridge (seed 4.1-4.3) -------------------------------------------
+# --- calls through the carrier and the bridge --------------------------------------------------------
 # Sync functions of the database, called by the media worker through `database_sync_to_async`.
 
 CONSULT_LEG_TTL = 2 * 3600
 
 
-@dataclass
-class BridgeCall:
-    """What the bridge needs to know about its call, read once from the database."""
-
-    call_id: str
-    tenant_id: str
-    agent_id: str
-    agent_name: str
-    direction: str
-    room_name: str
-    external_call_id: str | None = None
-    our_number: str = ""
-    voicemail_message: str = ""
-    metadata: dict = field(default_factory=dict)
-
-
-class CallRejected(ApplicationError):
-    """An inbound call nobody may answer: an unknown or unassigned number, a suspended tenant."""
-
-    code = "call_rejected"
-
-
-def bridge_call(call: Call) -> BridgeCall:
-    caller = call.from_number if call.direction == Call.Direction.INBOUND else call.to_number
-    ours = call.to_number if call.direction == Call.Direction.INBOUND else call.from_number
-    return BridgeCall(
-        call_id=str(call.pk),
-        tenant_id=str(call.tenant_id),
-        agent_id=str(call.agent_id),
-        agent_name=call.agent.name,
-        direction=call.direction,
-        room_name=call.room_name,
-        external_call_id=call.external_call_id,
-        our_number=ours,
-        voicemail_message=call.agent.voicemail_message,
-        metadata={**(call.metadata or {}), "caller_number": caller},
-    )
-
-
-def bridge_call_load(*, call_id, tenant_id) -> BridgeCall | None:
-    """The tenant's call for the bridge (None if it is not that tenant's)."""
-    call = Call.objects.for_tenant(tenant_id).select_related("agent").filter(pk=call_id).first()
-    return bridge_call(call) if call is not None else None
-
-
 def inbound_call_accept(*, external_call_id: str, from_number: str, to_number: str) -> BridgeCall | None:
-    """`call.ringing`: find the dialled number's tenant and agent and create the call, ringing.
+    """A carrier says a call is ringing: find the dialled number's tenant and agent, and start the call.
 
-    Raises CallRejected for a number nobody answers (unknown, released or inactive, no agent, the
-    tenant suspended); those leave no call row, only a log line. A call the tenant may not take
-    now (agent paused, no credit, concurrent-call limit) is created and ended `rejected`, so the
-    tenant sees the missed call. Returns None when another media worker already took this call.
+    Raises CallRejected for a number nobody answers (unknown, released or inactive, no agent, the tenant
+    suspended): those leave no call row, only a log line. A call the tenant may not take now is stored and
+    ended `rejected` by the calls app (CallRejected too). Returns None when another media worker took it.
     """
-    from calls import services as call_services
-
+    # The dialled number decides the tenant: this lookup crosses tenants by design.
     number = PhoneNumber.objects.unscoped().select_related("tenant", "agent").filter(e164=to_number).first()
     if number is None or number.status != PhoneNumber.Status.ACTIVE:
         raise CallRejected(f"No active number {to_number} on the platform.", code="unknown_number")
@@ -129,173 +82,33 @@ def inbound_call_accept(*, external_call_id: str, from_number: str, to_number: s
         raise CallRejected(f"Number {to_number} is not assigned to an agent.", code="unassigned_number")
     if not number.tenant.is_active:
         raise CallRejected(f"The tenant of {to_number} is suspended.", code="tenant_suspended")
-    if Call.objects.unscoped().filter(external_call_id=external_call_id).exists():
-        return None
-    try:
-        call_services.call_check_allowed(number.tenant, agent)
-        refused = None
-    except ApplicationError as exc:
-        refused = exc
-    try:
-        with transaction.atomic():
-            call = call_services.call_create(
-                tenant=number.tenant,
-                agent=agent,
-                direction=Call.Direction.INBOUND,
-                from_number=from_number,
-                to_number=to_number,
-                phone_number=number,
-                external_call_id=external_call_id,
-            )
-            call = call_services.call_transition(call=call, to_status=CallStatus.RINGING)
-    except IntegrityError:
-        return None  # the same ringing taken by another worker a moment ago
-    if refused is not None:
-        call_note(call_id=call.pk, key="rejected_reason", value=refused.code)
-        call_end(call_id=call.pk, reason=Call.EndReason.REJECTED)
-        raise CallRejected(f"Call to {to_number} rejected: {refused.message}", code=refused.code)
-    call.agent = agent
-    return bridge_call(call)
+    call = call_services.inbound_call_start(
+        tenant=number.tenant,
+        agent=agent,
+        phone_number=number,
+        external_call_id=external_call_id,
+        from_number=from_number,
+        to_number=to_number,
+    )
+    return call_selectors.bridge_call(call) if call is not None else None
 
 
 def browser_call_create(*, tenant: Tenant, agent: Agent, user_id=None) -> BridgeCall:
-    """A test call from the dashboard (or any WebRTC peer): an inbound call with no PBX leg."""
-    from calls import services as call_services
-
-    call_services.call_check_allowed(tenant, agent)
-    with transaction.atomic():
-        call = call_services.call_create(
-            tenant=tenant,
-            agent=agent,
-            direction=Call.Direction.INBOUND,
-            metadata={"source": "browser_test", "user_id": str(user_id) if user_id else ""},
-        )
-        call = call_services.call_transition(call=call, to_status=CallStatus.RINGING)
-    call.agent = agent
-    return bridge_call(call)
+    """A test call from the dashboard (or any WebRTC peer): an inbound call with no carrier leg."""
+    return call_selectors.bridge_call(call_services.browser_call_create(tenant=tenant, agent=agent, user_id=user_id))
 
 
-def call_mark_connected(*, call_id) -> None:
-    """Answered (inbound) or picked up (outbound): -> connected, once."""
-    from calls import services as call_services
-
-    call = Call.objects.unscoped().get(pk=call_id)
-    if call.status in (CallStatus.RINGING, CallStatus.DIALING):
-        call_services.call_transition(call=call, to_status=CallStatus.CONNECTED)
-
-
-def call_event(*, call_id, event_type: str, payload: dict) -> None:
-    from calls import services as call_services
-
-    call_services.call_event_record(
-        call=Call.objects.unscoped().get(pk=call_id), event_type=event_type, payload=payload
-    )
-
-
-def call_note(*, call_id, key: str, value) -> None:
-    """Keep a fact about the call in its metadata (answering-machine result, why it was rejected)."""
-    with transaction.atomic():
-        call = Call.objects.unscoped().select_for_update().get(pk=call_id)
-        call.metadata = {**(call.metadata or {}), key: value}
-        call.save(update_fields=["metadata", "updated_at"])
-
-
-def call_end(*, call_id, reason: str) -> None:
-    """End the call with `reason` unless it has ended already."""
-    from calls import services as call_services
-
-    call = Call.objects.unscoped().get(pk=call_id)
-    if call.status == CallStatus.ENDED:
-        return
-    with contextlib.suppress(Conflict):  # ended meanwhile by another path
-        call_services.call_transition(call=call, to_status=CallStatus.ENDED, end_reason=reason)
-
-
-def last_transfer_request(*, call_id) -> dict | None:
-    event = (
-        CallEvent.objects.unscoped()
-        .filter(call_id=call_id, event_type=CallEvent.Type.CALL_TRANSFER_REQUESTED)
-        .order_by("-sequence")
-        .first()
-    )
-    return event.payload if event is not None else None
-
-
-def consult_leg_register(*, external_id: str, call_id) -> None:
-    """A second PBX leg of a call (warm-transfer target, supervisor): its events belong to the call."""
-    cache.set(f"pbx:leg:{external_id}", str(call_id), CONSULT_LEG_TTL)
+def consult_leg_register(*, external_id: str, call_id, tenant_id) -> None:
+    """A second carrier leg of a call (warm-transfer target, supervisor): its events belong to the call."""
+    cache.set(f"pbx:leg:{external_id}", f"{tenant_id}:{call_id}", CONSULT_LEG_TTL)
 
 
 def external_call_resolve(external_id: str) -> tuple[str, str, str, bool] | None:
-    """The call a PBX call id belongs to: (call id, tenant id, status, is a consult leg), or None."""
+    """The call a carrier's call id belongs to: (call id, tenant id, status, is a consult leg), or None."""
     consult_of = cache.get(f"pbx:leg:{external_id}")
     if consult_of:
-        call = Call.objects.unscoped().filter(pk=consult_of).values("pk", "tenant_id", "status").first()
-        return (str(call["pk"]), str(call["tenant_id"]), call["status"], True) if call else None
-    call = Call.objects.unscoped().filter(external_call_id=external_id).values("pk", "tenant_id", "status").first()
-    return (str(call["pk"]), str(call["tenant_id"]), call["status"], False) if call else None
-
-
-OUTBOUND_FAILURES = {
-    "no_answer": Call.EndReason.NO_ANSWER,
-    "busy": Call.EndReason.BUSY,
-    "voicemail": Call.EndReason.VOICEMAIL,
-    "rejected": Call.EndReason.REJECTED,
-}
-
-
-def outbound_failed(*, call_id, reason: str) -> None:
-    """`call.failed` before the callee answered: no_answer, busy, voicemail (or an error)."""
-    call_note(call_id=call_id, key="failure_reason", value=reason)
-    call_end(call_id=call_id, reason=OUTBOUND_FAILURES.get(reason, Call.EndReason.ERROR))
-
-
-def call_dial(*, call: Call) -> Call:
-    """Dial an outbound call through the PBX (seed 4.2): -> dialing, then the PBX's events take over.
-
-    The dial is sent once: a failed request ends the call with the PBX's error rather than risk
-    ringing the callee twice. Raises calls.services.TelephonyUnavailable without a PBX configured.
-    """
-    from calls import services as call_services
-    from telephony.goto.client import GoToConfig, GoToConnectClient, GoToConnectError, dial_string
-
-    config = GoToConfig.from_settings()
-    if not config.configured:
-        raise call_services.TelephonyUnavailable(
-            "No telephony provider can dial out on this deployment (GoToConnect is not configured)."
-        )
-    call = call_services.call_transition(call=call, to_status=CallStatus.DIALING)
-
-    async def dial() -> str:
-        client = GoToConnectClient(config)
-        try:
-            return await client.create_call(dial_string=dial_string(call.to_number), caller_id=call.from_number)
-        finally:
-            await client.aclose()
-
-    try:
-        external_id = async_to_sync(dial)()
-    except GoToConnectError as exc:
-        logger.warning("call %s: the PBX refused the dial: %s", call.pk, exc.code)
-        call_note(call_id=call.pk, key="failure_reason", value=exc.code)
-        call_end(call_id=call.pk, reason=Call.EndReason.ERROR)
-        return Call.objects.unscoped().get(pk=call.pk)
-    Call.objects.unscoped().filter(pk=call.pk).update(external_call_id=external_id)
-    call.external_call_id = external_id
-    return call
-
-
-def calls_end_stuck_setups(*, now=None) -> int:
-    """End calls that never got past ringing or dialing within twice the setup timeout (a lost event).
-
-    Outbound calls still `initial` wait for their dial: the calls app's dial sweep owns them."""
-    now = now or timezone.now()
-    limit = now - timedelta(seconds=2 * settings.CALL_SETUP_TIMEOUT_SECONDS)
-    stuck = Call.objects.unscoped().filter(status__in=[CallStatus.RINGING, CallStatus.DIALING], started_at__lt=limit)
-    count = 0
-    for call_id in stuck.values_list("pk", flat=True):
-        call_end(call_id=call_id, reason=Call.EndReason.SETUP_TIMEOUT)
-        count += 1
-    if count:
-        logger.warning("ended %s calls stuck in setup", count)
-    return count
+        tenant_id, _, call_id = consult_of.partition(":")
+        found = call_selectors.call_status(call_id=call_id, tenant_id=tenant_id)
+        return (*found, True) if found else None
+    found = call_selectors.call_by_external_id(external_id)
+    return (*found, False) if found else None

@@ -11,10 +11,12 @@ import logging
 
 from channels.db import database_sync_to_async
 
+from calls import selectors as call_selectors
+from calls import services as call_services
 from calls.models import Call
 from telephony import services
 from telephony.bridge import CallBridge
-from telephony.goto.client import GoToConfig, GoToConnectClient
+from telephony.carriers.goto.client import GoToConfig, GoToConnectClient
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class MediaWorker:
         await self._run(call, detect_machine=False)
 
     async def _outbound(self, call_id: str, tenant_id: str) -> None:
-        call = await database_sync_to_async(services.bridge_call_load)(call_id=call_id, tenant_id=tenant_id)
+        call = await database_sync_to_async(call_selectors.bridge_call_load)(call_id=call_id, tenant_id=tenant_id)
         if call is None:
             logger.warning("outbound call %s of tenant %s is gone", call_id, tenant_id)
             return
@@ -93,11 +95,11 @@ class MediaWorker:
     # --- housekeeping ----------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """End calls stuck in setup (an event lost while nobody owned the call), every 30 s."""
+        """End calls stuck in setup (an event lost while nobody owned the call) or left open, every 30 s."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                await database_sync_to_async(services.calls_end_stuck_setups)()
+                await database_sync_to_async(call_services.calls_end_stuck)()
             except Exception:
                 logger.exception("setup sweep failed")
 

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
-from django.db import transaction
-from django.db.models import Max
 from livekit.agents import llm
 
 from calls import services as call_services
-from calls.models import Call, CallEvent, TranscriptTurn
+from calls.models import Call, TranscriptTurn
 from core import events
 from voice import metrics
 
@@ -64,56 +62,33 @@ def stamp(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
 
 
-# --- the writes (sync: they run in the database thread) ------------------------------------------
+# --- the writes (sync: they run in the database thread), all through the calls app's services ---------
 
 
-def _publish(call: Call, event_type: str, payload: dict) -> None:
-    # Stored and, once committed, pushed on the event bus and applied to the live state.
-    call_services.call_event_record(call=call, event_type=event_type, payload=payload)
+def next_turn_number(call_id, tenant_id) -> int:
+    return call_services.turn_next_number(call_id=call_id, tenant_id=tenant_id)
 
 
-def _call(call_id, tenant_id=None) -> Call:
-    """The call as a reference for the rows: the session knows its id and tenant, so no query is needed."""
-    if tenant_id is not None:
-        return Call(pk=call_id, tenant_id=tenant_id)
-    return Call.objects.unscoped().get(pk=call_id)  # the id came from this call's own session
-
-
-def next_turn_number(call_id) -> int:
-    return (TranscriptTurn.objects.unscoped().filter(call_id=call_id).aggregate(m=Max("turn_number"))["m"] or 0) + 1
-
-
-@transaction.atomic
-def write_turn(*, call_id, turn_number: int, record: TurnRecord, tenant_id=None) -> int:
-    call = _call(call_id, tenant_id)
-    turn = TranscriptTurn.objects.create(
-        tenant_id=call.tenant_id,
-        call=call,
+def write_turn(*, call_id, tenant_id, turn_number: int, record: TurnRecord) -> int:
+    turn = call_services.turn_record(
+        call_id=call_id,
+        tenant_id=tenant_id,
         turn_number=turn_number,
         speaker=record.speaker,
         text=record.text,
         confidence=record.confidence,
         started_at=record.started_at,
-        ended_at=record.ended_at if record.ended_at and record.ended_at >= record.started_at else None,
+        ended_at=record.ended_at,
         interrupted=record.interrupted,
         metadata=record.metadata,
     )
-    payload = {
-        "call_id": str(call.pk),
-        "speaker": record.speaker,
-        "text": record.text,
-        "timestamp": record.started_at.isoformat(),
-        "turn_number": turn_number,
-        "interrupted": record.interrupted,
-    }
-    _publish(call, CallEvent.Type.TRANSCRIPT_TURN, payload)
     return turn.pk
 
 
-def write_tool_call(*, call_id, record: ToolCallRecord, turn_id=None) -> None:
+def write_tool_call(*, call_id, tenant_id, record: ToolCallRecord, turn_id=None) -> None:
     # The calls app's service: ToolCall + tool.called (+ the tenant's tool.failed webhook on failure).
     call_services.tool_call_record(
-        call=_call(call_id),
+        call=Call(pk=call_id, tenant_id=tenant_id),
         tool_name=record.tool_name,
         arguments=record.arguments,
         status=record.status,
@@ -123,17 +98,16 @@ def write_tool_call(*, call_id, record: ToolCallRecord, turn_id=None) -> None:
         error=record.error,
         http_status=record.http_status,
         duration_ms=record.duration_ms,
-        turn=TranscriptTurn.objects.unscoped().filter(pk=turn_id).first() if turn_id else None,
+        turn=TranscriptTurn(pk=turn_id, tenant_id=tenant_id) if turn_id else None,
     )
 
 
-@transaction.atomic
-def write_event(*, call_id, event_type: str, payload: dict, tenant_id=None) -> None:
-    _publish(_call(call_id, tenant_id), event_type, payload)
+def write_event(*, call_id, tenant_id, event_type: str, payload: dict) -> None:
+    call_services.call_event(call_id=call_id, tenant_id=tenant_id, event_type=event_type, payload=payload)
 
 
-def write_transition(*, call_id, to_status: str, end_reason: str = "") -> None:
-    call = _call(call_id)
+def write_transition(*, call_id, tenant_id, to_status: str, end_reason: str = "") -> None:
+    call = Call.objects.for_tenant(tenant_id).get(pk=call_id)
     if call.status != to_status:
         call_services.call_transition(call=call, to_status=to_status, end_reason=end_reason)
 
@@ -205,7 +179,9 @@ class CallRecorder:
         self._put(write_event, call_id=self.call_id, event_type=event_type, payload=payload, tenant_id=self.tenant_id)
 
     def transition(self, to_status: str, end_reason: str = "") -> None:
-        self._put(write_transition, call_id=self.call_id, to_status=to_status, end_reason=end_reason)
+        self._put(
+            write_transition, call_id=self.call_id, tenant_id=self.tenant_id, to_status=to_status, end_reason=end_reason
+        )
 
     def write(self, fn, **kwargs) -> None:
         """Queue any other write (a sync function of the database) behind the records before it."""
@@ -217,12 +193,12 @@ class CallRecorder:
     # -- the background writer --
 
     def _write_turn(self, number: int, record: TurnRecord) -> None:
-        turn_id = write_turn(call_id=self.call_id, turn_number=number, record=record, tenant_id=self.tenant_id)
+        turn_id = write_turn(call_id=self.call_id, tenant_id=self.tenant_id, turn_number=number, record=record)
         if record.speaker == TranscriptTurn.Speaker.CALLER:
             self._last_caller_turn = turn_id
 
     def _write_tool_call(self, record: ToolCallRecord) -> None:
-        write_tool_call(call_id=self.call_id, record=record, turn_id=self._last_caller_turn)
+        write_tool_call(call_id=self.call_id, tenant_id=self.tenant_id, record=record, turn_id=self._last_caller_turn)
 
     async def _drain(self) -> None:
         while True:

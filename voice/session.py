@@ -367,6 +367,7 @@ class CallSession:
         self.recorder.write(
             _transfer_request,
             call_id=self.call_id,
+            tenant_id=self.profile.tenant_id,
             transfer_type=transfer_type,
             target=target,
             context=context,
@@ -476,8 +477,8 @@ class CallSession:
             await self.media.audio_output.aclose()
 
 
-def _transfer_request(*, call_id, transfer_type: str, target: str, context: str) -> None:
-    call = Call.objects.unscoped().select_related("agent").get(pk=call_id)
+def _transfer_request(*, call_id, tenant_id, transfer_type: str, target: str, context: str) -> None:
+    call = Call.objects.for_tenant(tenant_id).select_related("agent").get(pk=call_id)
     call_services.call_transfer_request(
         call=call, transfer_type=transfer_type, target=target, context=context, reason="agent_decision"
     )

@@ -9,7 +9,7 @@ from django.apps import AppConfig
 METRIC_MODULES = (
     "calls.metrics",
     "integrations.gateway.metrics",
-    "telephony.goto.metrics",
+    "telephony.carriers.goto.metrics",
     "voice.metrics",
 )
 

@@ -30,9 +30,9 @@ SCHEDULES = (
     Schedule(
         "cleanup_sessions",
         "calls.tasks.cleanup_sessions",
-        "0 2 * * 0",
+        "* * * * *",
         "default",
-        "Sundays 02:00 UTC: end calls whose session died without ending them.",
+        "Every minute: end calls stuck in setup (a lost carrier event) or open past their maximum duration (a session died).",
     ),
     Schedule(
         "sync_billing",

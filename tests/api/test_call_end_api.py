@@ -125,15 +125,18 @@ def test_the_answer_links_the_calls_recording(api_client, live_call):
 def test_ending_an_outbound_call_not_dialled_yet_cancels_it_and_its_dial_never_happens(
     api_client, tenant, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from calls import services, tasks
+    from calls import carriers, services, tasks
 
     factories.SubscriptionFactory(tenant=tenant)
     agent = factories.AgentFactory(tenant=tenant)
     factories.PhoneNumberFactory(tenant=tenant, agent=agent)
     monkeypatch.setattr(tasks.call_initiate, "delay", lambda **kwargs: None)  # the dial task is still queued
     call = services.call_start_outbound(tenant=tenant, agent=agent, to_number="+15557654321")
-    dialled = []
-    monkeypatch.setattr("telephony.services.call_dial", lambda *, call: dialled.append(call))
+    from tests.tasks.test_outbound_dial_sweep import RecordingDialer
+
+    dialer = RecordingDialer()
+    monkeypatch.setitem(carriers._dialers, "gotoconnect", dialer)
+    dialled = dialer.dialled
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post(end_url(call))

@@ -125,7 +125,7 @@ def test_periodic_tasks_follow_the_seed_schedule():
     assert crons == {
         "aggregate_usage": "0 * * * *",
         "generate_daily_report": "0 0 * * *",
-        "cleanup_sessions": "0 2 * * 0",
+        "cleanup_sessions": "* * * * *",
         "sync_billing": "0 3 1 * *",
         "webhooks_dispatch_due": "* * * * *",
         "dial_due_calls": "* * * * *",

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
-from calls import services, tasks
+from calls import carriers, services, tasks
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
 from tests import factories
@@ -31,18 +31,25 @@ def agent(tenant):
     return agent
 
 
+class RecordingDialer:
+    """Stands in for a carrier adapter's dialer (calls.carriers.Dialer): records each dial."""
+
+    def __init__(self):
+        self.dialled: list[str] = []
+
+    def available(self) -> bool:
+        return True
+
+    def dial(self, request: carriers.DialRequest) -> str:
+        self.dialled.append(request.call_id)
+        return f"carrier-{request.call_id}"
+
+
 @pytest.fixture
 def carrier(monkeypatch):
-    """Stands in for the carrier adapter: records each dial and moves the call to dialing as a real dial does."""
-    dialled: list[str] = []
-
-    def call_dial(*, call):
-        call = services.call_transition(call=call, to_status=CallStatus.DIALING)  # the claim, under a row lock
-        dialled.append(str(call.pk))
-        return call
-
-    monkeypatch.setattr("telephony.services.call_dial", call_dial)
-    return dialled
+    dialer = RecordingDialer()
+    monkeypatch.setitem(carriers._dialers, "gotoconnect", dialer)
+    return dialer.dialled
 
 
 @pytest.fixture

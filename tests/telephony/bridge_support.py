@@ -19,10 +19,10 @@ from django.conf import settings
 from calls.models import Call
 from telephony import dispatch
 from telephony import worker as media_worker_module
+from telephony.carriers.goto import client as goto_client
+from telephony.carriers.goto.client import GoToConfig
+from telephony.carriers.goto.events import EventSubscriber
 from telephony.consumers import MediaWorkerConsumer
-from telephony.goto import client as goto_client
-from telephony.goto.client import GoToConfig
-from telephony.goto.events import EventSubscriber
 from tests.telephony.fake_goto import FakeGoTo
 from tests.telephony.peer import CallerPeer
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 import redis
 
-from telephony.goto import client as goto_client
+from telephony.carriers.goto import client as goto_client
 from tests.telephony.bridge_support import point_settings_at
 from tests.telephony.fake_goto import FakeGoTo
 

@@ -319,8 +319,14 @@ def test_a_pbx_refusing_the_dial_ends_the_call_and_says_why(agent, fake_goto):
     from calls import tasks
 
     fake_goto.fail_next(r"/web-calls/v1/calls$", 503, method="POST")
+    number = agent.phone_numbers.get(e164=OUR_NUMBER)  # its carrier (GoTo Connect) dials the call
     call = call_services.call_create(
-        tenant=agent.tenant, agent=agent, direction="outbound", from_number=OUR_NUMBER, to_number=CALLEE
+        tenant=agent.tenant,
+        agent=agent,
+        direction="outbound",
+        from_number=OUR_NUMBER,
+        to_number=CALLEE,
+        phone_number=number,
     )
     assert tasks.call_initiate(call_id=str(call.pk), tenant_id=str(agent.tenant_id)) == "ended"
     assert len(fake_goto.requests_to(r"/web-calls/v1/calls$")) == 1  # a dial is never sent twice

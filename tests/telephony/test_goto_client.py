@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from integrations.gateway.oauth import TokenCache
 from integrations.gateway.ratelimit import LocalRateLimiter, RedisRateLimiter
-from telephony.goto.client import (
+from telephony.carriers.goto.client import (
     GoToConfig,
     GoToConnectClient,
     GoToConnectError,

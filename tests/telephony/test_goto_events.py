@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio
 
 from integrations.gateway.oauth import TokenCache
-from telephony.goto.client import GoToConfig, TokenProvider
-from telephony.goto.events import EventDeduplicator, EventSubscriber, PbxEvent
+from telephony.carriers.goto.client import GoToConfig, TokenProvider
+from telephony.carriers.goto.events import EventDeduplicator, EventSubscriber, PbxEvent
 from tests.telephony.conftest import REDIS_URL
 
 WAIT = 5.0
@@ -158,7 +158,7 @@ async def test_a_failing_handler_is_logged_and_the_subscription_goes_on(fake_got
             raise RuntimeError("boom")
         await handled(event)
 
-    with caplog.at_level(logging.ERROR, logger="telephony.goto.events"):
+    with caplog.at_level(logging.ERROR, logger="telephony.carriers.goto.events"):
         async with running(config, handler) as subscriber:
             fake_goto.emit("call.ringing", {"call_id": "c-fail"})
             later = fake_goto.emit("call.ended", {"call_id": "c-ok", "reason": "hangup"})
@@ -253,7 +253,7 @@ async def test_dedup_falls_back_to_the_process_when_redis_fails(caplog):
         port = sock.getsockname()[1]
     name = uuid.uuid4().hex
     dedup = EventDeduplicator(redis_url=f"redis://127.0.0.1:{port}/0", ttl_seconds=60, key_prefix=name, local_name=name)
-    with caplog.at_level(logging.WARNING, logger="telephony.goto.events"):
+    with caplog.at_level(logging.WARNING, logger="telephony.carriers.goto.events"):
         assert [await dedup.seen("evt-1"), await dedup.seen("evt-1")] == [False, True]
     await dedup.aclose()
     assert any("Redis failed" in r.getMessage() for r in caplog.records)

@@ -16,9 +16,10 @@ from livekit import rtc
 from livekit.protocol import models as lk_models
 from livekit.protocol import room as lk_room
 
+from calls import services as call_services
 from calls.models import Call
-from telephony import rooms, services
-from telephony.services import BridgeCall
+from calls.selectors import BridgeCall
+from telephony import rooms
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call
 
@@ -128,7 +129,7 @@ def test_calls_stuck_in_setup_are_ended_by_the_sweeper(tenant, settings):
     Call.objects.filter(pk=old.pk).update(status="dialing")
     fresh = factories.CallFactory(tenant=tenant, direction="outbound")
     Call.objects.filter(pk=fresh.pk).update(status="dialing")
-    assert services.calls_end_stuck_setups() == 1
+    assert call_services.calls_end_stuck() == 1
     old.refresh_from_db()
     fresh.refresh_from_db()
     assert (old.status, old.end_reason) == ("ended", "setup_timeout")

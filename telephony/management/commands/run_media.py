@@ -23,9 +23,9 @@ from django.core.management.base import BaseCommand
 from core import events
 from telephony import dispatch
 from telephony import worker as media_worker
+from telephony.carriers.goto.client import GoToConfig
+from telephony.carriers.goto.events import EventSubscriber
 from telephony.consumers import MediaWorkerConsumer
-from telephony.goto.client import GoToConfig
-from telephony.goto.events import EventSubscriber
 from voice.engines import load_plugins
 from voice.session import prepare_worker
 

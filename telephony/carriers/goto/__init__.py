@@ -5,14 +5,14 @@ client can be checked against GoToConnect's real API in one place. Nothing else 
 talks to GoToConnect.
 """
 
-from telephony.goto.client import (
+from telephony.carriers.goto.client import (
     GoToConfig,
     GoToConnectClient,
     GoToConnectError,
     TokenProvider,
     dial_string,
 )
-from telephony.goto.events import EventDeduplicator, EventSubscriber, PbxEvent
+from telephony.carriers.goto.events import EventDeduplicator, EventSubscriber, PbxEvent
 
 __all__ = [
     "EventDeduplicator",

@@ -6,14 +6,14 @@
     await client.send_answer(inbound_call_id, answer_sdp)
 
 One client per event loop (its HTTP and Redis connections belong to the loop that first used them).
-Wire formats live in `telephony.goto.wire`; this module holds the behaviour around them:
+Wire formats live in `telephony.carriers.goto.wire`; this module holds the behaviour around them:
 
 - a token from `TokenProvider` (cached, refreshed before expiry, one fetch at a time); a 401 answer
   drops the token, fetches a new one and repeats the request once ("the token expired mid-call");
 - GoToConnect's 1,000 requests/minute as a token bucket, shared by every process through Redis when
   REDIS_URL is set (the integration gateway's Lua bucket), in this process otherwise;
 - retries with jittered exponential backoff that honour Retry-After (see `GoToConnectClient`);
-- Prometheus metrics (`telephony.goto.metrics`) and log lines that never carry the token.
+- Prometheus metrics (`telephony.carriers.goto.metrics`) and log lines that never carry the token.
 """
 
 import asyncio
@@ -38,7 +38,7 @@ from integrations.gateway import GatewayConfigError, GatewayError
 from integrations.gateway.oauth import ClientCredentials, TokenCache
 from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLimiter, acquire
 from integrations.gateway.retry import backoff, is_retryable, retry_after_seconds
-from telephony.goto import metrics, wire
+from telephony.carriers.goto import metrics, wire
 
 logger = logging.getLogger(__name__)
 

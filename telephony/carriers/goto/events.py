@@ -31,8 +31,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from integrations.config import RetryPolicy
 from integrations.gateway.retry import backoff
-from telephony.goto import metrics, wire
-from telephony.goto.client import GoToConfig, GoToConnectError, TokenProvider
+from telephony.carriers.goto import metrics, wire
+from telephony.carriers.goto.client import GoToConfig, GoToConnectError, TokenProvider
 
 logger = logging.getLogger(__name__)
 
