@@ -16,7 +16,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from agents.selectors import agent_list
-from calls import selectors, services
+from calls import carriers, selectors, services
 from calls.filters import CallFilter
 from calls.models import Call, CallEvent, ToolCall, TranscriptTurn
 from calls.recordings import RecordingGone, recording_response
@@ -26,7 +26,6 @@ from core.api.serializers import E164Field, Input, resolve_in
 from core.errors import NotFound
 from core.http_range import RangeNotSatisfiable
 from core.logging import call_id_var
-from telephony.selectors import phone_number_list
 from tenants.api.idempotency import idempotent
 from tenants.api.views import TenantScopedAPIView
 
@@ -142,7 +141,7 @@ class CallListCreateApi(TenantScopedAPIView):
         values = data.validated_data
         agent = resolve_in(agent_list(tenant=self.tenant), values["agent_id"], field="agent_id", label="agent")
         number = resolve_in(
-            phone_number_list(tenant=self.tenant),
+            carriers.tenant_numbers(tenant=self.tenant),
             values["from_number_id"],
             field="from_number_id",
             label="phone number",

@@ -8,12 +8,12 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from agents.models import Agent
 from agents.selectors import agent_list
+from calls import carriers
 from calls.filters import CallFilter
 from calls.models import Call, TranscriptTurn
 from calls.state_machine import CallStatus
 from core.validators import validate_e164
 from core.web.forms import ServiceErrorsMixin
-from telephony.models import PhoneNumber
 
 NUMBER_NOISE = re.compile(r"[\s().-]")
 
@@ -123,7 +123,7 @@ class OutboundCallForm(ServiceErrorsMixin, forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "placeholder": "+15551234567"}),
     )
     from_number = forms.ModelChoiceField(
-        queryset=PhoneNumber.objects.none(),
+        queryset=carriers.number_model().objects.none(),
         required=False,
         empty_label="The agent's number",
         label="Call from",
@@ -133,9 +133,7 @@ class OutboundCallForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent"].queryset = agent_list(tenant=tenant)
-        self.fields["from_number"].queryset = (
-            PhoneNumber.objects.for_tenant(tenant).filter(status=PhoneNumber.Status.ACTIVE).order_by("e164")
-        )
+        self.fields["from_number"].queryset = carriers.active_numbers(tenant=tenant)
 
     def clean_to_number(self) -> str:
         number = NUMBER_NOISE.sub("", self.cleaned_data["to_number"])

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from calls import presentation, selectors, services
+from calls import latency, presentation, selectors, services
 from calls.forms import CallListFilter, OutboundCallForm
 from calls.models import Recording, TranscriptTurn
 from calls.recordings import RecordingGone, recording_response
@@ -19,17 +19,11 @@ from core.errors import ApplicationError
 from core.http_range import RangeNotSatisfiable, not_satisfiable_response
 from core.web.csv_export import csv_response
 from tenants.web import TenantPageMixin
-from voice.metrics import AGENT_METRICS, CALLER_METRICS
 
-# The per-turn latencies the voice pipeline keeps in TranscriptTurn.metadata (voice/metrics.py):
-# the caller's turn carries the STT delay, the agent's answer the LLM, TTS and end-to-end ones.
-STT_KEY = CALLER_METRICS["transcription_delay"]
-LATENCY_COLUMNS = (
-    (STT_KEY, "Speech to text"),
-    (AGENT_METRICS["llm_node_ttft"], "LLM first token"),
-    (AGENT_METRICS["tts_node_ttfb"], "TTS first audio"),
-    (AGENT_METRICS["e2e_latency"], "Total (caller stops → agent speaks)"),
-)
+# The per-turn latencies kept in TranscriptTurn.metadata (calls/latency.py): the caller's turn carries
+# the STT delay, the agent's answer the LLM, TTS and end-to-end ones.
+STT_KEY = latency.STT_MS
+LATENCY_COLUMNS = latency.COLUMNS
 
 
 def offset_text(seconds: float) -> str:

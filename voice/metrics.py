@@ -14,6 +14,8 @@ import collections
 
 from prometheus_client import Histogram
 
+from calls import latency
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 stt_latency_seconds = Histogram(
@@ -29,9 +31,13 @@ e2e_latency_seconds = Histogram(
     "e2e_latency_seconds", "End of caller speech to first agent audio.", ["tenant"], buckets=LATENCY_BUCKETS
 )
 
-# MetricsReport key -> (metadata key, histogram)
-CALLER_METRICS = {"transcription_delay": "stt_ms", "end_of_turn_delay": "end_of_turn_ms"}
-AGENT_METRICS = {"llm_node_ttft": "llm_ttft_ms", "tts_node_ttfb": "tts_ttfb_ms", "e2e_latency": "e2e_ms"}
+# MetricsReport key -> the turn's metadata key (named by the calls app, which stores the turns)
+CALLER_METRICS = {"transcription_delay": latency.STT_MS, "end_of_turn_delay": latency.END_OF_TURN_MS}
+AGENT_METRICS = {
+    "llm_node_ttft": latency.LLM_TTFT_MS,
+    "tts_node_ttfb": latency.TTS_TTFB_MS,
+    "e2e_latency": latency.E2E_MS,
+}
 
 
 def turn_metadata(role: str, report: dict) -> dict:

@@ -29,7 +29,6 @@ from agents.models import Agent
 from calls import services as call_services
 from calls.models import Call, CallEvent, ToolCall
 from calls.state_machine import CallStatus
-from telephony.models import PhoneNumber
 from tenants.models import Tenant
 
 # The engines' livekit plugins register themselves when first imported, and only on the main thread;
@@ -186,7 +185,7 @@ class Simulation:
     # --- the bridge's part: answer, and finish a transfer ------------------------------------------
 
     def _answer(self) -> Call:
-        number = PhoneNumber.objects.for_tenant(self.tenant).filter(agent=self.agent).order_by("e164").first()
+        number = self.agent.phone_numbers.filter(tenant=self.tenant).order_by("e164").first()
         call = call_services.call_create(
             tenant=self.tenant,
             agent=self.agent,
