@@ -4,7 +4,7 @@ The node's voice endpoints (tts_node/app.py): `POST {CHATTERBOX_URL}/voices`, mu
 `reference_audio` file and a `name`, answers 201 `{"id", ...}`; `DELETE /voices/{id}` forgets one.
 Both take `Authorization: Bearer <CHATTERBOX_API_TOKEN>`. Refusals are
 `{"error": {"code", "message"}}`. The streaming synthesis client, which the media worker loads with
-livekit, lives in voice/providers/chatterbox_tts.py; this module serves the web process and
+livekit, lives in voice/engines/chatterbox_tts.py; this module serves the web process and
 needs only httpx.
 """
 

@@ -16,10 +16,10 @@ for a browser test call, in the websocket's own process. It
 6. ends it on hang-up (either side), error, idle timeout or maximum duration, with `call.ended`
    carrying duration and end reason, and stores the mixed recording.
 
-Transfers (4.3): blind (the PBX hands the caller over), warm (hold the caller, dial the target,
-the agent briefs the target with the context, then the PBX joins them) and conference (dial a
-supervisor and merge them into the call with the agent). A transfer that fails returns the
-caller to the agent, who apologises; each step is a stored call event.
+Transfers are carried out by `telephony.transfers` (blind, warm, conference), answering machines handled
+by `telephony.voicemail`, the carrier's events kept by `telephony.carrier_events`; the bridge orchestrates
+them, talks to the session only through its bridge interface (hold, resume, set_status, record, write) and
+acts on the Outcome the session returns (a transfer the agent asked for comes with it, already resolved).
 
 Database writes made while the session runs go through the session's write-behind recorder, so
 they land in the order they happened and never block audio.
@@ -27,68 +27,30 @@ they land in the order they happened and never block audio.
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-from collections.abc import AsyncIterator
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from livekit import rtc
 
-from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import Call, CallEvent
 from calls.selectors import BridgeCall
-from calls.state_machine import CallStatus
 from core import events
-from telephony import amd, rooms, services
-from telephony.carriers.goto import wire
-from telephony.carriers.goto.client import dial_string
+from telephony import amd, carrier_events, rooms, voicemail
+from telephony.carrier_events import CarrierEvents
 from telephony.media import CallMix, PhoneLeg, recording_store
+from telephony.transfers import Transfers
 from voice import io
 from voice.session import CallSession, InProcessMedia, Outcome, create_call_session
 
 logger = logging.getLogger(__name__)
 
 SESSION_SAMPLE_RATE = 16000  # what the speech engines work at: a third of the phone leg's 48 kHz samples
-TRANSFER_TIMEOUT_SECONDS = 30.0  # the PBX's answer to a transfer or a consult call's connect
-APOLOGY = "I'm sorry, I couldn't connect you just now. I'm still here: how else can I help?"
-BRIEFING = "Hello, this is {agent}, the virtual assistant. I have a caller for you. {context}"
-
-
-class TransferFailed(Exception):
-    pass
-
-
-class _PbxEvents:
-    """The PBX events of this call and its consult legs, kept so a waiter never misses an early one."""
-
-    def __init__(self):
-        self._seen: list[tuple[str, str, dict]] = []
-        self._changed = asyncio.Condition()
-
-    async def add(self, external_id: str, name: str, data: dict) -> None:
-        async with self._changed:
-            self._seen.append((external_id, name, data))
-            self._changed.notify_all()
-
-    async def wait(self, external_id: str, names: set[str], timeout: float, *, after: int = 0) -> tuple[str, dict]:
-        """The first event named in `names` for `external_id` at or after position `after`."""
-
-        def find():
-            for ext, name, data in self._seen[after:]:
-                if ext == external_id and name in names:
-                    return name, data
-            return None
-
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(find), timeout)
-            return find()
-
-    @property
-    def mark(self) -> int:
-        return len(self._seen)
+# A transfer the agent asks for reaches the bridge in the session's Outcome; its stored request also comes
+# back on the call's bus group, marked with this reason, and is not carried out twice.
+AGENT_DECISION = "agent_decision"
 
 
 class CallBridge:
@@ -126,7 +88,7 @@ class CallBridge:
         self.session: CallSession | None = None
         self._caller_sink = None
         self.room = None
-        self.pbx_events = _PbxEvents()
+        self.pbx_events = CarrierEvents()
         self._transfers: asyncio.Queue[dict] = asyncio.Queue()
         self._channel: str | None = None
         self._reader: asyncio.Task | None = None
@@ -206,10 +168,11 @@ class CallBridge:
         if kind == "pbx.event":
             ext = message.get("external_call_id") or data.get("call_id", "")
             await self.pbx_events.add(ext, name, data)
-            if name in (wire.CALL_ENDED, wire.CALL_FAILED) and ext == self.call.external_call_id:
+            if name in (carrier_events.ENDED, carrier_events.FAILED) and ext == self.call.external_call_id:
                 self._remote_gone.set()
         elif kind == "bus.event" and name == CallEvent.Type.CALL_TRANSFER_REQUESTED:
-            self._transfers.put_nowait(data)
+            if data.get("reason") != AGENT_DECISION:  # the session's Outcome carries the agent's own
+                self._transfers.put_nowait(data)
         elif kind == "bridge.hangup":
             self._hangup.set()
 
@@ -305,193 +268,47 @@ class CallBridge:
             if which == "hangup":
                 return await self._end(Call.EndReason.AGENT_HANGUP)
             outcome: Outcome = waits["session"].result()
-            if outcome.reason == Call.EndReason.TRANSFERRED:
-                request = await self._transfer_request_of_session()
-                if request is not None and await self._transfer(request):
+            if outcome.reason == Call.EndReason.TRANSFERRED and outcome.transfer:
+                if await self._transfer(outcome.transfer):
                     return await self._end(Call.EndReason.TRANSFERRED)
                 continue
             return await self._end(outcome.reason)
 
     # --- answering machines (outbound) -------------------------------------------------------------
 
-    async def _listen(self, queue: asyncio.Queue) -> AsyncIterator[rtc.AudioFrame]:
-        gone = [asyncio.ensure_future(self.leg.wait_closed()), asyncio.ensure_future(self._remote_gone.wait())]
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, *gone}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                yield getter.result()
-        finally:
-            for waiter in gone:
-                waiter.cancel()
-
     async def _screen_for_machine(self) -> str | None:
         """None for a person (the agent takes over); an end reason when a machine answered."""
-        listen = self._listen(self._screening)
-        try:
-            detection = await amd.detect(listen)
-            note = dataclasses.asdict(detection) | {"verdict": str(detection.verdict)}
+        gone = (asyncio.ensure_future(self.leg.wait_closed()), asyncio.ensure_future(self._remote_gone.wait()))
+        frames = voicemail.listen(self._screening, *gone)
+
+        async def note(key: str, value) -> None:
             await self._write(
-                call_services.call_note, call_id=self.call.call_id, tenant_id=self.call.tenant_id, key="amd", value=note
+                call_services.call_note, call_id=self.call.call_id, tenant_id=self.call.tenant_id, key=key, value=value
             )
-            if detection.verdict != amd.Verdict.MACHINE:
-                return None
-            logger.info("call %s: answering machine (%s)", self.call.call_id, detection.reason)
-            if not self.call.voicemail_message:
-                return Call.EndReason.VOICEMAIL
-            if detection.reason != amd.Reason.BEEP:  # after the record tone the machine is already listening
-                await amd.wait_for_greeting_end(listen)
+
+        try:
+            detection = await voicemail.screen_for_machine(self.call, frames, note)
         finally:
-            await listen.aclose()
+            await frames.aclose()
             self._listeners.remove(self._screening)
-        await self._leave_voicemail()
+        if detection.verdict != amd.Verdict.MACHINE:
+            return None
+        if self.call.voicemail_message:
+            await voicemail.leave_voicemail(self.call, self.leg, self.audio_input, models=self._models())
         return Call.EndReason.VOICEMAIL
 
-    async def _leave_voicemail(self) -> None:
-        session = await create_call_session(
-            tenant_id=self.call.tenant_id,
-            call_id=self.call.call_id,
-            media=InProcessMedia(self.audio_input, io.CallAudioOutput()),
-            models=self._models(),
-        )
-        try:
-            await self._speak(session, self.leg, self.call.voicemail_message)
-        finally:
-            await session.models.aclose()
-
-    @staticmethod
-    async def _speak(session: CallSession, leg: PhoneLeg, text: str) -> None:
-        """Say `text` on `leg` in the agent's voice and wait until it has been played out."""
-        async for frame in session.synthesize(text):
-            leg.play(frame)
-        while leg.queued_seconds > 0 and not leg.closed:
-            await asyncio.sleep(0.05)
-
-    # --- transfers (4.3) -------------------------------------------------------------------------
-
-    async def _transfer_request_of_session(self) -> dict | None:
-        """The transfer the agent asked for: its call.transfer_requested, from the bus or the database."""
-        try:
-            return await asyncio.wait_for(self._transfers.get(), 5.0)
-        except TimeoutError:
-            await self.session.recorder.flush()
-            return await database_sync_to_async(call_selectors.last_transfer_request)(
-                call_id=self.call.call_id, tenant_id=self.call.tenant_id
-            )
+    # --- transfers ---------------------------------------------------------------------------------
 
     async def _transfer(self, request: dict) -> bool:
         """Carry out a transfer request; True when the caller has left the agent for good."""
         if self._transferring:
             return False
         self._transferring = True
-        kind, target = request.get("transfer_type") or request.get("type"), request.get("target", "")
-        logger.info("call %s: %s transfer to %s", self.call.call_id, kind, target)
-        if kind != "conference":
-            self.session.hold_for_transfer()
         try:
-            if self.pbx is None or not self.call.external_call_id:
-                raise TransferFailed("this call has no PBX leg to transfer")
-            if kind == "blind":
-                await self._blind(target)
-            elif kind == "warm":
-                await self._warm(target, request.get("context", ""))
-            else:
-                await self._conference(target)
-                return False
-            return True
-        except Exception as exc:  # TransferFailed, a PBX error, a timeout: the caller goes back to the agent
-            reason = str(exc) or type(exc).__name__
-            logger.warning("call %s: %s transfer to %s failed: %s", self.call.call_id, kind, target, reason)
-            self._record(
-                CallEvent.Type.CALL_TRANSFER_FAILED, {"transfer_type": kind, "target": target, "reason": reason}
-            )
-            self.session.recorder.transition(CallStatus.CONVERSING)
-            self.session.resume_after_transfer(None if kind == "conference" else APOLOGY)
-            return False
+            transfers = Transfers(call=self.call, carrier=self.pbx, events=self.pbx_events, session=self.session)
+            return await transfers.carry_out(request)
         finally:
             self._transferring = False
-
-    async def _blind(self, target: str) -> None:
-
-        ext, mark = self.call.external_call_id, self.pbx_events.mark
-        await self.pbx.blind_transfer(ext, dial_string(target))
-        await self._transferred(ext, target, mark)
-
-    async def _transferred(self, ext: str, target: str, mark: int) -> None:
-        name, data = await self.pbx_events.wait(
-            ext, {wire.CALL_TRANSFERRED, wire.CALL_TRANSFER_FAILED}, TRANSFER_TIMEOUT_SECONDS, after=mark
-        )
-        if name == wire.CALL_TRANSFER_FAILED:
-            raise TransferFailed(data.get("reason") or "the PBX could not transfer the call")
-        payload = {"call_id": self.call.call_id, "transferred_to": data.get("transferred_to") or target}
-        self._record(CallEvent.Type.CALL_TRANSFERRED, payload)
-
-    async def _dial_consult(self, target: str) -> str:
-        """Dial a second leg (the warm-transfer target or a supervisor) and wait until it answers."""
-
-        mark = self.pbx_events.mark
-        consult = await self.pbx.create_call(dial_string=dial_string(target), caller_id=self.call.our_number)
-        await database_sync_to_async(services.consult_leg_register)(
-            external_id=consult, call_id=self.call.call_id, tenant_id=self.call.tenant_id
-        )
-        name, data = await self.pbx_events.wait(
-            consult, {wire.CALL_CONNECTED, wire.CALL_FAILED, wire.CALL_ENDED}, TRANSFER_TIMEOUT_SECONDS, after=mark
-        )
-        if name != wire.CALL_CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.pbx.hangup(consult)
-            raise TransferFailed(f"{target} did not answer ({data.get('reason') or name})")
-        return consult
-
-    async def _warm(self, target: str, context: str) -> None:
-        ext = self.call.external_call_id
-        await self.pbx.hold(ext)
-        self._record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
-        consult, briefing_leg = None, None
-        try:
-            consult = await self._dial_consult(target)
-            briefing_leg = PhoneLeg(
-                label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None
-            )
-            offer = await self.pbx.answer(consult)
-            await self.pbx.send_answer(consult, await briefing_leg.accept(offer))
-            text = BRIEFING.format(agent=self.call.agent_name, context=context or "").strip()
-            await self._speak(self.session, briefing_leg, text)
-            if briefing_leg.closed:
-                raise TransferFailed(f"{target} hung up during the briefing")
-            mark = self.pbx_events.mark
-            await self.pbx.warm_transfer(ext, consult)
-            await self._transferred(ext, target, mark)
-        except BaseException:
-            if consult is not None:
-                with contextlib.suppress(Exception):
-                    await self.pbx.hangup(consult)
-            with contextlib.suppress(Exception):
-                await self.pbx.resume(ext)
-            self._record(CallEvent.Type.CALL_RESUMED, {"call_id": self.call.call_id})
-            raise
-        finally:
-            if briefing_leg is not None:
-                await briefing_leg.aclose()
-
-    async def _conference(self, target: str) -> None:
-        ext = self.call.external_call_id
-        consult = await self._dial_consult(target)
-        mark = self.pbx_events.mark
-        await self.pbx.merge(ext, consult)
-        name, data = await self.pbx_events.wait(
-            ext, {wire.CALL_MERGED, wire.CALL_TRANSFER_FAILED}, TRANSFER_TIMEOUT_SECONDS, after=mark
-        )
-        if name != wire.CALL_MERGED:
-            with contextlib.suppress(Exception):
-                await self.pbx.hangup(consult)
-            raise TransferFailed(data.get("reason") or "the PBX could not merge the calls")
-        self._record(CallEvent.Type.CALL_MERGED, {"call_id": self.call.call_id, "refer_id": consult, "target": target})
-        self.session.recorder.transition(CallStatus.CONVERSING)
-        self.session.resume_after_transfer(None)
 
     # --- the end ---------------------------------------------------------------------------------
 
@@ -547,9 +364,6 @@ class CallBridge:
     async def _write(self, fn, **kwargs) -> None:
         """A database write in order with the session's own (directly before the session exists)."""
         if self.session is not None:
-            self.session.recorder.write(fn, **kwargs)
+            self.session.write(fn, **kwargs)
         else:
             await database_sync_to_async(fn)(**kwargs)
-
-    def _record(self, event_type: str, payload: dict) -> None:
-        self.session.recorder.event(event_type, payload)

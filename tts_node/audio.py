@@ -1,6 +1,6 @@
 """Audio on the wire and on the way in: streaming WAV, PCM16 chunks, resampling, reference checks.
 
-The stream is what the platform's client reads (agents/runtime/providers/chatterbox_tts.py): a WAV
+The stream is what the platform's client reads (voice/engines/chatterbox_tts.py): a WAV
 header whose sizes are placeholders (the length is unknown when it is sent), then PCM16 mono in
 pieces of `chunk_ms`. Reference audio for cloning is decoded with libsndfile (WAV, FLAC, OGG) and
 refused with a reason when it is not usable.

@@ -17,24 +17,29 @@ import asyncio
 import gc
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from livekit.agents import Agent, AgentSession, llm
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
-from agents import selectors as agent_selectors
-from agents.models import KnowledgeDocument
-from agents.secrets import provider_secrets
 from calls import services as call_services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
-from core.errors import NotFound
 from integrations.vault import secret_resolver
 from tenants.models import Tenant
 from voice import conversation, io, metrics
+from voice.media import InProcessMedia, RoomMedia, livekit_configured, room_media
+from voice.profile import (
+    AgentNotFound,
+    AgentProfile,
+    CallNotFound,
+    PipelineModels,
+    build_models,
+    find_agent,
+    load_profile,
+)
 from voice.recorder import CallRecorder
 from voice.tools import CallTools, ToolContext, ToolSettings
 
@@ -49,161 +54,6 @@ DEGRADED_LINES = {
 NO_TARGET_LINE = "I'm sorry, we are having technical difficulties. Please call back a little later."
 WATCHDOG_SECONDS = 1.0
 SECONDS_PER_MINUTE = 60  # usage.minute granularity (a constant, so tests can shorten it)
-
-
-class AgentNotFound(NotFound):
-    code = "agent_not_found"
-
-
-class CallNotFound(NotFound):
-    code = "call_not_found"
-
-
-# --- the agent's configuration, loaded once per call ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class AgentProfile:
-    """Everything a call needs from the database, read once before the audio starts."""
-
-    tenant_id: str
-    agent_id: str
-    name: str
-    system_prompt: str
-    greeting: str
-    tools: list[dict]
-    transfer_targets: list[dict]
-    pipeline: dict  # Agent.effective_settings(VOICE_PIPELINE_DEFAULTS)
-    voice: dict | None
-    knowledge: list[dict]
-    secrets: dict = field(repr=False)
-    business_name: str = ""
-
-    def provider_profile(self) -> dict:
-        """What the offline responder answers from."""
-        return {
-            "name": self.name,
-            "business_name": self.business_name,
-            "greeting_message": self.greeting,
-            "system_prompt": self.system_prompt,
-            "transfer_targets": self.transfer_targets,
-        }
-
-
-def find_agent(*, tenant: Tenant, agent_ref: str):
-    """The tenant's live agent by id or exact name; another tenant's agent is not found."""
-    agents = agent_selectors.agent_list(tenant=tenant).select_related("voice")
-    try:
-        agent = agents.filter(pk=uuid.UUID(str(agent_ref))).first()
-    except ValueError:
-        agent = agents.filter(name=agent_ref).first()
-    if agent is None:
-        raise AgentNotFound(f"Unknown agent {agent_ref!r} for tenant {tenant.slug!r}.")
-    return agent
-
-
-def load_profile(*, tenant: Tenant, agent_ref: str) -> AgentProfile:
-    """The agent's configuration with its own tenant's documents and credentials only."""
-    agent = find_agent(tenant=tenant, agent_ref=agent_ref)
-    documents = KnowledgeDocument.objects.for_tenant(tenant).filter(agent=agent, is_active=True)
-    voice = agent.voice
-    return AgentProfile(
-        tenant_id=str(tenant.pk),
-        agent_id=str(agent.pk),
-        name=agent.name,
-        system_prompt=agent.system_prompt,
-        greeting=agent.greeting_message,
-        tools=list(agent.tools or []),
-        transfer_targets=list(agent.transfer_targets or []),
-        pipeline=agent.effective_settings(settings.VOICE_PIPELINE_DEFAULTS),
-        voice=_voice_data(voice) if voice is not None else None,
-        knowledge=list(documents.values("title", "content")),
-        secrets=provider_secrets(tenant=tenant),
-        business_name=tenant.name,
-    )
-
-
-def _voice_data(voice) -> dict:
-    return {
-        "provider": voice.provider,
-        "provider_voice_id": voice.provider_voice_id,
-        "exaggeration": voice.exaggeration,
-        "cfg_weight": voice.cfg_weight,
-        "name": voice.name,
-    }
-
-
-# --- the engines ---------------------------------------------------------------------------------
-
-
-@dataclass
-class PipelineModels:
-    stt: object
-    llm: object
-    tts: object
-    vad: object
-
-    async def aclose(self) -> None:
-        for engine in (self.stt, self.llm, self.tts):
-            try:
-                await engine.aclose()
-            except Exception:  # closing is best effort; the call is over either way
-                logger.exception("could not close %s", engine)
-
-
-def build_models(profile: AgentProfile) -> PipelineModels:
-    """The configured providers with their fallback chains (voice.engines)."""
-    from voice import engines
-
-    pipeline = profile.pipeline
-    return PipelineModels(
-        stt=engines.build_stt(pipeline["stt"], secrets=profile.secrets),
-        llm=engines.build_llm(
-            pipeline["llm"],
-            secrets=profile.secrets,
-            knowledge=profile.knowledge,
-            agent_profile=profile.provider_profile(),
-        ),
-        tts=engines.build_tts(pipeline["tts"], voice=profile.voice, secrets=profile.secrets),
-        vad=engines.build_vad(pipeline["vad"]),
-    )
-
-
-# --- media ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class InProcessMedia:
-    """The in-process link: the bridge (or simulate_call) feeds `audio_input` and drains `audio_output`."""
-
-    audio_input: io.CallAudioInput
-    audio_output: io.CallAudioOutput
-    speed: float = 1.0  # > 1 plays and paces text faster than real time (tests, simulate_call --fast)
-
-
-@dataclass
-class RoomMedia:
-    """A LiveKit room the agent has joined (`io.connect_room`); the framework's RoomIO does the rest."""
-
-    room: object
-    caller_identity: str | None = None
-
-
-def livekit_configured() -> bool:
-    """Production media goes through LiveKit rooms; without LIVEKIT_URL, the in-process link."""
-    return bool(settings.LIVEKIT_URL)
-
-
-async def room_media(*, call_id, room_name: str, caller_identity: str | None = None) -> RoomMedia:
-    """Join the call's room (`call-{tenant_id}-{call_id}`) as the agent, with the platform's LiveKit keys."""
-    room = await io.connect_room(
-        url=settings.LIVEKIT_URL,
-        api_key=settings.LIVEKIT_API_KEY,
-        api_secret=settings.LIVEKIT_API_SECRET,
-        room_name=room_name,
-        identity=f"agent-{call_id}",
-    )
-    return RoomMedia(room=room, caller_identity=caller_identity)
 
 
 # --- the agent -----------------------------------------------------------------------------------
@@ -363,7 +213,9 @@ class CallSession:
         self._finish(Outcome(reason=Call.EndReason.AGENT_HANGUP))
 
     def request_transfer(self, *, transfer_type: str, target: str, context: str) -> None:
-        """Ask the bridge for the transfer (call -> transferring, call.transfer_requested) and stop listening."""
+        """End the session with a transfer the bridge carries out (its Outcome), stored on the way:
+        call -> transferring, call.transfer_requested."""
+        destination = call_services.transfer_destination(self.profile.transfer_targets, target)
         self.recorder.write(
             _transfer_request,
             call_id=self.call_id,
@@ -376,17 +228,32 @@ class CallSession:
         self._finish(
             Outcome(
                 reason=Call.EndReason.TRANSFERRED,
-                transfer={"type": transfer_type, "target": target, "context": context},
+                transfer={"type": transfer_type, "target": destination, "context": context},
             )
         )
 
-    def hold_for_transfer(self) -> None:
-        """A transfer the agent did not ask for (the API, a supervisor): stop listening and talking."""
+    # --- what the bridge asks of the session (its whole interface to it) -------------------------
+
+    def hold(self) -> None:
+        """The caller is being put through (a transfer the agent did not ask for): stop listening and talking."""
         self.session.input.set_audio_enabled(False)
         self.session.interrupt()
 
-    def resume_after_transfer(self, line: str | None = None) -> None:
-        """The transfer did not happen: the caller is back with the agent, who says `line` first."""
+    def set_status(self, status: str, end_reason: str = "") -> None:
+        """Move the call to `status`, in order with the session's own writes."""
+        self.recorder.transition(status, end_reason)
+
+    def record(self, event_type: str, payload: dict) -> None:
+        """Append a call event, in order with the session's own writes."""
+        self.recorder.event(event_type, payload)
+
+    def write(self, fn, **kwargs) -> None:
+        """Any other database write, in order with the session's own."""
+        self.recorder.write(fn, **kwargs)
+
+    def resume(self, line: str | None = None) -> None:
+        """The transfer did not happen: the caller is back with the agent (conversing), who says `line` first."""
+        self.set_status(CallStatus.CONVERSING)
         self.outcome = None
         self._done.clear()
         self._last_activity = time.monotonic()
@@ -552,3 +419,22 @@ async def create_call_session(
         turn_handling=turn_handling,
         session_options=session_options,
     )
+
+
+__all__ = [  # the session's public names, with those of the modules it is built from
+    "AgentNotFound",
+    "AgentProfile",
+    "CallNotFound",
+    "CallSession",
+    "InProcessMedia",
+    "Outcome",
+    "PipelineModels",
+    "RoomMedia",
+    "build_models",
+    "create_call_session",
+    "find_agent",
+    "livekit_configured",
+    "load_profile",
+    "prepare_worker",
+    "room_media",
+]

@@ -7,7 +7,7 @@
 - `control`: transfer and end requests on a live call.
 """
 
-from calls.services.control import TRANSFER_TYPES, call_end_request, call_transfer_request
+from calls.services.control import TRANSFER_TYPES, call_end_request, call_transfer_request, transfer_destination
 from calls.services.inbound import CallRejected, browser_call_create, inbound_call_start
 from calls.services.lifecycle import (
     STATUS_EVENTS,
@@ -63,6 +63,7 @@ __all__ = [
     "outbound_failed",
     "room_name_for",
     "tool_call_record",
+    "transfer_destination",
     "turn_next_number",
     "turn_record",
 ]

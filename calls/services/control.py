@@ -15,11 +15,11 @@ from tenants.services import audit_log_record
 TRANSFER_TYPES = ("blind", "warm", "conference")
 
 
-def _transfer_destination(call: Call, target: str) -> str:
-    """A target is E.164, `ext:NNN`, or the name of one of the agent's transfer targets."""
+def transfer_destination(targets: list[dict], target: str) -> str:
+    """Where a transfer goes: E.164 or `ext:NNN` as given, or the destination of the agent's target of that name."""
     if re.match(E164_PATTERN, target) or re.match(r"^ext:[0-9]{1,10}\Z", target):
         return target
-    for configured in call.agent.transfer_targets:
+    for configured in targets:
         if configured["name"].casefold() == target.casefold():
             return configured["destination"]
     raise ApplicationError(
@@ -44,7 +44,7 @@ def call_transfer_request(
         raise ApplicationError(
             "type must be blind, warm or conference.", code="invalid_transfer_type", fields={"type": ["Unknown."]}
         )
-    destination = _transfer_destination(call, target)
+    destination = transfer_destination(call.agent.transfer_targets, target)
     call = call_transition(call=call, to_status=CallStatus.TRANSFERRING)
     payload = {
         "call_id": str(call.pk),

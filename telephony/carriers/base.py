@@ -10,6 +10,9 @@ class Carrier(Protocol):
     what is here is signalling: everything the bridge asks the carrier to do to a call.
     """
 
+    def dial_string(self, target: str) -> str:
+        """How this carrier dials a target given as E.164 or `ext:NNN` (ValueError-like refusal when it cannot)."""
+
     async def create_call(self, *, dial_string: str, caller_id: str) -> str:
         """Dial out (a new call or a consult leg); returns the carrier's id for it."""
 

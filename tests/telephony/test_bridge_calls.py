@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 
 from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
-from telephony.bridge import APOLOGY
+from telephony.transfers import APOLOGY
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
 from tests.telephony.fake_goto import dialing_then_failed

@@ -56,7 +56,8 @@ def test_transfer_call_says_so_then_asks_the_bridge(call):
     _caller, outcome = run(conversation, call, ["Can I speak to a person?"])
 
     assert outcome.reason == Call.EndReason.TRANSFERRED
-    assert outcome.transfer == {"type": "blind", "target": "Front desk", "context": "Wants to move an appointment"}
+    # The bridge acts on the Outcome: the target comes resolved to the destination of "Front desk".
+    assert outcome.transfer == {"type": "blind", "target": "ext:1001", "context": "Wants to move an appointment"}
     call.refresh_from_db()
     assert call.status == CallStatus.TRANSFERRING  # the bridge ends it once the PBX has transferred
     last_turn = TranscriptTurn.objects.unscoped().filter(call=call).order_by("-turn_number").first()

@@ -317,6 +317,10 @@ class GoToConnectClient:
             await self._redis.aclose()
 
     # --- operations ------------------------------------------------------------------------------------
+    def dial_string(self, target: str) -> str:
+        """How GoTo Connect dials a target (E.164 or ext:NNN): `Carrier.dial_string`."""
+        return dial_string(target)
+
     async def create_call(self, *, dial_string: str, caller_id: str) -> str:
         """Place an outbound call (never retried once it may have been sent); returns GoToConnect's call id."""
         target = _format_dial_string(dial_string)

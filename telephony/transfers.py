@@ -1,0 +1,146 @@
+"""Transfer strategies (docs/telephony.md#transfers): blind, warm and conference, on any carrier.
+
+- blind: the carrier hands the caller over;
+- warm: hold the caller, dial the target, the agent briefs the target with the context in its own voice on a
+  second media leg, then the carrier joins caller and target;
+- conference: dial a supervisor and merge them into the call with the agent.
+
+A transfer that fails returns the caller to the agent, who apologises; each step is a stored call event. The
+strategies talk to the session only through its bridge interface (`hold`, `resume(line)`, `set_status`,
+`record`) and to the carrier through `telephony.carriers.base.Carrier`.
+"""
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from calls.models import CallEvent
+from calls.selectors import BridgeCall
+from telephony import carrier_events, services
+from telephony.carrier_events import CarrierEvents
+from telephony.media import PhoneLeg
+from telephony.playback import speak
+
+logger = logging.getLogger(__name__)
+
+TRANSFER_TIMEOUT_SECONDS = 30.0  # the carrier's answer to a transfer or a consult call's connect
+APOLOGY = "I'm sorry, I couldn't connect you just now. I'm still here: how else can I help?"
+BRIEFING = "Hello, this is {agent}, the virtual assistant. I have a caller for you. {context}"
+KINDS = ("blind", "warm", "conference")
+
+
+class TransferFailed(Exception):
+    pass
+
+
+@dataclass
+class Transfers:
+    """One call's transfers: `carry_out(request)` is True when the caller has left the agent for good."""
+
+    call: BridgeCall
+    carrier: object  # telephony.carriers.base.Carrier, or None for a call with no carrier leg (a browser test)
+    events: CarrierEvents
+    session: object  # voice.session.CallSession: hold, resume, set_status, record, synthesize
+
+    async def carry_out(self, request: dict) -> bool:
+        kind, target = request.get("type") or request.get("transfer_type"), request.get("target", "")
+        logger.info("call %s: %s transfer to %s", self.call.call_id, kind, target)
+        if kind != "conference":
+            self.session.hold()
+        try:
+            if self.carrier is None or not self.call.external_call_id:
+                raise TransferFailed("this call has no carrier leg to transfer")
+            if kind == "blind":
+                await self._blind(target)
+            elif kind == "warm":
+                await self._warm(target, request.get("context", ""))
+            else:
+                await self._conference(target)
+                return False
+            return True
+        except Exception as exc:  # TransferFailed, a carrier error, a timeout: the caller goes back to the agent
+            reason = str(exc) or type(exc).__name__
+            logger.warning("call %s: %s transfer to %s failed: %s", self.call.call_id, kind, target, reason)
+            payload = {"transfer_type": kind, "target": target, "reason": reason}
+            self.session.record(CallEvent.Type.CALL_TRANSFER_FAILED, payload)
+            self.session.resume(None if kind == "conference" else APOLOGY)
+            return False
+
+    async def _blind(self, target: str) -> None:
+        ext, mark = self.call.external_call_id, self.events.mark
+        await self.carrier.blind_transfer(ext, self.carrier.dial_string(target))
+        await self._transferred(ext, target, mark)
+
+    async def _transferred(self, ext: str, target: str, mark: int) -> None:
+        names = {carrier_events.TRANSFERRED, carrier_events.TRANSFER_FAILED}
+        name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
+        if name == carrier_events.TRANSFER_FAILED:
+            raise TransferFailed(data.get("reason") or "the carrier could not transfer the call")
+        payload = {"call_id": self.call.call_id, "transferred_to": data.get("transferred_to") or target}
+        self.session.record(CallEvent.Type.CALL_TRANSFERRED, payload)
+
+    async def _dial_consult(self, target: str) -> str:
+        """Dial a second leg (the warm-transfer target or a supervisor) and wait until it answers."""
+        mark = self.events.mark
+        dial_string = self.carrier.dial_string(target)
+        consult = await self.carrier.create_call(dial_string=dial_string, caller_id=self.call.our_number)
+        await database_sync_to_async(services.consult_leg_register)(
+            external_id=consult, call_id=self.call.call_id, tenant_id=self.call.tenant_id
+        )
+        names = {carrier_events.CONNECTED, carrier_events.FAILED, carrier_events.ENDED}
+        name, data = await self.events.wait(consult, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
+        if name != carrier_events.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.carrier.hangup(consult)
+            raise TransferFailed(f"{target} did not answer ({data.get('reason') or name})")
+        return consult
+
+    async def _warm(self, target: str, context: str) -> None:
+        ext = self.call.external_call_id
+        await self.carrier.hold(ext)
+        self.session.record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
+        consult, briefing_leg = None, None
+        try:
+            consult = await self._dial_consult(target)
+            briefing_leg = PhoneLeg(
+                label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None
+            )
+            offer = await self.carrier.answer(consult)
+            await self.carrier.send_answer(consult, await briefing_leg.accept(offer))
+            await speak(
+                self.session, briefing_leg, BRIEFING.format(agent=self.call.agent_name, context=context).strip()
+            )
+            if briefing_leg.closed:
+                raise TransferFailed(f"{target} hung up during the briefing")
+            mark = self.events.mark
+            await self.carrier.warm_transfer(ext, consult)
+            await self._transferred(ext, target, mark)
+        except BaseException:
+            if consult is not None:
+                with contextlib.suppress(Exception):
+                    await self.carrier.hangup(consult)
+            with contextlib.suppress(Exception):
+                await self.carrier.resume(ext)
+            self.session.record(CallEvent.Type.CALL_RESUMED, {"call_id": self.call.call_id})
+            raise
+        finally:
+            if briefing_leg is not None:
+                await briefing_leg.aclose()
+
+    async def _conference(self, target: str) -> None:
+        ext = self.call.external_call_id
+        consult = await self._dial_consult(target)
+        mark = self.events.mark
+        await self.carrier.merge(ext, consult)
+        names = {carrier_events.MERGED, carrier_events.TRANSFER_FAILED}
+        name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
+        if name != carrier_events.MERGED:
+            with contextlib.suppress(Exception):
+                await self.carrier.hangup(consult)
+            raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
+        payload = {"call_id": self.call.call_id, "refer_id": consult, "target": target}
+        self.session.record(CallEvent.Type.CALL_MERGED, payload)
+        self.session.resume(None)  # back to conversing, the supervisor on the line
