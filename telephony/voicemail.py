@@ -1,4 +1,4 @@
-"""Outbound calls answered by a machine (docs/telephony.md#answering-machines): screen the callee's first
+"""Outbound calls answered by a machine (docs/telephony.md#outbound-calls): screen the callee's first
 words (`telephony.amd`), and leave the agent's voicemail message after the greeting and its tone."""
 
 import asyncio
