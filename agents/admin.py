@@ -10,7 +10,13 @@ from django.contrib.admin.widgets import AdminURLFieldWidget
 from django.db.models import Prefetch
 
 from agents.models import Agent, KnowledgeDocument, Voice
-from core.admin_base import SoftDeleteFilter, TenantOwnedAdmin, admin_changelist_link, related_count
+from core.admin_base import (
+    PlatformStackedInline,
+    SoftDeleteFilter,
+    TenantOwnedAdmin,
+    admin_changelist_link,
+    related_count,
+)
 from tenants.admin import register_tenant_records
 
 
@@ -51,7 +57,11 @@ class VoiceAdmin(TenantOwnedAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(agent_count=related_count(Agent.objects.unscoped(), "voice"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(agent_count=related_count(Agent.objects.dangerously_unscoped(), "voice"))
+        )
 
     @admin.display(description="Owner", ordering="tenant__name")
     def owner(self, obj):
@@ -92,7 +102,7 @@ class KnowledgeDocumentForm(forms.ModelForm):
         return exclusions
 
 
-class KnowledgeDocumentInline(admin.StackedInline):
+class KnowledgeDocumentInline(PlatformStackedInline):
     model = KnowledgeDocument
     form = KnowledgeDocumentForm
     fields = ("title", "content", "source_url", "is_active")
@@ -138,7 +148,7 @@ class AgentAdmin(TenantOwnedAdmin):
 
     def get_queryset(self, request):
         numbers = Prefetch("phone_numbers")  # the telephony app's numbers, through their foreign key
-        documents = related_count(KnowledgeDocument.objects.unscoped(), "agent")
+        documents = related_count(KnowledgeDocument.objects.dangerously_unscoped(), "agent")
         return super().get_queryset(request).prefetch_related(numbers).annotate(document_count=documents)
 
     def has_delete_permission(self, request, obj=None):
@@ -171,4 +181,4 @@ class KnowledgeDocumentAdmin(TenantOwnedAdmin):
     fields = ("agent", "tenant", "title", "content", "source_url", "is_active", "created_at", "updated_at")
 
 
-register_tenant_records(Agent, "Agents", order=10, counted=lambda: Agent.objects.unscoped().alive())
+register_tenant_records(Agent, "Agents", order=10, counted=lambda: Agent.objects.dangerously_unscoped().alive())

@@ -30,7 +30,7 @@ def usage_aggregate_day(*, day: date) -> int:
     """Recompute every tenant's aggregates of one UTC day; returns how many rows the day has."""
     start, end = day_bounds(day)
     groups = (
-        UsageRecord.objects.unscoped()  # across tenants on purpose: the job covers the platform
+        UsageRecord.objects.dangerously_unscoped()  # across tenants on purpose: the job covers the platform
         .filter(metric=UsageRecord.Metric.CALL_SECONDS, period_end__gte=start, period_end__lt=end)
         .values("tenant_id", "agent_id")
         .annotate(
@@ -57,7 +57,7 @@ def usage_aggregate_day(*, day: date) -> int:
             },
         )
         kept.append(row.pk)
-    UsageAggregate.objects.unscoped().filter(day=day).exclude(pk__in=kept).delete()
+    UsageAggregate.objects.dangerously_unscoped().filter(day=day).exclude(pk__in=kept).delete()
     return len(kept)
 
 

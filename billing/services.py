@@ -56,7 +56,7 @@ def usage_record_for_call(*, call: Call) -> UsageRecord | None:
 def usage_meter_ended_calls(*, since: datetime, until: datetime) -> int:
     """Meter every call that ended in [since, until) and is not metered yet; returns how many were new."""
     calls = (
-        Call.objects.unscoped()
+        Call.objects.dangerously_unscoped()
         .filter(status=Call.Status.ENDED, ended_at__gte=since, ended_at__lt=until)
         .exclude(usage_records__metric=UsageRecord.Metric.CALL_SECONDS)
         .select_related("tenant")

@@ -109,7 +109,7 @@ class CallAdmin(PlatformModelAdmin):
     inlines = (TranscriptTurnInline, CallEventInline, ToolCallInline, RecordingInline)
 
     def get_queryset(self, request):
-        turns = related_count(TranscriptTurn.objects.unscoped(), "call")
+        turns = related_count(TranscriptTurn.objects.dangerously_unscoped(), "call")
         return super().get_queryset(request).annotate(turn_count=turns)
 
     def has_add_permission(self, request):

@@ -100,7 +100,9 @@ class CallListFilter(CallFilter):
         for word in words:
             said = TranscriptTurn.objects.filter(call=OuterRef("pk"), tenant=OuterRef("tenant"), text__icontains=word)
             queryset = queryset.filter(Exists(said))
-        first = TranscriptTurn.objects.filter(call=OuterRef("pk"), text__icontains=words[0]).order_by("turn_number")
+        first = TranscriptTurn.objects.filter(
+            call=OuterRef("pk"), tenant=OuterRef("tenant"), text__icontains=words[0]
+        ).order_by("turn_number")
         return queryset.annotate(matched_text=Subquery(first.values("text")[:1]))
 
     def filter_number(self, queryset, name, value):

@@ -197,7 +197,7 @@ def apply_event(event: CallEvent) -> None:
 def rebuild(call_id) -> dict:
     """Replace the call's live state with the projection of its stored events; returns the state."""
     state, context = empty()
-    for event in CallEvent.objects.unscoped().filter(call_id=call_id).order_by("sequence"):
+    for event in CallEvent.objects.dangerously_unscoped().filter(call_id=call_id).order_by("sequence"):
         reduce(state, context, **_event_fields(event))
     if not state:
         return state
@@ -214,7 +214,7 @@ def rebuild(call_id) -> dict:
 def rebuild_all(*, include_ended_within: int | None = None) -> int:
     """Rebuild every active call's state (and calls ended within the TTL): after a Redis loss."""
     since = timezone.now() - timedelta(seconds=include_ended_within or settings.CALL_STATE_TTL_SECONDS)
-    calls = Call.objects.unscoped().filter(~Q(status=CallStatus.ENDED) | Q(ended_at__gte=since))
+    calls = Call.objects.dangerously_unscoped().filter(~Q(status=CallStatus.ENDED) | Q(ended_at__gte=since))
     count = 0
     for call_id in calls.values_list("pk", flat=True).iterator():
         rebuild(call_id)

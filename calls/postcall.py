@@ -30,7 +30,7 @@ def call_process_transcript(*, call: Call) -> Call:
     stats = talk_stats(call, turns)
     result = analysis.analyze(call, turns)  # outside the transaction: an LLM may take seconds
     with transaction.atomic():
-        locked = Call.objects.select_for_update().get(pk=call.pk)
+        locked = Call.objects.select_for_update().get(pk=call.pk, tenant_id=call.tenant_id)
         if locked.processed_at is not None:
             return locked  # another worker finished first
         TranscriptTurn.objects.bulk_update(turns, ["ended_at"])
@@ -98,7 +98,7 @@ def calls_missing_processing(*, now=None, older_than=timedelta(minutes=5), withi
     """Ended calls whose processing never finished (a lost task): what the periodic sweep retries."""
     now = now or timezone.now()
     return (
-        Call.objects.unscoped()
+        Call.objects.dangerously_unscoped()
         .filter(status=CallStatus.ENDED, processed_at__isnull=True)
         .filter(ended_at__lt=now - older_than, ended_at__gte=now - within)
     )

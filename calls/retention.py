@@ -9,11 +9,15 @@ from core.retention import Rule, register
 
 def _recordings(now, cutoff):
     old = Q(expires_at__lt=now) | Q(expires_at__isnull=True, created_at__lt=cutoff("recordings"))
-    return Recording.objects.unscoped().filter(old | Q(call__created_at__lt=cutoff("calls")))
+    return Recording.objects.dangerously_unscoped().filter(old | Q(call__created_at__lt=cutoff("calls")))
 
 
 def install() -> None:
     register(Rule("recordings", _recordings, files="file", order=10))  # before their calls
     register(
-        Rule("calls", lambda now, cutoff: Call.objects.unscoped().filter(created_at__lt=cutoff("calls")), order=20)
+        Rule(
+            "calls",
+            lambda now, cutoff: Call.objects.dangerously_unscoped().filter(created_at__lt=cutoff("calls")),
+            order=20,
+        )
     )

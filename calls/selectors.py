@@ -66,9 +66,18 @@ def call_detail_data(*, tenant: Tenant, call_id) -> dict | None:
     if call is None:
         return None
     children = {
-        "transcript": TranscriptTurn.objects.filter(call_id=call_id).order_by("turn_number").values(*TURN_FIELDS),
-        "events": CallEvent.objects.filter(call_id=call_id).order_by("sequence").values(*EVENT_FIELDS),
-        "tool_calls": ToolCall.objects.filter(call_id=call_id).order_by("started_at", "id").values(*TOOL_CALL_FIELDS),
+        "transcript": TranscriptTurn.objects.for_tenant(tenant)
+        .filter(call_id=call_id)
+        .order_by("turn_number")
+        .values(*TURN_FIELDS),
+        "events": CallEvent.objects.for_tenant(tenant)
+        .filter(call_id=call_id)
+        .order_by("sequence")
+        .values(*EVENT_FIELDS),
+        "tool_calls": ToolCall.objects.for_tenant(tenant)
+        .filter(call_id=call_id)
+        .order_by("started_at", "id")
+        .values(*TOOL_CALL_FIELDS),
     }
     data = api_values(call)
     for name, rows in children.items():
@@ -125,7 +134,12 @@ def bridge_call_load(*, call_id, tenant_id) -> BridgeCall | None:
 
 def call_by_external_id(external_id: str) -> tuple[str, str, str] | None:
     """(call id, tenant id, status) of the call a carrier knows by `external_id` (unique on the platform)."""
-    found = Call.objects.unscoped().filter(external_call_id=external_id).values("pk", "tenant_id", "status").first()
+    found = (
+        Call.objects.dangerously_unscoped()
+        .filter(external_call_id=external_id)
+        .values("pk", "tenant_id", "status")
+        .first()
+    )
     return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None
 
 

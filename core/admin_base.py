@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet, ModelChoiceField
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -68,8 +69,42 @@ def as_uuid(term: str) -> uuid.UUID | None:
         return None
 
 
-class PlatformModelAdmin(admin.ModelAdmin):
-    """Base of the platform's admins: UUID search and fields that can only be set on creation."""
+def staff_see_every_tenant(queryset):
+    """The admin is the platform's staff: a tenant-owned queryset there deliberately spans every tenant.
+
+    Tenant-owned models refuse an unscoped read (tenants/scoping.py); core imports no domain app, so the
+    bypass is recognised by its name rather than by the queryset's class.
+    """
+    if hasattr(queryset, "dangerously_unscoped"):
+        return queryset.dangerously_unscoped()
+    return queryset
+
+
+class StaffSeeEveryTenantMixin:
+    """For ModelAdmin and inlines: the changelist, the change form and foreign-key choices cover every tenant."""
+
+    def get_queryset(self, request):
+        return staff_see_every_tenant(super().get_queryset(request))
+
+    def get_field_queryset(self, db, db_field, request):
+        queryset = super().get_field_queryset(db, db_field, request)
+        if queryset is None:
+            queryset = db_field.remote_field.model._default_manager.using(db)
+        return staff_see_every_tenant(queryset)
+
+
+class PlatformInlineFormSet(BaseInlineFormSet):
+    """An inline formset whose hidden primary-key field looks rows up across tenants, like the inline itself."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        pk_field = form.fields.get(self._pk_field.name)
+        if isinstance(pk_field, ModelChoiceField):
+            pk_field.queryset = staff_see_every_tenant(pk_field.queryset)
+
+
+class PlatformModelAdmin(StaffSeeEveryTenantMixin, admin.ModelAdmin):
+    """Base of the platform's admins: every tenant's rows, UUID search and fields set only on creation."""
 
     # Pasting an id from a log or an API response finds the row; children add e.g. "call".
     uuid_search_fields = ("pk",)
@@ -126,7 +161,19 @@ class RecordAdminMixin:
         return flatten_fieldsets(self.fieldsets) if self.fieldsets else tuple(self.fields or ())
 
 
-class ReadOnlyInline(RecordAdminMixin, admin.TabularInline):
+class PlatformTabularInline(StaffSeeEveryTenantMixin, admin.TabularInline):
+    """Base of the platform's tabular inlines: child rows of any tenant."""
+
+    formset = PlatformInlineFormSet
+
+
+class PlatformStackedInline(StaffSeeEveryTenantMixin, admin.StackedInline):
+    """Base of the platform's stacked inlines: child rows of any tenant."""
+
+    formset = PlatformInlineFormSet
+
+
+class ReadOnlyInline(RecordAdminMixin, PlatformTabularInline):
     """An inline listing child records; each row links to its own page."""
 
     extra = 0

@@ -244,7 +244,7 @@ class ServiceFilter(admin.SimpleListFilter):
     parameter_name = "service"
 
     def lookups(self, request, model_admin):
-        names = BackendService.objects.unscoped().order_by("name").values_list("name", flat=True).distinct()
+        names = BackendService.objects.dangerously_unscoped().order_by("name").values_list("name", flat=True).distinct()
         return [(name, name) for name in names]
 
     def queryset(self, request, queryset):

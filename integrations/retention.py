@@ -5,7 +5,7 @@ from integrations.models import WebhookDelivery
 
 
 def _deliveries(now, cutoff):
-    finished = WebhookDelivery.objects.unscoped().exclude(status=WebhookDelivery.Status.PENDING)
+    finished = WebhookDelivery.objects.dangerously_unscoped().exclude(status=WebhookDelivery.Status.PENDING)
     return finished.filter(created_at__lt=cutoff("webhook_deliveries"))
 
 

@@ -175,7 +175,7 @@ def credential_reencrypt_all() -> ReencryptReport:
     """
     report = ReencryptReport(key_id=vault.keyring().current_id)
     # Across tenants on purpose: key rotation covers the whole vault.
-    rows = ProviderCredential.objects.unscoped()
+    rows = ProviderCredential.objects.dangerously_unscoped()
     report.already_current = rows.filter(key_id=report.key_id).count()
     for pk in list(rows.exclude(key_id=report.key_id).values_list("pk", flat=True)):
         try:
@@ -188,7 +188,7 @@ def credential_reencrypt_all() -> ReencryptReport:
 
 @transaction.atomic
 def _credential_reencrypt(pk, key_id: str) -> int:
-    credential = ProviderCredential.objects.unscoped().select_for_update().filter(pk=pk).first()
+    credential = ProviderCredential.objects.dangerously_unscoped().select_for_update().filter(pk=pk).first()
     if credential is None or credential.key_id == key_id:
         return 0  # deleted or rotated since the list was read
     previous = credential.key_id

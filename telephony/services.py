@@ -74,7 +74,7 @@ def inbound_call_accept(*, external_call_id: str, from_number: str, to_number: s
     ended `rejected` by the calls app (CallRejected too). Returns None when another media worker took it.
     """
     # The dialled number decides the tenant: this lookup crosses tenants by design.
-    number = PhoneNumber.objects.unscoped().select_related("tenant", "agent").filter(e164=to_number).first()
+    number = PhoneNumber.objects.dangerously_unscoped().select_related("tenant", "agent").filter(e164=to_number).first()
     if number is None or number.status != PhoneNumber.Status.ACTIVE:
         raise CallRejected(f"No active number {to_number} on the platform.", code="unknown_number")
     agent = number.agent

@@ -6,13 +6,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Prefetch
-from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from core.admin_base import (
+    PlatformInlineFormSet,
     PlatformModelAdmin,
+    PlatformTabularInline,
     ReadOnlyInline,
     RecordAdminMixin,
     SoftDeleteFilter,
@@ -30,7 +31,7 @@ from tenants.services import api_key_create, api_key_revoke, tenant_create, tena
 # ---------------------------------------------------------------------------------------------------
 
 
-class UserMembershipInline(admin.TabularInline):
+class UserMembershipInline(PlatformTabularInline):
     model = Membership
     fk_name = "user"
     fields = ("tenant", "role", "created_at")
@@ -47,7 +48,7 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("username",)
 
     def get_queryset(self, request):
-        memberships = Prefetch("memberships", queryset=Membership.objects.unscoped().select_related("tenant"))
+        memberships = Prefetch("memberships", queryset=Membership.objects.select_related("tenant"))
         return super().get_queryset(request).prefetch_related(memberships)
 
     @admin.display(description="Tenants")
@@ -71,7 +72,7 @@ class MembershipAdmin(TenantOwnedAdmin):
 # ---------------------------------------------------------------------------------------------------
 
 
-class TenantChildFormSet(BaseInlineFormSet):
+class TenantChildFormSet(PlatformInlineFormSet):
     """Tenant foreign keys have no reverse name (related_name="+"): name the inline's form prefix after the model."""
 
     @classmethod
@@ -79,7 +80,7 @@ class TenantChildFormSet(BaseInlineFormSet):
         return str(cls.model._meta.verbose_name_plural).replace(" ", "_").lower()
 
 
-class TenantMembershipInline(admin.TabularInline):
+class TenantMembershipInline(PlatformTabularInline):
     model = Membership
     fk_name = "tenant"
     formset = TenantChildFormSet
@@ -151,7 +152,7 @@ class TenantAdmin(PlatformModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(member_count=related_count(Membership.objects.unscoped(), "tenant"), **counts)
+            .annotate(member_count=related_count(Membership.objects.dangerously_unscoped(), "tenant"), **counts)
         )
 
     def get_list_display(self, request):

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.db import BaseModel
+from tenants.scoping import TenantOwnedQuerySet, dangerously_unscoped_reads
 
 
 class User(AbstractUser):
@@ -66,27 +67,26 @@ class Tenant(BaseModel):
         return self.status == self.Status.ACTIVE and self.deleted_at is None
 
 
-class TenantOwnedQuerySet(models.QuerySet):
-    """Tenant-owned rows are read through `for_tenant`; `unscoped` marks a deliberate cross-tenant read."""
-
-    def for_tenant(self, tenant: "Tenant | None"):
-        if tenant is None:
-            raise ValueError("for_tenant() needs a tenant; use unscoped() for a deliberate cross-tenant query")
-        return self.filter(tenant=tenant)
-
-    def unscoped(self):
-        return self.all()
-
-
 class TenantOwnedModel(BaseModel):
     """Base of every tenant-owned row."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
 
+    # The default manager refuses an unscoped read (tenants/scoping.py); the base manager Django uses for
+    # cascades, forward foreign keys and refresh_from_db stays plain.
     objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         abstract = True
+
+    # Uniqueness spans every tenant (a key prefix, a phone number): the checks ask only whether a clash exists.
+    def _perform_unique_checks(self, unique_checks):
+        with dangerously_unscoped_reads():
+            return super()._perform_unique_checks(unique_checks)
+
+    def validate_constraints(self, exclude=None):
+        with dangerously_unscoped_reads():
+            return super().validate_constraints(exclude=exclude)
 
 
 class Membership(TenantOwnedModel):

@@ -52,7 +52,9 @@ def socket_principal(scope: dict) -> SocketPrincipal:
     if user is None or not user.is_authenticated:
         raise SocketRefused("Sign in, or send an X-API-Key header.")
     memberships = (
-        Membership.objects.unscoped().select_related("tenant").filter(user=user, tenant__deleted_at__isnull=True)
+        Membership.objects.dangerously_unscoped()
+        .select_related("tenant")
+        .filter(user=user, tenant__deleted_at__isnull=True)
     )
     query = parse_qs((scope.get("query_string") or b"").decode())
     session = scope.get("session")

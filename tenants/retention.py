@@ -5,5 +5,11 @@ from tenants.models import AuditLog, IdempotencyKey
 
 
 def install() -> None:
-    register(Rule("audit_logs", lambda now, c: AuditLog.objects.unscoped().filter(created_at__lt=c("audit"))))
-    register(Rule("idempotency_keys", lambda now, c: IdempotencyKey.objects.unscoped().filter(expires_at__lt=now)))
+    register(
+        Rule("audit_logs", lambda now, c: AuditLog.objects.dangerously_unscoped().filter(created_at__lt=c("audit")))
+    )
+    register(
+        Rule(
+            "idempotency_keys", lambda now, c: IdempotencyKey.objects.dangerously_unscoped().filter(expires_at__lt=now)
+        )
+    )

@@ -5,7 +5,9 @@ from tenants.models import ApiKey, Membership, Tenant, User
 
 def tenants_for_user(*, user: User):
     """Tenants the user is a member of (alive ones only)."""
-    return Tenant.objects.alive().filter(pk__in=Membership.objects.unscoped().filter(user=user).values("tenant"))
+    return Tenant.objects.alive().filter(
+        pk__in=Membership.objects.dangerously_unscoped().filter(user=user).values("tenant")
+    )
 
 
 def membership_get(*, tenant: Tenant, user: User) -> Membership | None:

@@ -150,7 +150,7 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None, actor: dict | None = None) -> ApiKey:
     """Revoke a key now (idempotent: revoking twice keeps the first time)."""
-    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk, tenant_id=api_key.tenant_id)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
@@ -175,7 +175,9 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
         raise ApiKeyRefused(
             "The API key is malformed: expected vk_live_ followed by 43 characters.", code="api_key_malformed"
         )
-    api_key = ApiKey.objects.unscoped().select_related("tenant").filter(key_hash=api_key_hash(raw_key)).first()
+    api_key = (
+        ApiKey.objects.dangerously_unscoped().select_related("tenant").filter(key_hash=api_key_hash(raw_key)).first()
+    )
     if api_key is None:
         raise ApiKeyRefused("The API key is not valid.", code="api_key_invalid")
     now = timezone.now()
@@ -186,7 +188,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
     if not api_key.tenant.is_active:
         raise ApiKeyRefused("The tenant of this API key is suspended.", code="tenant_suspended")
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
+        ApiKey.objects.for_tenant(api_key.tenant_id).filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
 

@@ -20,7 +20,7 @@ from tenants.models import Membership
 def memberships_of(user):
     """The user's memberships in tenants that still exist, tenant loaded, by tenant name."""
     return (
-        Membership.objects.unscoped()
+        Membership.objects.dangerously_unscoped()
         .select_related("tenant")
         .filter(user=user, tenant__deleted_at__isnull=True)
         .order_by("tenant__name")

@@ -63,7 +63,7 @@ def call_end_request(*, call: Call, actor: dict | None = None) -> Call:
     """End a call on request (a supervisor, the API); audited. A live call's bridge is asked to hang up; an
     outbound call not dialled yet has no bridge: it ends here, `canceled`, and its dial never happens."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.pk)
+        call = Call.objects.select_for_update().get(pk=call.pk, tenant_id=call.tenant_id)
         if call.status == CallStatus.ENDED:
             raise Conflict("This call has already ended.", code="call_not_active")
         audit_log_record(

@@ -26,7 +26,7 @@ def inbound_call_start(
     CallRejected is raised. Returns None when another media worker already took this call.
     """
     # The carrier's id is unique on the platform: a row with it, whoever's, means the call is taken.
-    if Call.objects.unscoped().filter(external_call_id=external_call_id).exists():
+    if Call.objects.dangerously_unscoped().filter(external_call_id=external_call_id).exists():
         return None
     try:
         call_check_allowed(tenant, agent)

@@ -80,8 +80,8 @@ def call_event_record(
     is applied to the call's live state (`calls.live_state`), so both follow the stored log.
     """
     with transaction.atomic():
-        Call.objects.select_for_update().filter(pk=call.pk).exists()
-        last = CallEvent.objects.filter(call=call).aggregate(m=Max("sequence"))["m"] or 0
+        Call.objects.select_for_update().filter(pk=call.pk, tenant_id=call.tenant_id).exists()
+        last = CallEvent.objects.for_tenant(call.tenant_id).filter(call=call).aggregate(m=Max("sequence"))["m"] or 0
         event = CallEvent.objects.create(
             tenant_id=call.tenant_id,
             call=call,
@@ -107,7 +107,7 @@ def call_event_record(
 @transaction.atomic
 def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: datetime | None = None) -> Call:
     """Move a call to `to_status` if the state machine allows it, stamping times and logging the event."""
-    call = Call.objects.select_for_update().get(pk=call.pk)
+    call = Call.objects.select_for_update().get(pk=call.pk, tenant_id=call.tenant_id)
     try:
         check_transition(current=call.status, target=to_status, direction=call.direction)
     except InvalidTransition as exc:
@@ -221,7 +221,7 @@ def calls_end_stuck(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     setup = now - timedelta(seconds=2 * settings.CALL_SETUP_TIMEOUT_SECONDS)
     stale = now - timedelta(seconds=settings.CALL_SETUP_TIMEOUT_SECONDS + settings.CALL_MAX_DURATION_SECONDS)
-    open_calls = Call.objects.unscoped().exclude(status__in=[CallStatus.ENDED, CallStatus.INITIAL])
+    open_calls = Call.objects.dangerously_unscoped().exclude(status__in=[CallStatus.ENDED, CallStatus.INITIAL])
     stuck = [  # the longer limit first: a call open past it ends `max_duration`, whatever its status
         (open_calls.filter(started_at__lt=stale), Call.EndReason.MAX_DURATION),
         (

@@ -94,7 +94,7 @@ def calls_claim_due_dials(*, now: datetime | None = None, limit: int = 500) -> l
     (call id, tenant id) pairs for the caller to queue. A claimed call is dialled at most once anyway:
     the dial itself moves it out of initial under a row lock before anything is sent to the carrier."""
     now = now or timezone.now()
-    due = Call.objects.unscoped().filter(
+    due = Call.objects.dangerously_unscoped().filter(
         Q(dial_due_at__lte=now) | Q(dial_due_at__isnull=True),
         status=CallStatus.INITIAL,
         direction=Call.Direction.OUTBOUND,
@@ -106,7 +106,7 @@ def calls_claim_due_dials(*, now: datetime | None = None, limit: int = 500) -> l
     lease = now + dial_lease()
     with transaction.atomic():
         claimed = list(due.filter(pk__in=ids).select_for_update().values_list("pk", "tenant_id"))
-        Call.objects.unscoped().filter(pk__in=[pk for pk, _ in claimed]).update(dial_due_at=lease)
+        Call.objects.dangerously_unscoped().filter(pk__in=[pk for pk, _ in claimed]).update(dial_due_at=lease)
     if claimed:
         logger.warning("queuing the dial of %s outbound calls again (their task was lost)", len(claimed))
     return claimed
@@ -116,7 +116,7 @@ def calls_abandon_undialled(*, now: datetime | None = None) -> int:
     """End outbound calls that could not be dialled within CALL_DIAL_DEADLINE_SECONDS (no worker took them):
     ringing someone long after the request would surprise them, so the call ends `setup_timeout`."""
     now = now or timezone.now()
-    late = Call.objects.unscoped().filter(
+    late = Call.objects.dangerously_unscoped().filter(
         status=CallStatus.INITIAL,
         direction=Call.Direction.OUTBOUND,
         started_at__lt=now - timedelta(seconds=settings.CALL_DIAL_DEADLINE_SECONDS),
@@ -124,7 +124,12 @@ def calls_abandon_undialled(*, now: datetime | None = None) -> int:
     ended = 0
     for call_id in list(late.values_list("pk", flat=True)):
         with transaction.atomic():
-            call = Call.objects.unscoped().select_for_update().filter(pk=call_id, status=CallStatus.INITIAL).first()
+            call = (
+                Call.objects.dangerously_unscoped()
+                .select_for_update()
+                .filter(pk=call_id, status=CallStatus.INITIAL)
+                .first()
+            )
             if call is None:
                 continue  # dialled meanwhile
             call.metadata = {**call.metadata, "failure_reason": "not_dialled"}

@@ -180,7 +180,7 @@ def _failure(result: AttemptResult, exc: BaseException) -> AttemptResult:
 def record(pairs: list[tuple[WebhookDelivery, AttemptResult]]) -> dict:
     """Store the attempts and decide for each delivery: delivered, retried later, or failed for good."""
     # Locked until commit: an endpoint deleted during the attempts took its deliveries along, and may not now.
-    rows = WebhookDelivery.objects.unscoped().select_for_update().filter(pk__in=[d.pk for d, _ in pairs])
+    rows = WebhookDelivery.objects.dangerously_unscoped().select_for_update().filter(pk__in=[d.pk for d, _ in pairs])
     alive = set(rows.order_by("pk").values_list("pk", flat=True))
     pairs = [(d, r) for d, r in pairs if d.pk in alive]
     attempted = [(d, r) for d, r in pairs if not r.deferred]
@@ -211,7 +211,9 @@ def _attempt_row(delivery: WebhookDelivery, result: AttemptResult) -> WebhookAtt
 
 
 def _update(delivery: WebhookDelivery, **fields) -> None:
-    WebhookDelivery.objects.unscoped().filter(pk=delivery.pk).update(**fields, updated_at=timezone.now())
+    WebhookDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
+        **fields, updated_at=timezone.now()
+    )
 
 
 def _succeeded(delivered: list[tuple[WebhookDelivery, AttemptResult]]) -> None:
@@ -221,7 +223,7 @@ def _succeeded(delivered: list[tuple[WebhookDelivery, AttemptResult]]) -> None:
     for delivery, result in delivered:
         by_code.setdefault(result.status_code, []).append(delivery.pk)
     for code, ids in by_code.items():
-        WebhookDelivery.objects.unscoped().filter(pk__in=ids).update(
+        WebhookDelivery.objects.dangerously_unscoped().filter(pk__in=ids).update(
             status=Status.SUCCEEDED,
             next_attempt_at=None,
             claim_token=None,
@@ -236,7 +238,9 @@ def _succeeded(delivered: list[tuple[WebhookDelivery, AttemptResult]]) -> None:
         e.pk for e in endpoints if e.failing_since or not e.last_success_at or e.last_success_at < now - SUCCESS_REFRESH
     ]
     if stale:
-        WebhookEndpoint.objects.unscoped().filter(pk__in=stale).update(failing_since=None, last_success_at=now)
+        WebhookEndpoint.objects.dangerously_unscoped().filter(pk__in=stale).update(
+            failing_since=None, last_success_at=now
+        )
 
 
 def _defer(delivery: WebhookDelivery) -> str:
@@ -277,7 +281,9 @@ def _failed(delivery: WebhookDelivery, result: AttemptResult) -> str:
 def _note_endpoint_failure(endpoint: WebhookEndpoint) -> None:
     """Start the endpoint's failure clock; once it has run for a day without a success, disable it."""
     now = timezone.now()
-    WebhookEndpoint.objects.unscoped().filter(Q(failing_since__isnull=True), pk=endpoint.pk).update(failing_since=now)
+    WebhookEndpoint.objects.for_tenant(endpoint.tenant_id).filter(Q(failing_since__isnull=True), pk=endpoint.pk).update(
+        failing_since=now
+    )
     since = endpoint.failing_since or now
     if since <= now - timedelta(hours=settings.WEBHOOK_DISABLE_AFTER_HOURS):
         services.webhook_endpoint_disable(endpoint=endpoint, reason=WebhookEndpoint.DisabledReason.FAILING, notify=True)

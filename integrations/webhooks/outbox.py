@@ -99,11 +99,13 @@ def enqueue(delivery_ids, token) -> None:
 def deliveries_claim_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> tuple[list, uuid.UUID]:
     """Claim due pending deliveries for queuing: (their ids, the token their tasks must present)."""
     now = now or timezone.now()
-    pending = WebhookDelivery.objects.unscoped().filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+    pending = WebhookDelivery.objects.dangerously_unscoped().filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    )
     ids = list(pending.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     token = uuid.uuid4()
     pending.filter(pk__in=ids).update(dispatch_token=token, next_attempt_at=now + dispatch_lease())
-    claimed = WebhookDelivery.objects.unscoped().filter(pk__in=ids, dispatch_token=token)
+    claimed = WebhookDelivery.objects.dangerously_unscoped().filter(pk__in=ids, dispatch_token=token)
     return list(claimed.values_list("pk", flat=True)), token
 
 
@@ -115,7 +117,7 @@ def deliveries_claim(*, delivery_id=None, token=None, limit: int = 1, now: datet
     take the same delivery) and pushes `next_attempt_at` past the attempt's lease.
     """
     now = now or timezone.now()
-    pending = WebhookDelivery.objects.unscoped().filter(status=WebhookDelivery.Status.PENDING)
+    pending = WebhookDelivery.objects.dangerously_unscoped().filter(status=WebhookDelivery.Status.PENDING)
     waiting = Q(next_attempt_at__lte=now) | Q(dispatch_token__isnull=False)
     ready = (Q(next_attempt_at__lte=now) | Q(dispatch_token=token)) if token else Q(next_attempt_at__lte=now)
     mine = (Q(pk=delivery_id) & ready) if delivery_id else Q(pk__in=[])
@@ -133,7 +135,7 @@ def deliveries_claim(*, delivery_id=None, token=None, limit: int = 1, now: datet
     )
     if not claimed:
         return []
-    return list(WebhookDelivery.objects.unscoped().filter(claim_token=batch).select_related("endpoint"))
+    return list(WebhookDelivery.objects.dangerously_unscoped().filter(claim_token=batch).select_related("endpoint"))
 
 
 def delivery_claim(*, delivery_id, token=None, now: datetime | None = None) -> WebhookDelivery | None:

@@ -238,9 +238,11 @@ def webhook_endpoints_reencrypt() -> tuple[int, list[str]]:
     current = vault.keyring().current_id
     done, failed = 0, []
     # Across tenants on purpose: key rotation covers the whole vault.
-    for pk in WebhookEndpoint.objects.unscoped().exclude(secret_key_id=current).values_list("pk", flat=True):
+    for pk in (
+        WebhookEndpoint.objects.dangerously_unscoped().exclude(secret_key_id=current).values_list("pk", flat=True)
+    ):
         with transaction.atomic():
-            endpoint = WebhookEndpoint.objects.unscoped().select_for_update().get(pk=pk)
+            endpoint = WebhookEndpoint.objects.dangerously_unscoped().select_for_update().get(pk=pk)
             try:
                 _seal(endpoint, _sealed(endpoint))
             except vault.VaultError as exc:
@@ -254,13 +256,13 @@ def webhook_endpoints_reencrypt() -> tuple[int, list[str]]:
 # --- replay -------------------------------------------------------------------------------------
 
 
-def _requeue(deliveries) -> int:
-    """Make deliveries pending again with a fresh retry cycle, due now; queued after commit."""
+def _requeue(deliveries, *, tenant_id) -> int:
+    """Make one tenant's deliveries pending again with a fresh retry cycle, due now; queued after commit."""
     now = timezone.now()
     queued = outbox.broker_available()
     token = uuid.uuid4() if queued else None
     ids = list(deliveries.values_list("pk", flat=True))
-    WebhookDelivery.objects.unscoped().filter(pk__in=ids).update(
+    WebhookDelivery.objects.for_tenant(tenant_id).filter(pk__in=ids).update(
         status=WebhookDelivery.Status.PENDING,
         cycle_attempts=0,
         next_attempt_at=now + outbox.dispatch_lease() if queued else now,
@@ -284,7 +286,9 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, actor: dict | None = N
     _require_enabled(delivery.endpoint)
     if delivery.status == WebhookDelivery.Status.PENDING:
         raise Conflict("The delivery is already scheduled.", code="webhook_delivery_pending")
-    _requeue(WebhookDelivery.objects.unscoped().filter(pk=delivery.pk))
+    _requeue(
+        WebhookDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk), tenant_id=delivery.tenant_id
+    )
     audit_log_record(
         tenant=delivery.endpoint.tenant,
         action="webhook_delivery.replay",
@@ -302,7 +306,7 @@ def webhook_deliveries_replay_failed(*, endpoint: WebhookEndpoint, since: dateti
     endpoint = _locked(endpoint)
     _require_enabled(endpoint)
     failed = endpoint.deliveries.select_for_update().filter(status=WebhookDelivery.Status.FAILED, created_at__gte=since)
-    count = _requeue(failed)
+    count = _requeue(failed, tenant_id=endpoint.tenant_id)
     audit_log_record(
         tenant=endpoint.tenant,
         action="webhook_endpoint.replay",

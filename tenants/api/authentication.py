@@ -83,7 +83,9 @@ class TenantSessionAuthentication(SessionAuthentication):
 
     def _membership(self, request, user) -> Membership:
         memberships = (
-            Membership.objects.unscoped().select_related("tenant").filter(user=user, tenant__deleted_at__isnull=True)
+            Membership.objects.dangerously_unscoped()
+            .select_related("tenant")
+            .filter(user=user, tenant__deleted_at__isnull=True)
         )
         wanted = request.META.get("HTTP_X_TENANT") or request.session.get(SESSION_TENANT_KEY)
         if wanted:

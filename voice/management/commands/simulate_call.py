@@ -359,15 +359,16 @@ class Command(BaseCommand):
         return tenant, agent
 
     def _summary(self, call_id: uuid.UUID, outcome, simulation: Simulation, out: str | None) -> None:
-        call = Call.objects.unscoped().get(pk=call_id)
+        tenant = simulation.tenant
+        call = Call.objects.for_tenant(tenant).get(pk=call_id)
         states = list(
-            CallEvent.objects.unscoped()
+            CallEvent.objects.for_tenant(tenant)
             .filter(call=call, event_type__in=["call.ringing", "call.connected", "call.status_changed", "call.ended"])
             .order_by("sequence")
             .values_list("event_type", "payload")
         )
         path = [p.get("to_status") or t.removeprefix("call.") for t, p in states]
-        tools = ToolCall.objects.unscoped().filter(call=call).count()
+        tools = ToolCall.objects.for_tenant(tenant).filter(call=call).count()
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(f"Call ended: {END_REASONS.get(call.end_reason, call.end_reason)} ({call.end_reason}).")

@@ -148,7 +148,8 @@ class Command(BaseCommand):
         return agent
 
     def _number(self, tenant: Tenant, agent: Agent) -> PhoneNumber:
-        number, _ = PhoneNumber.objects.get_or_create(
+        # A number is unique across tenants: look for it everywhere, and refuse one another tenant holds.
+        number, _ = PhoneNumber.objects.dangerously_unscoped().get_or_create(
             e164=DEMO_NUMBER, defaults={"tenant": tenant, "agent": agent, "friendly_name": "Main line"}
         )
         if number.tenant_id != tenant.pk:
