@@ -230,7 +230,7 @@ def test_suspend_and_reactivate_actions_change_status_and_write_audit_rows(
     tenant.refresh_from_db()
     other_tenant.refresh_from_db()
     assert (tenant.status, other_tenant.status) == (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
-    rows = AuditLog.objects.unscoped().filter(action__in=["tenant.suspend", "tenant.reactivate"])
+    rows = AuditLog.objects.dangerously_unscoped().filter(action__in=["tenant.suspend", "tenant.reactivate"])
     assert sorted((row.tenant.slug, row.action, row.actor_user, row.changes["status"]) for row in rows) == [
         ("acme-dental", "tenant.reactivate", staff_user, ["suspended", "active"]),
         ("acme-dental", "tenant.suspend", staff_user, ["active", "suspended"]),
@@ -272,7 +272,7 @@ def test_adding_an_api_key_shows_the_secret_once_and_stores_only_its_hash(staff_
 
     first_page = response.content.decode()
     secret = re.search(r"Copy this key now, it will not be shown again: (vk_live_[\w-]+)", first_page).group(1)
-    key = ApiKey.objects.unscoped().get()
+    key = ApiKey.objects.dangerously_unscoped().get()
     assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert (key.tenant, key.name, key.scopes, key.prefix, key.created_by) == (
         tenant,
@@ -309,7 +309,7 @@ def test_add_api_key_form_rejects_no_scopes_without_issuing_a_key(staff_client, 
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"scopes": ["This field is required."]}
-    assert not ApiKey.objects.unscoped().exists()
+    assert not ApiKey.objects.dangerously_unscoped().exists()
 
 
 def test_revoke_action_revokes_through_the_service(staff_client, staff_user, tenant):
@@ -379,7 +379,7 @@ def test_records_and_soft_deleted_rows_cannot_be_deleted(staff_client, model):
     response = staff_client.post(admin_url(model, "delete", obj.pk), {"post": "yes"})
 
     assert response.status_code == 403
-    assert model._default_manager.filter(pk=obj.pk).exists()
+    assert model._base_manager.filter(pk=obj.pk).exists()
 
 
 # --- Agents: model validation shows as form errors ------------------------------------------------
@@ -491,7 +491,7 @@ def test_knowledge_document_takes_its_agents_tenant_and_duplicates_are_form_erro
     assert duplicate.context["adminform"].form.non_field_errors() == [
         "Knowledge document with this Tenant, Agent and Title already exists."
     ]
-    assert KnowledgeDocument.objects.unscoped().count() == 1
+    assert KnowledgeDocument.objects.dangerously_unscoped().count() == 1
 
 
 def test_knowledge_document_added_inline_on_the_agent_takes_its_tenant(staff_client, tenant):

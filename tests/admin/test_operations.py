@@ -30,7 +30,9 @@ def audit_rows(tenant, other_tenant, owner):
         "system": factories.AuditLogFactory(tenant=tenant, action="tenant.suspend"),
         "theirs": factories.AuditLogFactory(tenant=other_tenant, action="agent.create", actor_user=owner),
     }
-    AuditLog.objects.unscoped().filter(pk=rows["system"].pk).update(created_at=timezone.now() - timedelta(days=40))
+    AuditLog.objects.dangerously_unscoped().filter(pk=rows["system"].pk).update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
     return rows
 
 

@@ -70,7 +70,7 @@ def test_invalid_agents_get_a_400_naming_the_field(api_client, body, field):
     assert (error["type"], error["code"]) == ("invalid_request_error", "validation_error")
     assert list(error["fields"]) == [field]
     assert error["message"].startswith(f"{field}: ")
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def test_duplicate_live_name_is_refused_but_a_deleted_name_is_free(api_client, tenant):
@@ -78,7 +78,7 @@ def test_duplicate_live_name_is_refused_but_a_deleted_name_is_free(api_client, t
     response = api_client.post("/v1/agents", {"name": "Desk", "system_prompt": "x"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"name": ["An agent with this name already exists."]}
-    Agent.objects.filter(name="Desk").update(deleted_at="2026-01-01T00:00:00Z")
+    Agent.objects.dangerously_unscoped().filter(name="Desk").update(deleted_at="2026-01-01T00:00:00Z")
     assert api_client.post("/v1/agents", {"name": "Desk", "system_prompt": "x"}, format="json").status_code == 201
 
 
@@ -118,7 +118,7 @@ def test_delete_is_soft_and_unroutes_its_numbers(api_client, tenant):
     assert api_client.delete(f"/v1/agents/{agent.pk}").status_code == 204
     agent.refresh_from_db()
     assert agent.deleted_at is not None
-    assert PhoneNumber.objects.get(pk=number.pk).agent is None
+    assert PhoneNumber.objects.dangerously_unscoped().get(pk=number.pk).agent is None
     assert api_client.get(f"/v1/agents/{agent.pk}").status_code == 404
     assert api_client.get("/v1/agents").json()["count"] == 0
     assert api_client.delete(f"/v1/agents/{agent.pk}").status_code == 404

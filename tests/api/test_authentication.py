@@ -69,7 +69,7 @@ def test_suspended_tenant_is_refused_and_nothing_is_written(api_client, tenant):
     tenant_set_status(tenant=tenant, status="suspended")
     response = api_client.post("/v1/agents", AGENT, format="json")
     assert error_of(response) == (401, "authentication_error", "tenant_suspended")
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def test_last_used_at_is_recorded(api_client, tenant):
@@ -95,7 +95,7 @@ def test_key_scopes_decide_read_write_admin(tenant, scopes, get, post, keys):
 def test_a_refused_write_changes_nothing(tenant):
     response = key_client(tenant, ["read"]).post("/v1/agents", AGENT, format="json")
     assert error_of(response) == (403, "permission_error", "insufficient_permissions")
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def session_client(tenant, role, *, csrf=False) -> Client:
@@ -122,7 +122,7 @@ def test_session_writes_need_the_csrf_token(tenant):
     response = client.post("/v1/agents", AGENT, content_type="application/json")
     assert error_of(response) == (403, "permission_error", "permission_denied")
     assert "CSRF" in response.json()["error"]["message"]
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def test_a_user_in_several_tenants_names_one(tenant, other_tenant):

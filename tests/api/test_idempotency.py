@@ -34,7 +34,7 @@ def test_the_same_key_with_another_body_is_a_422(api_client):
         "message": "This Idempotency-Key was used with a different request; use a new key for a new request.",
         "fields": {},
     }
-    assert Agent.objects.count() == 1
+    assert Agent.objects.dangerously_unscoped().count() == 1
 
 
 def test_validation_errors_are_replayed_too(api_client):
@@ -57,17 +57,17 @@ def test_a_request_still_in_progress_is_a_409(api_client, tenant):
     )
     response = api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="busy")
     assert (response.status_code, response.json()["error"]["code"]) == (409, "idempotency_key_in_use")
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def test_keys_expire_after_24_hours(api_client, tenant):
     api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="old")
-    IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    Agent.objects.all().delete()
+    IdempotencyKey.objects.dangerously_unscoped().update(expires_at=timezone.now() - timedelta(seconds=1))
+    Agent.objects.dangerously_unscoped().all().delete()
     response = api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="old")
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response
-    assert Agent.objects.count() == 1
+    assert Agent.objects.dangerously_unscoped().count() == 1
 
 
 def test_keys_belong_to_one_tenant(api_client, other_api_client):
@@ -75,7 +75,7 @@ def test_keys_belong_to_one_tenant(api_client, other_api_client):
     theirs = other_api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="shared")
     assert theirs.status_code == 201
     assert "Idempotent-Replayed" not in theirs
-    assert Agent.objects.count() == 2
+    assert Agent.objects.dangerously_unscoped().count() == 2
 
 
 def test_a_failure_on_our_side_is_not_stored(api_client, monkeypatch):
@@ -84,7 +84,7 @@ def test_a_failure_on_our_side_is_not_stored(api_client, monkeypatch):
 
     monkeypatch.setattr("agents.services.agent_create", explode)
     assert api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="k-5").status_code == 500
-    assert not IdempotencyKey.objects.exists()
+    assert not IdempotencyKey.objects.dangerously_unscoped().exists()
     monkeypatch.undo()
     assert api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY="k-5").status_code == 201
 
@@ -93,7 +93,7 @@ def test_a_failure_on_our_side_is_not_stored(api_client, monkeypatch):
 def test_bad_keys_are_refused(api_client, key):
     response = api_client.post("/v1/agents", AGENT, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert (response.status_code, response.json()["error"]["code"]) == (400, "idempotency_key_invalid")
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 def test_starting_a_call_twice_with_one_key_dials_once(
@@ -110,5 +110,5 @@ def test_starting_a_call_twice_with_one_key_dials_once(
         second = api_client.post("/v1/calls", body, format="json", HTTP_IDEMPOTENCY_KEY="dial-1")
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
-    assert Call.objects.count() == 1
+    assert Call.objects.dangerously_unscoped().count() == 1
     assert dialled == [{"call_id": first.json()["call_id"], "tenant_id": str(tenant.pk)}]

@@ -53,7 +53,7 @@ def test_writes_refused_by_the_limit_change_nothing(api_client, tenant):
     assert response.status_code == 429
     from agents.models import Agent
 
-    assert not Agent.objects.exists()
+    assert not Agent.objects.dangerously_unscoped().exists()
 
 
 @pytest.mark.django_db

@@ -60,10 +60,10 @@ def test_offline_engines_greet_and_answer_from_the_faq(demo_agent, whisper, tmp_
     heard = transcribe(whisper, wav)
     assert {"thank", "calling", "help"} <= words(heard)  # the greeting
     assert {"monday", "friday"} <= words(heard)  # the FAQ answer
-    caller = TranscriptTurn.objects.unscoped().get(speaker="caller")
+    caller = TranscriptTurn.objects.dangerously_unscoped().get(speaker="caller")
     assert {"when", "open"} <= words(caller.text)  # Whisper heard piper's question
     assert caller.metadata["stt_provider"] == "offline-whisper"
-    answer = TranscriptTurn.objects.unscoped().get(turn_number=3)
+    answer = TranscriptTurn.objects.dangerously_unscoped().get(turn_number=3)
     assert answer.text == "Monday to Friday, 8 AM to 5 PM."
     assert {"e2e_ms", "llm_ttft_ms", "tts_ttfb_ms"} <= set(answer.metadata)
 
@@ -85,8 +85,8 @@ def test_every_primary_provider_down_the_offline_chain_carries_the_call(demo_age
 
     assert "Engines: STT deepgram, LLM anthropic, TTS chatterbox" in printed  # the configured primaries
     assert {"monday", "friday"} <= words(transcribe(whisper, wav))  # Whisper, the responder and piper answered
-    assert Call.objects.unscoped().get().end_reason == "caller_hangup"
-    caller = TranscriptTurn.objects.unscoped().get(speaker="caller")
+    assert Call.objects.dangerously_unscoped().get().end_reason == "caller_hangup"
+    caller = TranscriptTurn.objects.dangerously_unscoped().get(speaker="caller")
     assert {"when", "open"} <= words(caller.text)
 
 

@@ -29,14 +29,14 @@ def test_create_read_update_delete(api_client, tenant):
     created = api_client.post("/v1/backend-services", SERVICE, format="json")
     assert created.status_code == 201, created.json()
     service_id = created.json()["id"]
-    config = service_from_row(BackendService.objects.get(pk=service_id))
+    config = service_from_row(BackendService.objects.dangerously_unscoped().get(pk=service_id))
     assert (config.timeout, config.retry.initial_backoff, config.rate_limit.requests_per_second) == (10.0, 0.1, 50)
     assert config.secret_names() == {"TICKETING_TOKEN"}
     patched = api_client.patch(f"/v1/backend-services/{service_id}", {"enabled": False}, format="json")
     assert patched.json()["enabled"] is False
     assert api_client.get(f"/v1/backend-services/{service_id}").json()["url"] == SERVICE["url"]
     assert api_client.delete(f"/v1/backend-services/{service_id}").status_code == 204
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
     actions = AuditLog.objects.for_tenant(tenant).filter(object_id=service_id).order_by("created_at")
     assert list(actions.values_list("action", flat=True)) == [
         "backend_service.create",
@@ -58,7 +58,7 @@ def test_invalid_settings_are_refused_with_their_paths(api_client):
         "ticketing.auth.client_id": ["is required for oauth2"],
         "ticketing.auth.client_secret": ["is required for oauth2"],
     }
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_names_are_unique_per_tenant_and_cannot_change(api_client, other_api_client):
@@ -74,7 +74,7 @@ def test_only_admins_change_backend_services(make_client, tenant):
     writer = make_client(tenant, ["write"])
     assert writer.get("/v1/backend-services").status_code == 200
     assert writer.post("/v1/backend-services", SERVICE, format="json").status_code == 403
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def run_import(*args) -> tuple[str, str]:
@@ -97,7 +97,7 @@ def test_import_the_seeds_example(tenant):
     assert configs["issue_classifier"].retry.max_attempts == 3  # integration.max_retries
     out, _ = run_import(str(EXAMPLE), "--tenant", tenant.slug)
     assert "Imported: 0 new, 3 updated." in out
-    assert BackendService.objects.count() == 3
+    assert BackendService.objects.dangerously_unscoped().count() == 3
 
 
 def test_import_reports_every_error_with_its_path_and_imports_nothing(tenant, tmp_path):
@@ -117,13 +117,13 @@ def test_import_reports_every_error_with_its_path_and_imports_nothing(tenant, tm
             f"{bad}: integration.services.Bad Name: service names use lowercase letters, digits, '_' and '-'",
         ]
     )
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_import_dry_run_changes_nothing(tenant):
     out, _ = run_import(str(EXAMPLE), "--tenant", tenant.slug, "--dry-run")
     assert "Would import: 3 new, 0 updated." in out
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 @pytest.mark.parametrize(

@@ -72,14 +72,14 @@ def test_adding_verifies_with_the_provider_then_stores_through_the_service(staff
         follow=True,
     )
     assert response.status_code == 200
-    credential = ProviderCredential.objects.get()
+    credential = ProviderCredential.objects.dangerously_unscoped().get()
     assert (credential.verification, credential.masked, credential.created_by.username) == (
         "verified",
         "••••WXYZ",
         "staff",
     )
     assert vault.decrypt(credential) == CREDENTIALS["anthropic"]
-    assert AuditLog.objects.get(action="credential.create").actor_label == "staff"
+    assert AuditLog.objects.dangerously_unscoped().get(action="credential.create").actor_label == "staff"
     assert len(providers.requests) == 1  # verified once, while validating the form
     assert CREDENTIALS["anthropic"]["api_key"] not in response.content.decode()
 
@@ -93,7 +93,7 @@ def test_a_refused_secret_is_a_form_error_and_is_not_echoed(staff_client, tenant
         "Anthropic did not accept the credential: 401 Unauthorized: authentication_error: invalid x-api-key"
     ]
     assert wrong not in html
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
 
 
 def test_secret_shape_errors_land_on_the_fields(staff_client, tenant, providers):
@@ -112,14 +112,17 @@ def test_changing_keeps_the_secret_unless_all_of_it_is_given_again(staff_client,
     credential = factories.ProviderCredentialFactory(tenant=tenant, name="LLM_KEY", secret={"api_key": PLAINTEXT})
     change = url(ProviderCredential, "change", credential.pk)
     staff_client.post(change, credential_form(tenant, name="RENAMED"), follow=True)
-    renamed = ProviderCredential.objects.get(pk=credential.pk)
+    renamed = ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk)
     assert (renamed.name, bytes(renamed.ciphertext)) == ("RENAMED", bytes(credential.ciphertext))
     assert providers.requests == []
 
     staff_client.post(change, credential_form(tenant, name="RENAMED", api_key=CREDENTIALS["anthropic"]["api_key"]))
-    rotated = ProviderCredential.objects.get(pk=credential.pk)
+    rotated = ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk)
     assert vault.decrypt(rotated) == CREDENTIALS["anthropic"]
-    assert AuditLog.objects.filter(action="credential.update", object_id=str(credential.pk)).count() == 1
+    assert (
+        AuditLog.objects.dangerously_unscoped().filter(action="credential.update", object_id=str(credential.pk)).count()
+        == 1
+    )
 
 
 def test_the_verify_action_rechecks_and_reports_each_credential(staff_client, tenant, settings, providers):
@@ -138,15 +141,15 @@ def test_the_verify_action_rechecks_and_reports_each_credential(staff_client, te
             "Verification: 1 failed, 1 unreadable, 1 verified.",
         ]
     )
-    assert ProviderCredential.objects.get(pk=bad.pk).verification == "failed"
+    assert ProviderCredential.objects.dangerously_unscoped().get(pk=bad.pk).verification == "failed"
     assert PLAINTEXT not in response.content.decode()
 
 
 def test_deleting_goes_through_the_audited_service(staff_client, tenant):
     credential = factories.ProviderCredentialFactory(tenant=tenant, name="LLM_KEY")
     staff_client.post(url(ProviderCredential, "delete", credential.pk), {"post": "yes"}, follow=True)
-    assert not ProviderCredential.objects.exists()
-    assert AuditLog.objects.get(action="credential.delete").actor_label == "staff"
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
+    assert AuditLog.objects.dangerously_unscoped().get(action="credential.delete").actor_label == "staff"
 
 
 # --- backend services ---------------------------------------------------------------------------
@@ -175,14 +178,14 @@ def test_backend_service_settings_are_validated_by_the_gateways_parser(staff_cli
         "auth": ["auth.token_url: is required for oauth2", "auth.client_secret: is required for oauth2"],
         "logging": ["logging.include_payload: must be true or false"],
     }
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_a_valid_backend_service_is_saved(staff_client, tenant):
     headers = '{"Authorization": "Bearer ${TICKETING_TOKEN}"}'
     response = staff_client.post(url(BackendService, "add"), service_form(tenant, headers=headers), follow=True)
     assert response.status_code == 200
-    service = BackendService.objects.get()
+    service = BackendService.objects.dangerously_unscoped().get()
     assert (service.name, service.headers) == ("ticketing", {"Authorization": "Bearer ${TICKETING_TOKEN}"})
 
 

@@ -29,7 +29,7 @@ def _create(client, secret, *, name="LLM_KEY", provider="anthropic"):
 
 
 def _credential_audit() -> list[AuditLog]:
-    return list(AuditLog.objects.filter(action__startswith="credential.").order_by("created_at"))
+    return list(AuditLog.objects.dangerously_unscoped().filter(action__startswith="credential.").order_by("created_at"))
 
 
 @pytest.mark.parametrize("provider", list(PRIMARY))
@@ -73,7 +73,7 @@ def test_a_secret_the_provider_refuses_is_not_stored(client, tenant, providers):
             "fields": {"secret": [answer]},
         }
     }
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
     assert _credential_audit() == []
 
 
@@ -98,7 +98,7 @@ def test_invalid_input_is_refused_before_any_provider_call(client, providers, bo
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == fields
     assert providers.requests == []
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
 
 
 def test_a_taken_name_is_refused_before_any_provider_call(client, tenant, providers):
@@ -134,7 +134,7 @@ def test_patch_rotates_the_secret_after_verifying_it(client, tenant, providers):
     assert response.status_code == 200
     assert response.json()["masked"] == "••••WXYZ"
     assert response.json()["verification"] == "verified"
-    rotated = ProviderCredential.objects.get(pk=credential.pk)
+    rotated = ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk)
     assert bytes(rotated.nonce) != bytes(credential.nonce)
     assert vault.decrypt(rotated) == CREDENTIALS["anthropic"]
     assert _credential_audit()[-1].changes == {
@@ -147,7 +147,7 @@ def test_a_refused_rotation_keeps_the_stored_secret(client, tenant, providers):
     response = client.patch(f"/v1/credentials/{credential.pk}", {"secret": {"api_key": WRONG_KEY}}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "credential_verification_failed"
-    kept = ProviderCredential.objects.get(pk=credential.pk)
+    kept = ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk)
     assert (bytes(kept.ciphertext), kept.updated_at) == (bytes(credential.ciphertext), credential.updated_at)
     assert _credential_audit() == []
 
@@ -177,14 +177,14 @@ def test_verify_of_an_undecryptable_credential_is_a_409_naming_it(client, tenant
     assert response.json()["error"]["message"].startswith(
         f"Credential 'LLM_KEY' ({credential.pk}) is encrypted with key 'k0', which INTEGRATION_CRYPTO_KEY no longer"
     )
-    assert ProviderCredential.objects.get(pk=credential.pk).verification == "verified"
+    assert ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk).verification == "verified"
     assert providers.requests == []
 
 
 def test_delete_removes_the_credential_and_audits_it(client, tenant):
     credential = factories.ProviderCredentialFactory(tenant=tenant, name="LLM_KEY")
     assert client.delete(f"/v1/credentials/{credential.pk}").status_code == 204
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
     [audit] = _credential_audit()
     assert (audit.action, audit.object_id, audit.changes) == (
         "credential.delete",
@@ -196,7 +196,7 @@ def test_delete_removes_the_credential_and_audits_it(client, tenant):
 @pytest.mark.parametrize("scopes", [("read", "write"), ("read",)])
 def test_only_admin_keys_reach_credentials(tenant, providers, scopes):
     credential = factories.ProviderCredentialFactory(tenant=tenant, name="LLM_KEY")
-    before = list(ProviderCredential.objects.values_list("pk", "updated_at"))
+    before = list(ProviderCredential.objects.dangerously_unscoped().values_list("pk", "updated_at"))
     client = key_client(tenant, scopes=scopes)
     calls = [
         client.get("/v1/credentials"),
@@ -207,7 +207,7 @@ def test_only_admin_keys_reach_credentials(tenant, providers, scopes):
         client.delete(f"/v1/credentials/{credential.pk}"),
     ]
     assert [(r.status_code, r.json()["error"]["code"]) for r in calls] == [(403, "insufficient_permissions")] * 6
-    assert list(ProviderCredential.objects.values_list("pk", "updated_at")) == before
+    assert list(ProviderCredential.objects.dangerously_unscoped().values_list("pk", "updated_at")) == before
     assert providers.requests == []
 
 
@@ -244,7 +244,7 @@ def test_secrets_never_reach_logs_responses_or_the_audit_log(client, tenant, pro
         _create(client, livekit, name="LK", provider="livekit"),
         _create(client, providers.secret("gotoconnect"), name="GOTO", provider="gotoconnect"),
     ]
-    credential = ProviderCredential.objects.get(name="LLM_KEY")
+    credential = ProviderCredential.objects.dangerously_unscoped().get(name="LLM_KEY")
     responses += [
         client.post(f"/v1/credentials/{credential.pk}/verify"),
         client.patch(f"/v1/credentials/{credential.pk}", {"secret": {"api_key": WRONG_KEY}}, format="json"),
@@ -258,7 +258,7 @@ def test_secrets_never_reach_logs_responses_or_the_audit_log(client, tenant, pro
     logs = caplog.text + "\n".join(repr(record.__dict__) for record in caplog.records)
     assert any(record.name.startswith(("httpx", "httpcore")) for record in caplog.records)  # DEBUG really captured
     bodies = "\n".join(r.content.decode() for r in responses)
-    audit = json.dumps(list(AuditLog.objects.values()), default=str)
+    audit = json.dumps(list(AuditLog.objects.dangerously_unscoped().values()), default=str)
     for plaintext in plaintexts:
         assert plaintext not in logs
         assert plaintext not in bodies

@@ -53,7 +53,7 @@ def test_tampered_ciphertext_or_nonce_is_refused_with_the_credentials_name(tenan
     flipped = bytearray(bytes(credential.ciphertext))
     flipped[0] ^= 1
     for field, value in [("ciphertext", bytes(flipped)), ("nonce", b"\x00" * 12)]:
-        row = ProviderCredential.objects.get(pk=credential.pk)
+        row = ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk)
         setattr(row, field, value)
         with pytest.raises(vault.CredentialUndecryptable) as refused:
             vault.decrypt(row)
@@ -112,14 +112,16 @@ def test_rotation_re_encrypts_to_the_newest_key_and_then_the_old_one_can_go(tena
 
     call_command("rotate_credential_keys")
     assert capsys.readouterr().out == "Key 'k2': 2 re-encrypted, 1 already under it, 0 could not be decrypted.\n"
-    assert set(ProviderCredential.objects.values_list("key_id", flat=True)) == {"k2"}
+    assert set(ProviderCredential.objects.dangerously_unscoped().values_list("key_id", flat=True)) == {"k2"}
     call_command("rotate_credential_keys")  # idempotent
     assert capsys.readouterr().out == "Key 'k2': 0 re-encrypted, 3 already under it, 0 could not be decrypted.\n"
 
     settings.INTEGRATION_CRYPTO_KEY = K2
-    assert vault.decrypt(ProviderCredential.objects.get(pk=old.pk)) == SECRET
-    assert vault.decrypt(ProviderCredential.objects.get(pk=theirs.pk)) == {"api_key": "fake-ant-other-tenant-00000"}
-    audit = AuditLog.objects.get(action="credential.reencrypt", object_id=str(old.pk))
+    assert vault.decrypt(ProviderCredential.objects.dangerously_unscoped().get(pk=old.pk)) == SECRET
+    assert vault.decrypt(ProviderCredential.objects.dangerously_unscoped().get(pk=theirs.pk)) == {
+        "api_key": "fake-ant-other-tenant-00000"
+    }
+    audit = AuditLog.objects.dangerously_unscoped().get(action="credential.reencrypt", object_id=str(old.pk))
     assert audit.changes == {"name": "LLM_KEY", "key_id": ["k1", "k2"]}
 
 
@@ -134,8 +136,8 @@ def test_rotation_reports_what_it_cannot_decrypt_and_carries_on(tenant, settings
     output = capsys.readouterr()
     assert output.out == "Key 'k2': 1 re-encrypted, 0 already under it, 1 could not be decrypted.\n"
     assert f"'LLM_KEY' ({lost.pk}) is encrypted with key 'k0'" in output.err
-    assert ProviderCredential.objects.get(pk=lost.pk).key_id == "k0"  # untouched
-    assert ProviderCredential.objects.get(pk=readable.pk).key_id == "k2"
+    assert ProviderCredential.objects.dangerously_unscoped().get(pk=lost.pk).key_id == "k0"  # untouched
+    assert ProviderCredential.objects.dangerously_unscoped().get(pk=readable.pk).key_id == "k2"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +252,7 @@ def test_resolution_decrypts_at_every_use(tenant):
     assert resolver.resolve("TOKEN") == "first-token-000000"
     services.credential_update_secret(credential=credential, secret={"value": "second-token-00000"}, verify=False)
     assert resolver.resolve("TOKEN") == "second-token-00000"
-    services.credential_delete(credential=ProviderCredential.objects.get(pk=credential.pk))
+    services.credential_delete(credential=ProviderCredential.objects.dangerously_unscoped().get(pk=credential.pk))
     with pytest.raises(vault.SecretNotFound):
         resolver.resolve("TOKEN")
 

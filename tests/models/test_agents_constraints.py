@@ -142,9 +142,9 @@ def test_agent_name_unique_among_live_agents(tenant, other_tenant):
     # Another tenant may use the name.
     Agent.objects.create(tenant=other_tenant, name="Reception", system_prompt="Hi.")
     # Once the first is soft-deleted, the name is free again, and deleted agents may share it.
-    Agent.objects.filter(pk=live.pk).update(deleted_at=timezone.now())
+    Agent.objects.dangerously_unscoped().filter(pk=live.pk).update(deleted_at=timezone.now())
     replacement = Agent.objects.create(tenant=tenant, name="Reception", system_prompt="Hi.")
-    Agent.objects.filter(pk=replacement.pk).update(deleted_at=timezone.now())
+    Agent.objects.dangerously_unscoped().filter(pk=replacement.pk).update(deleted_at=timezone.now())
     Agent.objects.create(tenant=tenant, name="Reception", system_prompt="Hi.")
     assert Agent.objects.filter(tenant=tenant, name="Reception").count() == 3
     assert Agent.objects.filter(tenant=tenant, name="Reception", deleted_at__isnull=True).count() == 1
@@ -155,7 +155,7 @@ def test_agent_undelete_refused_while_a_live_agent_has_the_name(tenant):
     factories.AgentFactory(tenant=tenant, name="Reception")
 
     with unique_violation("agent_unique_live_name"), transaction.atomic():
-        Agent.objects.filter(pk=deleted.pk).update(deleted_at=None)
+        Agent.objects.dangerously_unscoped().filter(pk=deleted.pk).update(deleted_at=None)
 
     deleted.refresh_from_db()
     assert deleted.deleted_at is not None

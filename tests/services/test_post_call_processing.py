@@ -69,7 +69,7 @@ def test_offline_processing_finalizes_measures_analyses_and_sends_once(tenant):
     call = ended_call(tenant)
 
     call = call_process_transcript(call=call)
-    again = call_process_transcript(call=Call.objects.get(pk=call.pk))
+    again = call_process_transcript(call=Call.objects.dangerously_unscoped().get(pk=call.pk))
 
     assert call.talk_stats == {
         "agent_seconds": 11.0,  # 4 + 3 + 4
@@ -129,11 +129,11 @@ def test_without_configured_outcomes_the_outcome_comes_from_how_the_call_ended(t
 
 def test_missed_calls_are_processed_by_the_periodic_sweep(tenant, monkeypatch):
     call = ended_call(tenant)
-    Call.objects.filter(pk=call.pk).update(ended_at=datetime.now(UTC) - timedelta(minutes=30))
+    Call.objects.dangerously_unscoped().filter(pk=call.pk).update(ended_at=datetime.now(UTC) - timedelta(minutes=30))
 
     assert process_missed_transcripts() == 1
     assert process_missed_transcripts() == 0
-    assert Call.objects.get(pk=call.pk).processed_at is not None
+    assert Call.objects.dangerously_unscoped().get(pk=call.pk).processed_at is not None
 
 
 # --- with the LLM -------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_tenant_create_duplicate_slug_leaves_nothing_behind(tenant):
         tenant_create(name="Acme again", slug="acme-dental", owner=bob)
 
     assert Tenant.objects.count() == 1
-    assert Membership.objects.filter(user=bob).count() == 0
+    assert Membership.objects.dangerously_unscoped().filter(user=bob).count() == 0
 
 
 # --- tenant_set_status --------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_tenant_suspend_and_reactivate_are_idempotent(tenant, owner):
 def test_tenant_set_status_on_active_tenant_writes_nothing(tenant):
     tenant_set_status(tenant=tenant, status="active")
 
-    assert AuditLog.objects.count() == 0
+    assert AuditLog.objects.dangerously_unscoped().count() == 0
 
 
 def test_tenant_set_status_refuses_unknown_status(tenant):
@@ -103,7 +103,7 @@ def test_tenant_set_status_refuses_unknown_status(tenant):
     assert exc.value.message == "Unknown tenant status 'closed'."
     tenant.refresh_from_db()
     assert tenant.status == "active"
-    assert AuditLog.objects.count() == 0
+    assert AuditLog.objects.dangerously_unscoped().count() == 0
 
 
 # --- membership_set -----------------------------------------------------------------------------
@@ -132,8 +132,8 @@ def test_membership_set_refuses_unknown_role(tenant):
 
     assert exc.value.code == "invalid_role"
     assert exc.value.fields == {"role": ["Unknown role."]}
-    assert Membership.objects.filter(user=bob).count() == 0
-    assert AuditLog.objects.count() == 0
+    assert Membership.objects.dangerously_unscoped().filter(user=bob).count() == 0
+    assert AuditLog.objects.dangerously_unscoped().count() == 0
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_api_key_create_stores_only_prefix_and_hash(tenant, owner):
     issued = api_key_create(tenant=tenant, name="CRM integration", scopes=["write", "read", "read"], created_by=owner)
     secret = issued.secret
 
-    key = ApiKey.objects.get(pk=issued.api_key.pk)
+    key = ApiKey.objects.dangerously_unscoped().get(pk=issued.api_key.pk)
     assert secret.startswith("vk_live_")
     assert len(secret) > 16 + 32  # 32 random bytes, URL-safe base64
     assert key.prefix == secret[:16]
@@ -154,7 +154,10 @@ def test_api_key_create_stores_only_prefix_and_hash(tenant, owner):
     assert key.is_usable is True
 
     # The secret is in no column of the key or of the audit log.
-    stored = [*ApiKey.objects.filter(pk=key.pk).values(), *AuditLog.objects.values()]
+    stored = [
+        *ApiKey.objects.dangerously_unscoped().filter(pk=key.pk).values(),
+        *AuditLog.objects.dangerously_unscoped().values(),
+    ]
     assert len(stored) == 2
     for row in stored:
         for column, value in row.items():
@@ -174,7 +177,7 @@ def test_api_key_create_stores_only_prefix_and_hash(tenant, owner):
 def test_api_key_create_default_scopes(tenant):
     issued = api_key_create(tenant=tenant, name="Default")
 
-    assert ApiKey.objects.get(pk=issued.api_key.pk).scopes == ["read", "write"]
+    assert ApiKey.objects.dangerously_unscoped().get(pk=issued.api_key.pk).scopes == ["read", "write"]
 
 
 def test_api_key_create_issues_distinct_keys(tenant):
@@ -196,8 +199,8 @@ def test_api_key_create_refuses_invalid_scopes(tenant, scopes):
     assert exc.value.code == "invalid_scopes"
     assert exc.value.message == "Scopes must be a non-empty list drawn from ['admin', 'read', 'write']."
     assert exc.value.fields == {"scopes": ["Invalid scopes."]}
-    assert ApiKey.objects.count() == 0
-    assert AuditLog.objects.count() == 0
+    assert ApiKey.objects.dangerously_unscoped().count() == 0
+    assert AuditLog.objects.dangerously_unscoped().count() == 0
 
 
 def test_api_key_revoke_is_idempotent(tenant, owner):
@@ -212,7 +215,7 @@ def test_api_key_revoke_is_idempotent(tenant, owner):
     key.refresh_from_db()
     assert key.revoked_at == first_revoked_at
     assert key.is_usable is False
-    assert list(ApiKey.objects.usable()) == []
+    assert list(ApiKey.objects.dangerously_unscoped().usable()) == []
     assert [row[:5] for row in _audit_rows(tenant)] == [
         ("api_key.create", "tenants.apikey", str(key.pk), None, ""),
         ("api_key.revoke", "tenants.apikey", str(key.pk), "alice", "alice"),

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def aged(obj, days: int, field: str = "created_at"):
-    type(obj).objects.filter(pk=obj.pk).update(**{field: timezone.now() - timedelta(days=days)})
+    type(obj)._base_manager.filter(pk=obj.pk).update(**{field: timezone.now() - timedelta(days=days)})
     return obj
 
 
@@ -49,15 +49,15 @@ def test_retention_deletes_what_the_seed_no_longer_keeps_and_nothing_else(tenant
         "audit_logs": 1,
         "webhook_deliveries": 1,
     }
-    assert not Call.objects.filter(pk=old_call.pk).exists()
-    assert not TranscriptTurn.objects.filter(call_id=old_call.pk).exists()
-    assert set(Recording.objects.values_list("pk", flat=True)) == {kept_recording.pk}
+    assert not Call.objects.dangerously_unscoped().filter(pk=old_call.pk).exists()
+    assert not TranscriptTurn.objects.dangerously_unscoped().filter(call_id=old_call.pk).exists()
+    assert set(Recording.objects.dangerously_unscoped().values_list("pk", flat=True)) == {kept_recording.pk}
     assert not storage.exists(old_file)
-    assert not Recording.objects.filter(pk=expired_recording.pk).exists()
-    assert Call.objects.filter(pk=kept_call.pk).exists()
-    assert list(AuditLog.objects.values_list("pk", flat=True)) == [kept_audit.pk]
-    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {pending.pk}
-    assert not WebhookDelivery.objects.filter(pk=old_delivery.pk).exists()
+    assert not Recording.objects.dangerously_unscoped().filter(pk=expired_recording.pk).exists()
+    assert Call.objects.dangerously_unscoped().filter(pk=kept_call.pk).exists()
+    assert list(AuditLog.objects.dangerously_unscoped().values_list("pk", flat=True)) == [kept_audit.pk]
+    assert set(WebhookDelivery.objects.dangerously_unscoped().values_list("pk", flat=True)) == {pending.pk}
+    assert not WebhookDelivery.objects.dangerously_unscoped().filter(pk=old_delivery.pk).exists()
     assert not any(apply_retention().values())  # idempotent
 
 

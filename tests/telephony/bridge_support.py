@@ -119,7 +119,7 @@ async def wait_quiet(peer: CallerPeer, *, quiet: float = 1.2, timeout: float = 6
 
 @database_sync_to_async
 def _call_where(**lookup):
-    return Call.objects.unscoped().filter(**lookup).first()
+    return Call.objects.dangerously_unscoped().filter(**lookup).first()
 
 
 async def wait_for_call(timeout: float = 20.0, **lookup) -> Call:

@@ -75,7 +75,10 @@ def agent(transactional_db):
 
 def events_of(call) -> list[str]:
     return list(
-        CallEvent.objects.unscoped().filter(call=call).order_by("sequence").values_list("event_type", flat=True)
+        CallEvent.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("sequence")
+        .values_list("event_type", flat=True)
     )
 
 
@@ -86,7 +89,7 @@ def start_outbound(agent) -> Call:
 
 @database_sync_to_async
 def request_transfer(call_id, transfer_type, target, context=""):
-    call = Call.objects.unscoped().select_related("agent", "tenant").get(pk=call_id)
+    call = Call.objects.dangerously_unscoped().select_related("agent", "tenant").get(pk=call_id)
     return call_services.call_transfer_request(call=call, transfer_type=transfer_type, target=target, context=context)
 
 
@@ -190,7 +193,7 @@ def test_blind_transfer_hands_the_caller_over_and_ends_the_call(agent, settings)
     assert request.json == {"dial_string": "tel:+15550002222"}
     kinds = events_of(call)
     assert kinds.index("call.transfer_requested") < kinds.index("call.transferred") < kinds.index("call.ended")
-    transferred = CallEvent.objects.unscoped().get(call=call, event_type="call.transferred").payload
+    transferred = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.transferred").payload
     assert transferred["transferred_to"] == "tel:+15550002222"
     assert external_id not in fake.hangups  # the PBX keeps the caller; we only leave
 
@@ -218,9 +221,9 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
     kinds = events_of(call)
     for expected in ("call.transfer_requested", "call.held", "call.transferred", "call.ended"):
         assert expected in kinds
-    assert CallEvent.objects.unscoped().get(call=call, event_type="call.transfer_requested").payload["reason"] == (
-        "agent_decision"
-    )
+    assert CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.transfer_requested").payload[
+        "reason"
+    ] == ("agent_decision")
 
 
 def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent, settings):
@@ -244,7 +247,7 @@ def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent
     kinds = events_of(call)
     assert kinds.index("call.transfer_requested") < kinds.index("call.transfer_failed")
     assert "call.transferred" not in kinds
-    assert TranscriptTurn.objects.unscoped().filter(call=call, speaker="agent", text=APOLOGY).exists()
+    assert TranscriptTurn.objects.dangerously_unscoped().filter(call=call, speaker="agent", text=APOLOGY).exists()
 
 
 def test_a_warm_transfer_target_who_is_busy_takes_the_caller_off_hold(agent, settings):
@@ -282,7 +285,7 @@ def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, setting
     assert dial.json["dial_string"] == "ext:1003"
     kinds = events_of(call)
     assert kinds.index("call.transfer_requested") < kinds.index("call.merged")
-    merged = CallEvent.objects.unscoped().get(call=call, event_type="call.merged").payload
+    merged = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.merged").payload
     assert merged["target"] == "ext:1003"
 
 

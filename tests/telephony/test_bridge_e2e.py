@@ -54,21 +54,24 @@ def test_a_caller_is_answered_greeted_and_helped_then_hangs_up(inbound_agent, se
     assert (call.direction, call.from_number, call.to_number) == ("inbound", CALLER, OUR_NUMBER)
     assert call.end_reason == Call.EndReason.CALLER_HANGUP and call.duration_seconds >= 1
     assert call.room_name == f"call-{call.tenant_id}-{call.pk}"
-    turns = list(TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number"))
+    turns = list(TranscriptTurn.objects.dangerously_unscoped().filter(call=call).order_by("turn_number"))
     assert [t.speaker for t in turns[:3]] == ["agent", "caller", "agent"]
     assert turns[0].text == GREETING
     assert {"when", "open"} <= words(turns[1].text)
     assert turns[2].text == "Monday to Friday, 8 AM to 5 PM."
     kinds = list(
-        CallEvent.objects.unscoped().filter(call=call).order_by("sequence").values_list("event_type", flat=True)
+        CallEvent.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("sequence")
+        .values_list("event_type", flat=True)
     )
     for expected in ("call.ringing", "call.connected", "room.ready", "agent.joined", "transcript.turn", "call.ended"):
         assert expected in kinds
     assert kinds.index("call.ringing") < kinds.index("call.connected") < kinds.index("room.ready")
     assert kinds[-1] == "call.ended"
-    ended = CallEvent.objects.unscoped().get(call=call, event_type="call.ended").payload
+    ended = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.ended").payload
     assert ended["end_reason"] == "caller_hangup" and ended["duration"] == call.duration_seconds
-    recording = Recording.objects.unscoped().get(call=call)
+    recording = Recording.objects.dangerously_unscoped().get(call=call)
     assert recording.duration_seconds > 3 and recording.expires_at > call.ended_at
     assert fake.hangups == []  # the caller hung up: nothing for us to hang up
 
@@ -108,7 +111,7 @@ def test_unknown_and_unassigned_numbers_are_rejected_and_the_worker_goes_on(inbo
             return unknown, unassigned
 
     unknown, unassigned = async_to_sync(scenario)()
-    assert not Call.objects.unscoped().filter(external_call_id__in=[unknown, unassigned]).exists()
+    assert not Call.objects.dangerously_unscoped().filter(external_call_id__in=[unknown, unassigned]).exists()
     assert "unknown_number" in caplog.text and "unassigned_number" in caplog.text
 
 
@@ -141,4 +144,4 @@ def test_a_ringing_call_repeated_by_the_pbx_is_answered_once(inbound_agent, sett
 
     fake = async_to_sync(scenario)()
     assert len(fake.requests_to(r"/answer$")) == 1
-    assert Call.objects.unscoped().filter(external_call_id="in-repeated-1").count() == 1
+    assert Call.objects.dangerously_unscoped().filter(external_call_id="in-repeated-1").count() == 1

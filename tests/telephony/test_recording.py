@@ -225,7 +225,7 @@ def test_another_tenants_call_is_not_found_and_nothing_is_kept(tenant, other_ten
         recording_store(call_id=call.pk, tenant_id=tenant.pk, path=path, duration=duration)
 
     assert refused.value.code == "call_not_found"
-    assert not Recording.objects.unscoped().exists()
+    assert not Recording.objects.dangerously_unscoped().exists()
     assert not os.path.exists(path)
     assert not (disk_storage / "recordings").exists()
 
@@ -235,12 +235,14 @@ def test_retention_deletes_an_expired_recording_with_its_file(tenant, disk_stora
     kept_call = factories.CallFactory(tenant=tenant)
     expired = recording_store(call_id=call.pk, tenant_id=tenant.pk, path=a_recording(tmp_path)[0], duration=1.0)
     kept = recording_store(call_id=kept_call.pk, tenant_id=tenant.pk, path=a_recording(tmp_path)[0], duration=1.0)
-    Recording.objects.unscoped().filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    Recording.objects.dangerously_unscoped().filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
 
     deleted = retention_apply()
 
     assert deleted["recordings"] == 1
-    assert list(Recording.objects.unscoped().values_list("pk", flat=True)) == [kept.pk]
+    assert list(Recording.objects.dangerously_unscoped().values_list("pk", flat=True)) == [kept.pk]
     assert not (disk_storage / expired.file.name).exists()
     assert (disk_storage / kept.file.name).exists()
 

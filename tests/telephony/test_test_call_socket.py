@@ -78,14 +78,14 @@ def test_a_browser_talks_to_its_agent_and_sees_the_call_live(agent):
         return answer["call_id"], seen
 
     call_id, seen = async_to_sync(scenario)()
-    call = Call.objects.unscoped().get(pk=call_id)
+    call = Call.objects.dangerously_unscoped().get(pk=call_id)
     assert (call.tenant_id, call.agent_id, call.direction) == (agent.tenant_id, agent.pk, "inbound")
     assert call.metadata["source"] == "browser_test"
     assert (call.status, call.end_reason) == ("ended", "caller_hangup")
     turn = next(m for m in seen if m.get("event") == "transcript.turn")
     assert turn["data"]["text"] == "Hello from Acme, this is a test call." and turn["sequence"] >= 1
     assert seen[-1] == {"type": "ended", "call_id": call_id, "end_reason": "caller_hangup"}
-    stored = set(CallEvent.objects.unscoped().filter(call=call).values_list("sequence", flat=True))
+    stored = set(CallEvent.objects.dangerously_unscoped().filter(call=call).values_list("sequence", flat=True))
     assert {m["sequence"] for m in seen if m.get("type") == "event"} <= stored
 
 
@@ -128,7 +128,7 @@ def test_another_tenants_agent_cannot_be_called(agent, other_tenant):
     )
     assert reply == {"type": "error", "code": "agent_not_found", "message": reply["message"]}
     assert closed == {"type": "websocket.close", "code": 4404}
-    assert not Call.objects.unscoped().exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_no_credentials_bad_keys_and_read_only_keys_are_refused(agent):
@@ -141,7 +141,7 @@ def test_no_credentials_bad_keys_and_read_only_keys_are_refused(agent):
         [(b"x-api-key", read_only.encode())], message={"type": "start", "agent_id": str(agent.pk), "sdp": "v=0"}
     )
     assert (reply["code"], closed["code"]) == ("permission_denied", 4403)
-    assert not Call.objects.unscoped().exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_a_signed_in_member_calls_in_the_tenant_they_name(agent, client):
@@ -161,7 +161,7 @@ def test_a_signed_in_member_calls_in_the_tenant_they_name(agent, client):
 
     answer = async_to_sync(scenario)()
     assert answer["type"] == "answer"
-    call = Call.objects.unscoped().get(pk=answer["call_id"])
+    call = Call.objects.dangerously_unscoped().get(pk=answer["call_id"])
     assert call.metadata["user_id"] == str(user.pk)
 
 
@@ -175,5 +175,5 @@ def test_bad_messages_and_bad_offers_get_clear_errors(agent):
     assert reply["code"] == "agent_not_found"
     reply, _ = refused(key, message={"type": "start", "agent_id": str(agent.pk), "sdp": "v=0\r\ngarbage\r\n"})
     assert reply["code"] == "invalid_sdp"
-    call = Call.objects.unscoped().get()  # the refused offer's call is ended and says why
+    call = Call.objects.dangerously_unscoped().get()  # the refused offer's call is ended and says why
     assert (call.status, call.end_reason, call.metadata["failure_reason"]) == ("ended", "error", "invalid_sdp")

@@ -305,7 +305,7 @@ def test_an_undecryptable_credential_gives_way_to_the_platforms_key_and_logs_no_
     broken = factories.ProviderCredentialFactory(
         tenant=tenant, name="A_BROKEN", provider="anthropic", secret={"api_key": "sk-broken-0000000"}
     )
-    ProviderCredential.objects.filter(pk=broken.pk).update(ciphertext=b"\0" * 48)
+    ProviderCredential.objects.dangerously_unscoped().filter(pk=broken.pk).update(ciphertext=b"\0" * 48)
     factories.ProviderCredentialFactory(
         tenant=tenant,
         name="B_FAILED",

@@ -36,7 +36,7 @@ def test_caller_talking_over_the_agent_cuts_it_off(call):
     tts = ToneTTS(seconds_per_char=0.04)
     caller = run(barge_in, call, tts)
 
-    turns = list(TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number"))
+    turns = list(TranscriptTurn.objects.dangerously_unscoped().filter(call=call).order_by("turn_number"))
     assert [(t.speaker, t.interrupted) for t in turns] == [
         ("agent", False),
         ("caller", False),
@@ -75,6 +75,6 @@ def test_a_noise_pauses_the_agent_and_it_carries_on(call):
     events = []
     run(cough, call, ToneTTS(seconds_per_char=0.03), events)
 
-    story = TranscriptTurn.objects.unscoped().get(call=call, turn_number=3)
+    story = TranscriptTurn.objects.dangerously_unscoped().get(call=call, turn_number=3)
     assert (story.text, story.interrupted) == (STORY, False)
     assert [e.resumed for e in events] == [True]

@@ -28,7 +28,7 @@ def test_greets_answers_and_stores_every_turn(call):
     caller, outcome = run(greeting_and_one_question, call)
 
     assert outcome.reason == Call.EndReason.CALLER_HANGUP
-    turns = list(TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number"))
+    turns = list(TranscriptTurn.objects.dangerously_unscoped().filter(call=call).order_by("turn_number"))
     assert [(t.turn_number, t.speaker, t.text) for t in turns] == [
         (1, "agent", "Thank you for calling. How can I help?"),
         (2, "caller", "When are you open?"),
@@ -44,7 +44,10 @@ def test_greets_answers_and_stores_every_turn(call):
     assert call.status == CallStatus.ENDED
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
     kinds = list(
-        CallEvent.objects.unscoped().filter(call=call).order_by("sequence").values_list("event_type", flat=True)
+        CallEvent.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("sequence")
+        .values_list("event_type", flat=True)
     )
     assert kinds == [
         "call.ringing",
@@ -56,7 +59,11 @@ def test_greets_answers_and_stores_every_turn(call):
         "transcript.turn",
         "call.ended",
     ]
-    payload = CallEvent.objects.unscoped().get(call=call, event_type="transcript.turn", payload__turn_number=2).payload
+    payload = (
+        CallEvent.objects.dangerously_unscoped()
+        .get(call=call, event_type="transcript.turn", payload__turn_number=2)
+        .payload
+    )
     assert payload["speaker"] == "caller" and payload["text"] == "When are you open?"
     assert caller.played, "the agent's audio reached the phone leg"
 

@@ -48,7 +48,10 @@ async def conversation(call, lines):
 
 def event_types(call) -> list[str]:
     return list(
-        CallEvent.objects.unscoped().filter(call=call).order_by("sequence").values_list("event_type", flat=True)
+        CallEvent.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("sequence")
+        .values_list("event_type", flat=True)
     )
 
 
@@ -60,10 +63,10 @@ def test_transfer_call_says_so_then_asks_the_bridge(call):
     assert outcome.transfer == {"type": "blind", "target": "ext:1001", "context": "Wants to move an appointment"}
     call.refresh_from_db()
     assert call.status == CallStatus.TRANSFERRING  # the bridge ends it once the PBX has transferred
-    last_turn = TranscriptTurn.objects.unscoped().filter(call=call).order_by("-turn_number").first()
+    last_turn = TranscriptTurn.objects.dangerously_unscoped().filter(call=call).order_by("-turn_number").first()
     assert last_turn.text == "I'm transferring you now."
     assert event_types(call)[-3:] == ["transcript.turn", "call.status_changed", "call.transfer_requested"]
-    requested = CallEvent.objects.unscoped().get(call=call, event_type="call.transfer_requested").payload
+    requested = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.transfer_requested").payload
     assert requested == {
         "call_id": str(call.pk),
         "type": "blind",
@@ -72,7 +75,7 @@ def test_transfer_call_says_so_then_asks_the_bridge(call):
         "context": "Wants to move an appointment",
         "reason": "agent_decision",
     }
-    tool_call = ToolCall.objects.unscoped().get(call=call)
+    tool_call = ToolCall.objects.dangerously_unscoped().get(call=call)
     assert (tool_call.tool_name, tool_call.status) == ("transfer_call", "succeeded")
 
 
@@ -83,13 +86,18 @@ def test_end_call_says_goodbye_then_hangs_up(call):
     call.refresh_from_db()
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "agent_hangup")
     texts = list(
-        TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number").values_list("text", flat=True)
+        TranscriptTurn.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("turn_number")
+        .values_list("text", flat=True)
     )
     assert texts[-1] == "Goodbye!"
     assert event_types(call)[-2:] == ["transcript.turn", "call.ended"]
-    assert ToolCall.objects.unscoped().get(call=call).tool_name == "end_call"
+    assert ToolCall.objects.dangerously_unscoped().get(call=call).tool_name == "end_call"
     # the goodbye was played in full before the line went down
-    assert caller.played and not TranscriptTurn.objects.unscoped().get(call=call, text="Goodbye!").interrupted
+    assert (
+        caller.played and not TranscriptTurn.objects.dangerously_unscoped().get(call=call, text="Goodbye!").interrupted
+    )
 
 
 async def quiet_call(call):
@@ -117,7 +125,7 @@ def test_usage_minutes_and_maximum_duration(call, settings, monkeypatch):
     outcome = run(quiet_call, call)
 
     assert outcome.reason == Call.EndReason.MAX_DURATION
-    minutes = CallEvent.objects.unscoped().filter(call=call, event_type="usage.minute").order_by("sequence")
+    minutes = CallEvent.objects.dangerously_unscoped().filter(call=call, event_type="usage.minute").order_by("sequence")
     assert [e.payload["minute_count"] for e in minutes] == [1, 2]
     assert minutes[0].payload == {"tenant_id": str(call.tenant_id), "call_id": str(call.pk), "minute_count": 1}
 
@@ -165,4 +173,4 @@ def test_a_call_is_found_only_through_its_own_tenant(call):
 
     with pytest.raises(CallNotFound):
         run(start_for, other.pk, call.pk)
-    assert TranscriptTurn.objects.unscoped().count() == 0
+    assert TranscriptTurn.objects.dangerously_unscoped().count() == 0

@@ -91,7 +91,7 @@ def call(transactional_db):
 
 
 def agent_texts(call) -> list[str]:
-    turns = TranscriptTurn.objects.unscoped().filter(call=call, speaker="agent").order_by("turn_number")
+    turns = TranscriptTurn.objects.dangerously_unscoped().filter(call=call, speaker="agent").order_by("turn_number")
     return [t.text for t in turns]
 
 
@@ -106,25 +106,25 @@ def test_tool_result_is_spoken_and_stored(call):
         "Let me check the calendar for you.",  # the tool's filler, while the backend worked
         "I have 9:00 AM and 2:00 PM.",
     ]
-    tool_call = ToolCall.objects.unscoped().get(call=call)
+    tool_call = ToolCall.objects.dangerously_unscoped().get(call=call)
     assert tool_call.tool_name == "check_availability"
     assert tool_call.arguments == {"date": "2026-11-23"}
     assert tool_call.result == {"available_slots": ["9:00 AM", "2:00 PM"]}
     assert (tool_call.status, tool_call.http_status, tool_call.error) == ("succeeded", 200, "")
     assert 1000 <= tool_call.duration_ms < 5000
     assert tool_call.turn.text == "Can you check availability for tomorrow?"
-    event = CallEvent.objects.unscoped().get(call=call, event_type="tool.called")
+    event = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="tool.called")
     assert event.payload["tool_name"] == "check_availability"
     assert event.payload["input"] == {"date": "2026-11-23"}
     assert event.payload["output"] == {"available_slots": ["9:00 AM", "2:00 PM"]}
-    audit = OutboundRequest.objects.unscoped().get(tenant=call.tenant)
+    audit = OutboundRequest.objects.dangerously_unscoped().get(tenant=call.tenant)
     assert (audit.service, audit.call_session_id, audit.status_code) == ("tool-check_availability", str(call.pk), 200)
 
 
 def test_the_filler_is_the_first_agent_audio_of_the_turn_and_carries_its_latency(call):
     run(ask, call, ["Can you check availability for tomorrow?"], Backend(delay=1.0), replies=3)
 
-    turns = list(TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number"))
+    turns = list(TranscriptTurn.objects.dangerously_unscoped().filter(call=call).order_by("turn_number"))
     caller, filler, answer = turns[1:]
     assert (caller.speaker, filler.text, answer.text) == (
         "caller",
@@ -152,10 +152,10 @@ def test_failing_tool_is_told_to_the_caller_and_the_call_goes_on(call):
         "Sorry, I couldn't check the calendar just now. Anything else?",
         "We are open Monday to Friday.",
     ]
-    tool_call = ToolCall.objects.unscoped().get(call=call)
+    tool_call = ToolCall.objects.dangerously_unscoped().get(call=call)
     assert (tool_call.status, tool_call.http_status) == ("failed", 500)
     assert "HTTP 500" in tool_call.error
-    event = CallEvent.objects.unscoped().get(call=call, event_type="tool.called")
+    event = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="tool.called")
     assert event.payload["status"] == "failed"
 
 
@@ -164,7 +164,7 @@ def test_arguments_are_checked_against_the_schema(call):
     run(ask, call, ["I will say it badly"], backend, replies=2)
 
     assert backend.requests == []  # nothing was sent
-    tool_call = ToolCall.objects.unscoped().get(call=call)
+    tool_call = ToolCall.objects.dangerously_unscoped().get(call=call)
     assert tool_call.status == "failed"
     assert tool_call.error.startswith("invalid arguments: date: 'next tuesday' does not match")
 
@@ -176,7 +176,7 @@ def test_at_most_max_concurrent_tools_run_at_once(transactional_db):
 
     assert len(backend.requests) == 3
     assert backend.peak == 1
-    assert ToolCall.objects.unscoped().filter(call=call, status="succeeded").count() == 3
+    assert ToolCall.objects.dangerously_unscoped().filter(call=call, status="succeeded").count() == 3
 
 
 async def greeting_only(call):

@@ -76,7 +76,7 @@ def test_a_call_from_wav_files(demo, tmp_path):
     assert "Agent   We are open Monday to Friday." in printed
     assert "Call ended: you hung up (caller_hangup)." in printed
     assert "States:  ringing -> connected -> conversing -> ended" in printed
-    call = Call.objects.unscoped().get()
+    call = Call.objects.dangerously_unscoped().get()
     assert (call.direction, call.status, call.end_reason, call.metadata) == (
         "inbound",
         "ended",
@@ -84,7 +84,10 @@ def test_a_call_from_wav_files(demo, tmp_path):
         {"simulated": True},
     )
     texts = list(
-        TranscriptTurn.objects.unscoped().filter(call=call).order_by("turn_number").values_list("text", flat=True)
+        TranscriptTurn.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("turn_number")
+        .values_list("text", flat=True)
     )
     assert texts == [
         "Thank you for calling. How can I help?",
@@ -93,7 +96,7 @@ def test_a_call_from_wav_files(demo, tmp_path):
         "Thanks",
         "Happy to help.",
     ]
-    assert CallEvent.objects.unscoped().filter(call=call, event_type="agent.joined").count() == 1
+    assert CallEvent.objects.dangerously_unscoped().filter(call=call, event_type="agent.joined").count() == 1
     with wave.open(str(out_wav)) as wav:
         assert wav.getframerate() == 24000 and wav.getnframes() > 24000  # the agent spoke for over a second
     assert f"Audio:   {out_wav}" in printed
@@ -114,7 +117,7 @@ def test_another_tenants_agent_id_is_refused(demo):
     other = make_agent(factories.TenantFactory(slug="globex"), name="Night line")
     with pytest.raises(CommandError, match="No agent"):
         simulate("--agent", str(other.pk), "--tenant", "demo-dental")
-    assert not Call.objects.unscoped().exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_unreadable_wav(demo, tmp_path):

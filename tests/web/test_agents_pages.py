@@ -349,7 +349,7 @@ def test_another_tenants_agent_is_404_everywhere(other_web_client, tenant):
     assert other_web_client.post(f"/agents/{agent.pk}/documents/{document.pk}/delete/").status_code == 404
     agent.refresh_from_db()
     assert (agent.name, agent.deleted_at) == ("Front desk", None)
-    assert KnowledgeDocument.objects.filter(pk=document.pk).exists()
+    assert KnowledgeDocument.objects.dangerously_unscoped().filter(pk=document.pk).exists()
 
 
 def test_viewer_cannot_edit_or_delete(viewer_client, tenant):
@@ -465,7 +465,7 @@ def test_add_and_remove_a_knowledge_document(web_client, tenant):
     response = web_client.post(f"/agents/{agent.pk}/documents/{document.pk}/delete/")
 
     assert response.status_code == 302
-    assert not KnowledgeDocument.objects.filter(pk=document.pk).exists()
+    assert not KnowledgeDocument.objects.dangerously_unscoped().filter(pk=document.pk).exists()
     assert list(AuditLog.objects.for_tenant(tenant).order_by("created_at").values_list("action", flat=True)) == [
         "knowledge.create",
         "knowledge.delete",
@@ -516,7 +516,7 @@ def test_a_document_of_another_agent_cannot_be_removed_through_this_one(web_clie
     response = web_client.post(f"/agents/{agent.pk}/documents/{other_document.pk}/delete/")
 
     assert response.status_code == 404
-    assert KnowledgeDocument.objects.filter(pk=other_document.pk).exists()
+    assert KnowledgeDocument.objects.dangerously_unscoped().filter(pk=other_document.pk).exists()
 
 
 def test_viewer_cannot_change_the_knowledge_base(viewer_client, tenant):

@@ -115,7 +115,7 @@ def test_api_keys_are_for_admins_only(request, who, tenant):
     assert client.get("/developers/api-keys/new/").status_code == 403
     response = client.post("/developers/api-keys/new/", {"name": "Sneaky", "scopes": ["admin"]})
     assert response.status_code == 403
-    assert not ApiKey.objects.exists()
+    assert not ApiKey.objects.dangerously_unscoped().exists()
 
 
 def test_creating_a_key_shows_its_secret_once(admin_client, tenant):
@@ -184,7 +184,7 @@ def test_invalid_key_input_is_shown_inline_and_creates_nothing(web_client, data,
     assert response.context["form"].errors == errors
     assert 'data-testid="api-key-form"' in html_of(response)
     assert 'data-testid="api-key-secret"' not in html_of(response)
-    assert not ApiKey.objects.exists()
+    assert not ApiKey.objects.dangerously_unscoped().exists()
 
 
 def test_revoking_a_key(web_client, tenant):
@@ -304,7 +304,7 @@ def test_url_refusals_are_inline(web_client, settings, url, https_only, error):
     assert response.status_code == 400
     assert response.context["form"].errors == {"url": [error]}
     assert error in html_of(response)
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.dangerously_unscoped().exists()
 
 
 def test_a_private_address_is_refused_inline(web_client, strict_network):
@@ -319,7 +319,7 @@ def test_a_private_address_is_refused_inline(web_client, strict_network):
             "which the platform does not call."
         ]
     }
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.dangerously_unscoped().exists()
 
 
 @pytest.mark.parametrize("who", ["viewer_client", "member_client"])
@@ -329,7 +329,7 @@ def test_only_admins_create_endpoints(request, who):
     assert client.get("/developers/webhooks/new/").status_code == 403
     response = client.post("/developers/webhooks/new/", {"url": "https://hooks.acme.test/", "event_types": ["*"]})
     assert response.status_code == 403
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.dangerously_unscoped().exists()
 
 
 def test_editing_an_endpoint_changes_only_what_was_changed(web_client, tenant):
@@ -364,7 +364,7 @@ def test_another_tenants_endpoint_is_a_404_everywhere(other_web_client, tenant):
     assert other_web_client.post(f"{base}/delete/").status_code == 404
     endpoint.refresh_from_db()
     assert (endpoint.url.startswith("https://hooks.example.com/"), endpoint.secret_rotated_at) == (True, None)
-    assert not AuditLog.objects.exists()
+    assert not AuditLog.objects.dangerously_unscoped().exists()
 
 
 def test_deleting_an_endpoint(web_client, tenant):
@@ -373,7 +373,7 @@ def test_deleting_an_endpoint(web_client, tenant):
     response = web_client.post(f"/developers/webhooks/{endpoint.pk}/delete/")
 
     assert (response.status_code, response["Location"]) == (302, "/developers/webhooks/")
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.dangerously_unscoped().exists()
     assert audit_actions(tenant) == ["webhook_endpoint.delete"]
 
 
@@ -381,7 +381,7 @@ def test_viewer_cannot_delete_an_endpoint(viewer_client, tenant):
     endpoint = factories.WebhookEndpointFactory(tenant=tenant)
 
     assert viewer_client.post(f"/developers/webhooks/{endpoint.pk}/delete/").status_code == 403
-    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert WebhookEndpoint.objects.dangerously_unscoped().filter(pk=endpoint.pk).exists()
 
 
 def test_endpoint_page_shows_its_delivery_log(viewer_client, tenant, other_tenant):
@@ -426,7 +426,9 @@ def test_replaying_one_delivery_queues_it_again(web_client, tenant):
 
     assert (response.status_code, response["Location"]) == (302, f"/developers/webhooks/{endpoint.pk}/")
     delivery.refresh_from_db()
-    assert WebhookDelivery.objects.count() == 1  # the same delivery (same webhook-id and body), a new cycle
+    assert (
+        WebhookDelivery.objects.dangerously_unscoped().count() == 1
+    )  # the same delivery (same webhook-id and body), a new cycle
     assert (delivery.status, delivery.cycle_attempts, delivery.attempts) == ("pending", 0, 4)
     assert delivery.replayed_at >= before and delivery.next_attempt_at >= before
     audit = AuditLog.objects.for_tenant(tenant).get()
@@ -442,7 +444,7 @@ def test_replaying_a_pending_delivery_is_refused_on_its_row(web_client, tenant):
     assert response.status_code == 400
     assert response.context["refused_message"] == "The delivery is already scheduled."
     assert 'data-testid="delivery-replay-error"' in html_of(response)
-    assert not AuditLog.objects.exists()
+    assert not AuditLog.objects.dangerously_unscoped().exists()
 
 
 def test_another_tenants_delivery_cannot_be_replayed(other_web_client, tenant):
@@ -471,7 +473,7 @@ def test_replaying_every_failed_delivery_since_a_time(web_client, tenant):
     endpoint = factories.WebhookEndpointFactory(tenant=tenant)
     since = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
     old = factories.WebhookDeliveryFactory(endpoint=endpoint)
-    WebhookDelivery.objects.filter(pk=old.pk).update(created_at=since - timedelta(minutes=1))
+    WebhookDelivery.objects.dangerously_unscoped().filter(pk=old.pk).update(created_at=since - timedelta(minutes=1))
     recent = factories.WebhookDeliveryFactory(endpoint=endpoint)
     succeeded = factories.WebhookDeliveryFactory(
         endpoint=endpoint, status=WebhookDelivery.Status.SUCCEEDED, delivered_at=timezone.now()
@@ -482,7 +484,7 @@ def test_replaying_every_failed_delivery_since_a_time(web_client, tenant):
     )
 
     assert response.status_code == 302
-    statuses = dict(WebhookDelivery.objects.values_list("pk", "status"))
+    statuses = dict(WebhookDelivery.objects.dangerously_unscoped().values_list("pk", "status"))
     assert statuses == {old.pk: "failed", recent.pk: "pending", succeeded.pk: "succeeded"}
     audit = AuditLog.objects.for_tenant(tenant).get()
     assert (audit.action, audit.changes["replayed"]) == ("webhook_endpoint.replay", 1)
@@ -637,7 +639,7 @@ def test_credentials_are_for_admins_only(request, who, tenant):
         ).status_code
         == 403
     )
-    assert list(ProviderCredential.objects.values_list("pk", flat=True)) == [credential.pk]
+    assert list(ProviderCredential.objects.dangerously_unscoped().values_list("pk", flat=True)) == [credential.pk]
 
 
 def test_adding_a_credential_starts_with_the_provider(web_client):
@@ -678,8 +680,8 @@ def test_a_credential_the_provider_refuses_is_not_stored(web_client, tenant, pro
     assert "Anthropic did not accept the credential" in html
     assert wrong not in html
     assert 'value="LLM_KEY"' in html  # the name is kept, the secret is not sent back
-    assert not ProviderCredential.objects.exists()
-    assert not AuditLog.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
+    assert not AuditLog.objects.dangerously_unscoped().exists()
 
 
 def test_credential_name_refusals_from_the_service_are_inline(web_client, tenant, providers):
@@ -695,7 +697,7 @@ def test_credential_name_refusals_from_the_service_are_inline(web_client, tenant
         "name": ["Use letters, digits and _ (not starting with a digit), at most 100."]
     }
     assert secret["api_key"] not in html_of(taken)
-    assert ProviderCredential.objects.count() == 1
+    assert ProviderCredential.objects.dangerously_unscoped().count() == 1
 
 
 def test_a_missing_secret_field_is_inline(web_client):
@@ -703,7 +705,7 @@ def test_a_missing_secret_field_is_inline(web_client):
 
     assert response.status_code == 400
     assert response.context["form"].errors == {"client_secret": ["This field is required."]}
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
 
 
 def test_replacing_a_secret(web_client, tenant, providers):
@@ -753,7 +755,7 @@ def test_deleting_a_credential(web_client, tenant):
     response = web_client.post(f"/developers/credentials/{credential.pk}/delete/")
 
     assert response.status_code == 302
-    assert not ProviderCredential.objects.exists()
+    assert not ProviderCredential.objects.dangerously_unscoped().exists()
     assert audit_actions(tenant) == ["credential.delete"]
 
 
@@ -765,8 +767,8 @@ def test_another_tenants_credential_is_a_404(other_web_client, tenant):
     assert other_web_client.post(f"{base}/replace/", {"api_key": "fake-ant-api03-x"}).status_code == 404
     assert other_web_client.post(f"{base}/verify/").status_code == 404
     assert other_web_client.post(f"{base}/delete/").status_code == 404
-    assert ProviderCredential.objects.filter(pk=credential.pk).exists()
-    assert not AuditLog.objects.exists()
+    assert ProviderCredential.objects.dangerously_unscoped().filter(pk=credential.pk).exists()
+    assert not AuditLog.objects.dangerously_unscoped().exists()
 
 
 # --- backend services -----------------------------------------------------------------------------
@@ -859,7 +861,7 @@ def test_gateway_setting_errors_are_inline_with_their_paths(web_client):
             "auth.client_secret: is required for oauth2",
         ],
     }
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_every_backend_error_is_reported_at_once_with_its_path(web_client):
@@ -887,7 +889,7 @@ def test_every_backend_error_is_reported_at_once_with_its_path(web_client):
     ]
     html = html_of(response)
     assert "retry.max_attempts: must be an integer" in html and "rate_limit.bogus: unknown setting" in html
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 @pytest.mark.parametrize(
@@ -919,7 +921,7 @@ def test_invalid_backend_input_is_inline(web_client, changes, errors):
 
     assert response.status_code == 400
     assert response.context["form"].errors == errors
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_a_duplicate_backend_name_is_inline(web_client, tenant):
@@ -929,7 +931,7 @@ def test_a_duplicate_backend_name_is_inline(web_client, tenant):
 
     assert response.status_code == 400
     assert response.context["form"].errors == {"name": ["A backend service with this name already exists."]}
-    assert BackendService.objects.get().url == "https://old.example.com"
+    assert BackendService.objects.dangerously_unscoped().get().url == "https://old.example.com"
 
 
 def test_a_private_backend_address_is_refused_inline(web_client, strict_network):
@@ -942,7 +944,7 @@ def test_a_private_backend_address_is_refused_inline(web_client, strict_network)
             "which the platform does not call."
         ]
     }
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 def test_editing_a_backend_service(web_client, tenant):
@@ -958,7 +960,7 @@ def test_editing_a_backend_service(web_client, tenant):
     assert response.status_code == 302
     service.refresh_from_db()
     assert (service.name, service.timeout_seconds, service.auth["type"]) == ("ticketing", 7.5, "bearer")
-    assert not BackendService.objects.filter(name="renamed").exists()
+    assert not BackendService.objects.dangerously_unscoped().filter(name="renamed").exists()
     update = AuditLog.objects.for_tenant(tenant).get(action="backend_service.update")
     assert update.changes == {"fields": ["auth", "circuit_breaker", "headers", "retry", "timeout_seconds"]}
 
@@ -969,7 +971,7 @@ def test_deleting_a_backend_service(web_client, tenant):
     response = web_client.post(f"/developers/backends/{service.pk}/delete/")
 
     assert (response.status_code, response["Location"]) == (302, "/developers/backends/")
-    assert not BackendService.objects.exists()
+    assert not BackendService.objects.dangerously_unscoped().exists()
 
 
 @pytest.mark.parametrize("who", ["viewer_client", "member_client"])
@@ -980,7 +982,9 @@ def test_only_admins_change_backend_services(request, who, tenant):
     assert client.post("/developers/backends/new/", {**SERVICE_FORM, "name": "other"}).status_code == 403
     assert client.post(f"/developers/backends/{service.pk}/edit/", SERVICE_FORM).status_code == 403
     assert client.post(f"/developers/backends/{service.pk}/delete/").status_code == 403
-    assert list(BackendService.objects.values_list("name", "url")) == [("ticketing", "https://t.example.com")]
+    assert list(BackendService.objects.dangerously_unscoped().values_list("name", "url")) == [
+        ("ticketing", "https://t.example.com")
+    ]
 
 
 def test_another_tenants_backend_service_is_a_404(other_web_client, tenant):
@@ -989,4 +993,4 @@ def test_another_tenants_backend_service_is_a_404(other_web_client, tenant):
     assert other_web_client.get(f"/developers/backends/{service.pk}/edit/").status_code == 404
     assert other_web_client.post(f"/developers/backends/{service.pk}/edit/", SERVICE_FORM).status_code == 404
     assert other_web_client.post(f"/developers/backends/{service.pk}/delete/").status_code == 404
-    assert BackendService.objects.get().url == "https://t.example.com"
+    assert BackendService.objects.dangerously_unscoped().get().url == "https://t.example.com"

@@ -66,7 +66,7 @@ def test_bad_input_is_inline_and_places_nothing(web_client, agent, data, field, 
 
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
-    assert not Call.objects.exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_another_tenants_agent_cannot_place_a_call(web_client, agent, other_tenant):
@@ -76,17 +76,17 @@ def test_another_tenants_agent_cannot_place_a_call(web_client, agent, other_tena
 
     assert response.status_code == 400
     assert "agent" in response.context["form"].errors
-    assert not Call.objects.exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_the_services_refusal_is_shown_on_its_field(web_client, tenant, agent):
-    Agent.objects.filter(pk=agent.pk).update(status=Agent.Status.PAUSED)
+    Agent.objects.dangerously_unscoped().filter(pk=agent.pk).update(status=Agent.Status.PAUSED)
 
     response = web_client.post(URL, {"agent": agent.pk, "to_number": "+15559870002"})
 
     assert response.status_code == 400
     assert response.context["form"].errors["agent"] == ["The agent is paused."]
-    assert not Call.objects.exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_without_a_number_to_call_from_the_form_says_so(web_client, tenant):
@@ -102,7 +102,7 @@ def test_without_a_number_to_call_from_the_form_says_so(web_client, tenant):
 def test_a_viewer_cannot_place_calls(viewer_client, agent):
     assert viewer_client.get(URL).status_code == 403
     assert viewer_client.post(URL, {"agent": agent.pk, "to_number": "+15559870002"}).status_code == 403
-    assert not Call.objects.exists()
+    assert not Call.objects.dangerously_unscoped().exists()
 
 
 def test_the_calls_list_and_the_agent_page_link_to_the_form(web_client, viewer_client, agent):

@@ -23,7 +23,9 @@ def send_due() -> int:
 
 
 def make_due(*deliveries) -> None:
-    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(next_attempt_at=timezone.now())
+    WebhookDelivery.objects.dangerously_unscoped().filter(pk__in=[d.pk for d in deliveries]).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 def fresh(row):

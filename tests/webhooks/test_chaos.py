@@ -164,8 +164,10 @@ def test_nothing_is_lost_when_the_worker_is_killed_and_the_receiver_misbehaves(t
         tenant=tenant, seconds_total=10_000, seconds_remaining=10_000, valid_from=timezone.now() - timedelta(days=1)
     )
     calls = [_ended_call_last_hour(tenant, agent, n) for n in range(5)]
-    UsageRecord.objects.filter(call__in=calls).delete()  # metering at the end was lost: the hourly job must do it
-    CreditBucket.objects.filter(pk=credit.pk).update(seconds_remaining=10_000)
+    UsageRecord.objects.dangerously_unscoped().filter(
+        call__in=calls
+    ).delete()  # metering at the end was lost: the hourly job must do it
+    CreditBucket.objects.dangerously_unscoped().filter(pk=credit.pk).update(seconds_remaining=10_000)
     worker = Worker(tmp_path / "worker.log")
     with ReceiverServer() as server:
         secret = signing.generate_secret()
@@ -184,22 +186,31 @@ def test_nothing_is_lost_when_the_worker_is_killed_and_the_receiver_misbehaves(t
             celery_app.send_task("billing.tasks.aggregate_usage", queue="default")
             worker.start()
             _sweep_until(lambda: set(chaos.effects) >= set(ids), deadline)
-            _sweep_until(lambda: not WebhookDelivery.objects.exclude(status="succeeded").exists(), deadline)
+            _sweep_until(
+                lambda: not WebhookDelivery.objects.dangerously_unscoped().exclude(status="succeeded").exists(),
+                deadline,
+            )
         finally:
             worker.kill()
     log = (tmp_path / "worker.log").read_text()[-3000:]
-    unfinished = list(WebhookDelivery.objects.exclude(status="succeeded").values("status", "attempts", "last_error"))
+    unfinished = list(
+        WebhookDelivery.objects.dangerously_unscoped()
+        .exclude(status="succeeded")
+        .values("status", "attempts", "last_error")
+    )
     log = f"{len(chaos.effects)} effects in {time.monotonic() - started:.1f}s; unfinished: {unfinished}\n{log}"
 
     assert pending_at_kill > 0, "the worker was killed after everything had arrived"
     assert set(chaos.arrived) >= set(ids), f"{len(set(ids) - set(chaos.arrived))} never arrived\n{log}"
     assert sorted(chaos.effects.values()) == list(range(N)), log  # exactly N effects after de-duplication
     assert chaos.bad_signatures == 0
-    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert set(WebhookDelivery.objects.dangerously_unscoped().values_list("status", flat=True)) == {"succeeded"}
     print(f"{N} events, {len(chaos.arrived)} arrivals, {time.monotonic() - started:.1f}s")
 
-    records = UsageRecord.objects.filter(call__in=calls)
+    records = UsageRecord.objects.dangerously_unscoped().filter(call__in=calls)
     assert records.count() == 5
-    assert CreditBucket.objects.get(pk=credit.pk).seconds_remaining == 10_000 - sum(30 + n for n in range(5))
+    assert CreditBucket.objects.dangerously_unscoped().get(pk=credit.pk).seconds_remaining == 10_000 - sum(
+        30 + n for n in range(5)
+    )
     [aggregate] = UsageAggregate.objects.for_tenant(tenant)
     assert (aggregate.calls, aggregate.seconds) == (5, sum(30 + n for n in range(5)))

@@ -27,7 +27,10 @@ Status = WebhookDelivery.Status
 
 def attempts_of(row):
     return list(
-        WebhookAttempt.objects.filter(delivery=row).order_by("number").values_list("number", "outcome", "status_code")
+        WebhookAttempt.objects.dangerously_unscoped()
+        .filter(delivery=row)
+        .order_by("number")
+        .values_list("number", "outcome", "status_code")
     )
 
 
@@ -46,7 +49,7 @@ def test_an_event_is_delivered_once_signed_with_the_standard_headers(receiver, t
     assert request.body.decode() == row.body
     row = fresh(row)
     assert (row.status, row.attempts, row.last_status_code, row.next_attempt_at) == (Status.SUCCEEDED, 1, 200, None)
-    attempt = WebhookAttempt.objects.get(delivery=row)
+    attempt = WebhookAttempt.objects.dangerously_unscoped().get(delivery=row)
     assert (attempt.number, attempt.outcome, attempt.status_code, attempt.response_excerpt) == (
         1,
         "succeeded",
@@ -120,7 +123,9 @@ def test_410_gone_disables_the_endpoint_fails_what_was_pending_and_tells_the_ten
     receiver.receiver.behaviour = 410
     [first] = emit(tenant)
     [second] = emit(tenant)
-    WebhookDelivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    WebhookDelivery.objects.dangerously_unscoped().filter(pk=second.pk).update(
+        next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
 
     with transaction.atomic():  # commit hooks (the email) run when this block's transaction commits
         send_due()
@@ -156,7 +161,7 @@ def test_a_slow_receiver_is_a_failed_attempt(settings, tenant):
         [row] = emit(tenant)
         send_due()
 
-    attempt = WebhookAttempt.objects.get(delivery=row)
+    attempt = WebhookAttempt.objects.dangerously_unscoped().get(delivery=row)
     assert attempt.outcome == "timeout" and 450 <= attempt.duration_ms < 1400
     assert fresh(row).status == Status.PENDING
 
@@ -174,25 +179,31 @@ def test_a_reset_connection_is_a_failed_attempt(tenant):
 def test_failing_for_a_day_disables_the_endpoint(receiver, tenant):
     endpoint, _ = endpoint_for(tenant, receiver.url)
     receiver.receiver.behaviour = 500
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(hours=23))
+    WebhookEndpoint.objects.dangerously_unscoped().filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - timedelta(hours=23)
+    )
     emit(tenant)
     send_due()
     assert fresh(endpoint).enabled  # 23 hours is not a day
 
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(hours=24, minutes=1))
+    WebhookEndpoint.objects.dangerously_unscoped().filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - timedelta(hours=24, minutes=1)
+    )
     emit(tenant)
     send_due()
 
     endpoint = fresh(endpoint)
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "failing")
-    assert not WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING).exists()
+    assert not WebhookDelivery.objects.dangerously_unscoped().filter(endpoint=endpoint, status=Status.PENDING).exists()
 
 
 def test_enabling_again_and_replaying_since_a_time_sends_what_was_missed(receiver, tenant):
     endpoint, secret = endpoint_for(tenant, receiver.url)
     missed = [emit(tenant, data={"n": n})[0] for n in range(3)]
     services.webhook_endpoint_disable(endpoint=endpoint, reason="manual")
-    WebhookDelivery.objects.filter(pk=missed[0].pk).update(created_at=timezone.now() - timedelta(days=2))
+    WebhookDelivery.objects.dangerously_unscoped().filter(pk=missed[0].pk).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
 
     with pytest.raises(Conflict, match="enable it first"):
         services.webhook_deliveries_replay_failed(endpoint=endpoint, since=timezone.now() - timedelta(days=1))
@@ -253,7 +264,7 @@ def test_the_event_is_stored_with_the_change_that_caused_it_or_not_at_all(tenant
     with pytest.raises(RuntimeError), transaction.atomic():
         outbox.webhook_emit(tenant_id=tenant.pk, event_type="call.ended", data={})
         raise RuntimeError("the change failed")
-    assert not WebhookDelivery.objects.exists()
+    assert not WebhookDelivery.objects.dangerously_unscoped().exists()
 
 
 def test_the_body_is_type_timestamp_and_data(tenant):
@@ -273,7 +284,7 @@ def test_private_addresses_are_refused_without_sending(receiver, settings, tenan
     send_due()
 
     assert receiver.receiver.requests == []
-    [attempt] = WebhookAttempt.objects.filter(delivery=row)
+    [attempt] = WebhookAttempt.objects.dangerously_unscoped().filter(delivery=row)
     assert attempt.outcome == "refused" and "private, loopback or link-local" in attempt.error
 
 
@@ -290,7 +301,7 @@ def test_an_open_circuit_breaker_defers_without_using_an_attempt(receiver, tenan
     waiting = fresh(waiting)
     assert (waiting.status, waiting.attempts, waiting.cycle_attempts) == (Status.PENDING, 0, 0)
     assert waiting.next_attempt_at > timezone.now() + timedelta(seconds=50)
-    assert not WebhookAttempt.objects.filter(delivery=waiting).exists()
+    assert not WebhookAttempt.objects.dangerously_unscoped().filter(delivery=waiting).exists()
 
 
 def test_a_worker_killed_mid_attempt_leaves_the_delivery_to_the_sweeper(receiver, tenant):
@@ -345,7 +356,9 @@ def test_a_delivery_in_flight_or_waiting_for_its_retry_is_not_taken_again(receiv
     [in_flight] = emit(tenant)
     assert outbox.delivery_claim(delivery_id=in_flight.pk) is not None
     [retrying] = emit(tenant)
-    WebhookDelivery.objects.filter(pk=retrying.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=1))
+    WebhookDelivery.objects.dangerously_unscoped().filter(pk=retrying.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=1)
+    )
 
     assert delivery.webhook_deliver(delivery_id=in_flight.pk) is None
     assert delivery.webhook_deliver(delivery_id=retrying.pk) is None
@@ -379,4 +392,4 @@ def test_an_endpoint_deleted_during_the_attempts_takes_only_its_own_deliveries(r
     statuses = delivery.record(list(zip(batch, results, strict=True)))
 
     assert statuses == {kept.pk: Status.SUCCEEDED}
-    assert list(WebhookAttempt.objects.values_list("delivery_id", flat=True)) == [kept.pk]
+    assert list(WebhookAttempt.objects.dangerously_unscoped().values_list("delivery_id", flat=True)) == [kept.pk]

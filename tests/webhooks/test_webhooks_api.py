@@ -54,7 +54,7 @@ def test_create_validates_url_and_event_types(api_client, changes, field, code):
     response = api_client.post("/v1/webhooks", {**BODY, **changes}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code and field in response.json()["error"]["fields"]
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.dangerously_unscoped().exists()
 
 
 def test_https_is_required_in_production(api_client, settings):
@@ -99,7 +99,10 @@ def test_update_disable_enable_and_delete(api_client, tenant):
         "https://b.example.com",
     )
     assert api_client.delete(f"/v1/webhooks/{endpoint_id}").status_code == 204
-    assert not WebhookEndpoint.objects.exists() and not WebhookDelivery.objects.exists()
+    assert (
+        not WebhookEndpoint.objects.dangerously_unscoped().exists()
+        and not WebhookDelivery.objects.dangerously_unscoped().exists()
+    )
 
 
 def test_rotating_returns_a_new_secret_and_both_sign_during_the_overlap(api_client, tenant, receiver):
@@ -144,7 +147,7 @@ def test_replay_one_delivery_and_all_failed_since(api_client, tenant, receiver):
     endpoint_id = create(api_client, url=receiver.url, event_types=["*"])["id"]
     receiver.receiver.behaviour = 500
     rows = [emit(tenant, data={"n": n})[0] for n in range(2)]
-    WebhookDelivery.objects.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+    WebhookDelivery.objects.dangerously_unscoped().update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     receiver.receiver.behaviour = 200
 
     one = api_client.post(f"/v1/webhook-deliveries/{rows[0].pk}/replay")
