@@ -8,8 +8,13 @@ transfer, hang up) happens in the telephony app's bridge, which owns the call's 
 The numbers themselves are the telephony app's rows, reached through `Call.phone_number`'s foreign key.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "telephony_not_configured"  # the failure reason when no carrier can dial the call
 
@@ -41,6 +46,9 @@ class Dialer(Protocol):
     def dial(self, request: DialRequest) -> str:
         """Place the call; returns the carrier's id for it. Sent once: raises DialRefused, never retries a dial."""
 
+    def hang_up(self, external_call_id: str) -> None:
+        """Hang up a call the carrier knows by `external_call_id` (a dial no bridge owns yet)."""
+
 
 _dialers: dict[str, Dialer] = {}
 
@@ -53,6 +61,21 @@ def dialer_for(call) -> Dialer | None:
     """The dialer of the carrier behind the number the call is placed from."""
     number = call.phone_number
     return _dialers.get(number.provider) if number is not None else None
+
+
+def hang_up_on_commit(call, external_call_id: str) -> None:
+    """Once the transaction that ended `call` commits, hang up its carrier leg (best effort, logged)."""
+    dialer = dialer_for(call)
+    if dialer is None:
+        return
+
+    def hang_up() -> None:
+        try:
+            dialer.hang_up(external_call_id)
+        except Exception:  # the leg may be gone already; the call is ended either way
+            logger.warning("could not hang up carrier call %s of call %s", external_call_id, call.pk, exc_info=True)
+
+    transaction.on_commit(hang_up, robust=True)
 
 
 def number_model():

@@ -4,6 +4,7 @@ from datetime import UTC
 
 import django_filters
 from django.db.models import Q
+from rest_framework.exceptions import ValidationError
 
 from calls.models import Call
 from calls.state_machine import CallStatus
@@ -14,7 +15,13 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     """ISO-8601 with any offset, compared in UTC (PostgreSQL refuses offsets beyond ±15:59)."""
 
     def filter(self, qs, value):
-        return super().filter(qs, value.astimezone(UTC) if value is not None else value)
+        if value is None:
+            return super().filter(qs, value)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC instant Python can hold
+            raise ValidationError({self.field_name: ["This time is outside the range of dates we keep."]}) from None
+        return super().filter(qs, value)
 
 
 class CallFilter(StrictFilterSet):

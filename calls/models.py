@@ -64,6 +64,11 @@ class Call(TenantOwnedModel):
         default=dict, blank=True, help_text="Summary, outcome, sentiment and the agent's structured fields."
     )
     processed_at = models.DateTimeField(null=True, blank=True, help_text="When post-call processing finished.")
+    dialed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Outbound: when the dial was sent to the carrier (its setup time runs from here).",
+    )
     dial_due_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -168,7 +173,7 @@ class TranscriptTurn(TenantOwnedModel):
 
 
 class CallEvent(TenantOwnedModel):
-    """An event of the seed's catalog (5.3), stored in the order it happened on the call."""
+    """An event of the call event catalog (docs/webhooks.md#event-catalog), stored in the order it happened on the call."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
 
@@ -247,7 +252,7 @@ class ToolCall(TenantOwnedModel):
 
 
 class Recording(TenantOwnedModel):
-    """The call's audio, both legs mixed, kept per the retention policy (seed 9.4)."""
+    """The call's audio, both legs mixed, kept per the retention policy (docs/billing.md#retention)."""
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="recordings")
     file = models.FileField(upload_to="recordings/%Y/%m/%d/")

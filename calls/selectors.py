@@ -143,6 +143,12 @@ def call_by_external_id(external_id: str) -> tuple[str, str, str] | None:
     return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None
 
 
+def call_by_id_across_tenants(call_id) -> tuple[str, str, str] | None:
+    """(call id, tenant id, status) by id alone: only for a carrier leg whose tenant was not recorded."""
+    found = Call.objects.dangerously_unscoped().filter(pk=call_id).values("pk", "tenant_id", "status").first()
+    return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None
+
+
 def call_status(*, call_id, tenant_id) -> tuple[str, str, str] | None:
     found = Call.objects.for_tenant(tenant_id).filter(pk=call_id).values("pk", "tenant_id", "status").first()
     return (str(found["pk"]), str(found["tenant_id"]), found["status"]) if found else None

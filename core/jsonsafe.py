@@ -9,6 +9,7 @@ ValueError subclass that callers already treat as bad JSON. The walk is iterativ
 """
 
 import json
+import math
 
 # Deep enough for any real configuration (tool schemas nest objects in arrays in objects a few levels).
 MAX_DEPTH = 64
@@ -43,6 +44,8 @@ def check(value, *, max_depth: int = MAX_DEPTH):
                     "The JSON contains a NUL character (\\u0000) or an unpaired surrogate.", reason="unstorable"
                 )
             continue
+        if isinstance(item, float) and not math.isfinite(item):  # 1e400 parses to inf: no JSON column stores it
+            raise UnsafeJSON("The JSON contains a number too large to store (infinity or NaN).", reason="unstorable")
         if not isinstance(item, dict | list):
             continue
         if depth > max_depth:

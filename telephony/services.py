@@ -107,7 +107,10 @@ def external_call_resolve(external_id: str) -> tuple[str, str, str, bool] | None
     """The call a carrier's call id belongs to: (call id, tenant id, status, is a consult leg), or None."""
     consult_of = cache.get(f"pbx:leg:{external_id}")
     if consult_of:
-        tenant_id, _, call_id = consult_of.partition(":")
+        tenant_id, _, call_id = consult_of.rpartition(":")
+        if not tenant_id:  # written before the tenant was kept with it (a deploy mid-transfer): look it up
+            found = call_selectors.call_by_id_across_tenants(call_id)
+            return (*found, True) if found else None
         found = call_selectors.call_status(call_id=call_id, tenant_id=tenant_id)
         return (*found, True) if found else None
     found = call_selectors.call_by_external_id(external_id)

@@ -4,6 +4,7 @@ import re
 
 from django.db import transaction
 
+from calls import carriers
 from calls.models import Call, CallEvent
 from calls.services.lifecycle import call_event_record, call_transition
 from calls.state_machine import CallStatus
@@ -39,7 +40,7 @@ def call_transfer_request(
     reason: str = "api_request",
     actor: dict | None = None,
 ) -> Call:
-    """Ask the bridge to transfer a live call (seed 4.3): state -> transferring, event call.transfer_requested."""
+    """Ask the bridge to transfer a live call (docs/telephony.md#transfers): state -> transferring, event call.transfer_requested."""
     if transfer_type not in TRANSFER_TYPES:
         raise ApplicationError(
             "type must be blind, warm or conference.", code="invalid_transfer_type", fields={"type": ["Unknown."]}
@@ -61,7 +62,8 @@ def call_transfer_request(
 
 def call_end_request(*, call: Call, actor: dict | None = None) -> Call:
     """End a call on request (a supervisor, the API); audited. A live call's bridge is asked to hang up; an
-    outbound call not dialled yet has no bridge: it ends here, `canceled`, and its dial never happens."""
+    outbound call not answered yet has no bridge: it ends here, `canceled` (its dial never happens, or the
+    carrier hangs up the ringing leg)."""
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call.pk, tenant_id=call.tenant_id)
         if call.status == CallStatus.ENDED:
@@ -71,5 +73,11 @@ def call_end_request(*, call: Call, actor: dict | None = None) -> Call:
         )
         if call.status == CallStatus.INITIAL:
             return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.CANCELED)
+        if call.status == CallStatus.DIALING:  # ringing at the callee, no bridge yet: the carrier hangs up
+            dialled_leg = call.external_call_id
+            call = call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.CANCELED)
+            if dialled_leg:
+                carriers.hang_up_on_commit(call, dialled_leg)
+            return call
         events.request_hangup_on_commit(call_id=call.pk)
     return call

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from agents.models import Agent
-from calls import concurrency, live_state, metrics, policies, webhook_events
+from calls import carriers, concurrency, live_state, metrics, policies, webhook_events
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus, InvalidTransition, check_transition
 from core import events
@@ -116,6 +116,8 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
     now = max(t for t in (at or timezone.now(), call.started_at, call.answered_at) if t is not None)
     previous, call.status = call.status, to_status
     call.dial_due_at = None  # only a call still initial may be waiting to be dialled
+    if to_status == CallStatus.DIALING:
+        call.dialed_at = now  # a dial sent late (a lost task queued again) gets its whole setup time
     if to_status == CallStatus.CONNECTED:
         call.answered_at = now
     if to_status == CallStatus.ENDED:
@@ -124,7 +126,8 @@ def call_transition(*, call: Call, to_status: str, end_reason: str = "", at: dat
         call.end_reason = end_reason or (Call.EndReason.ERROR if previous == CallStatus.ERROR else "")
     call.save(
         update_fields=[
-            "status", "answered_at", "ended_at", "duration_seconds", "end_reason", "dial_due_at", "updated_at"
+            "status", "answered_at", "ended_at", "duration_seconds", "end_reason", "dial_due_at", "dialed_at",
+            "updated_at",
         ]
     )  # fmt: skip
     event_type = STATUS_EVENTS.get(to_status, CallEvent.Type.CALL_STATUS_CHANGED)
@@ -157,7 +160,7 @@ def _ended_committed(call: Call) -> None:
 
 
 def _event_payload(call: Call, previous: str) -> dict:
-    """The seed's payload (5.3) for the event a status change emits."""
+    """The payload of the event a status change emits (docs/webhooks.md#event-catalog)."""
     base = {"call_id": str(call.pk), "tenant_id": str(call.tenant_id)}
     if call.status in (CallStatus.RINGING, CallStatus.DIALING):
         return base | {"from": call.from_number, "to": call.to_number, "direction": call.direction}
@@ -213,21 +216,25 @@ def call_set_external_id(*, call_id, tenant_id, external_call_id: str) -> None:
 def calls_end_stuck(*, now: datetime | None = None) -> int:
     """The one sweep of calls whose process died or whose event was lost:
 
-    - ringing or dialing for more than twice the setup timeout: ended `setup_timeout`;
-    - open for longer than the setup timeout plus the maximum duration: ended `max_duration`.
+    - open for longer than the setup timeout plus the maximum duration: ended `max_duration`;
+    - ringing, or dialing since the dial was sent, for more than twice the setup timeout: ended
+      `setup_timeout`, and a dialled carrier leg is hung up (the callee's phone must stop ringing).
 
     Outbound calls still `initial` wait for their dial: `calls_abandon_undialled` owns them.
     """
     now = now or timezone.now()
     setup = now - timedelta(seconds=2 * settings.CALL_SETUP_TIMEOUT_SECONDS)
     stale = now - timedelta(seconds=settings.CALL_SETUP_TIMEOUT_SECONDS + settings.CALL_MAX_DURATION_SECONDS)
-    open_calls = Call.objects.dangerously_unscoped().exclude(status__in=[CallStatus.ENDED, CallStatus.INITIAL])
+    # Sweeps cross tenants by design; each call is then read and ended within its own tenant.
+    open_calls = (
+        Call.objects.dangerously_unscoped()
+        .exclude(status=CallStatus.ENDED)
+        .exclude(status=CallStatus.INITIAL, direction=Call.Direction.OUTBOUND)
+    )
+    in_setup = Q(status=CallStatus.RINGING, started_at__lt=setup) | Q(status=CallStatus.DIALING, dialed_at__lt=setup)
     stuck = [  # the longer limit first: a call open past it ends `max_duration`, whatever its status
         (open_calls.filter(started_at__lt=stale), Call.EndReason.MAX_DURATION),
-        (
-            open_calls.filter(status__in=[CallStatus.RINGING, CallStatus.DIALING], started_at__lt=setup),
-            Call.EndReason.SETUP_TIMEOUT,
-        ),
+        (open_calls.filter(in_setup), Call.EndReason.SETUP_TIMEOUT),
     ]
     ended = 0
     for queryset, reason in stuck:
@@ -235,10 +242,13 @@ def calls_end_stuck(*, now: datetime | None = None) -> int:
             call = Call.objects.for_tenant(tenant_id).get(pk=call_id)
             if call.status == CallStatus.ENDED:
                 continue
+            dialled_leg = call.external_call_id if call.status == CallStatus.DIALING else None
             try:
                 call_transition(call=call, to_status=CallStatus.ENDED, end_reason=reason, at=now)
             except Conflict:
                 continue  # ended meanwhile by its own process
+            if dialled_leg:
+                carriers.hang_up_on_commit(call, dialled_leg)
             ended += 1
     if ended:
         logger.warning("ended %s calls stuck in setup or open past their maximum duration", ended)

@@ -152,9 +152,14 @@ def call_initiate(*, call: Call) -> Call:
         return call  # already initiated: a redelivered task does nothing
     dialer = carriers.dialer_for(call)
     if dialer is None or not dialer.available():
-        with transaction.atomic():
-            call_note(call_id=call.pk, tenant_id=call.tenant_id, key="failure_reason", value=carriers.NOT_CONFIGURED)
-            return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.ERROR)
+        try:
+            with transaction.atomic():
+                call_note(
+                    call_id=call.pk, tenant_id=call.tenant_id, key="failure_reason", value=carriers.NOT_CONFIGURED
+                )
+                return call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.ERROR)
+        except Conflict:
+            return Call.objects.for_tenant(call.tenant_id).get(pk=call.pk)  # ended (canceled) meanwhile
     try:
         call = call_transition(call=call, to_status=CallStatus.DIALING)
     except Conflict:

@@ -262,3 +262,17 @@ def test_the_dashboard_shows_a_page_not_a_raw_error_for_a_document_over_the_limi
     text = response.content.decode()
     assert "too large" in text and "2.6 MB" in text
     assert not agent.knowledge_documents.exists()
+
+
+@pytestmark_db
+def test_a_number_too_large_to_store_is_a_400_not_a_500(api_client, tenant):
+    agent = factories.AgentFactory(tenant=tenant)
+    body = '{"agent_id": "AGENT", "to": "+15557654321", "metadata": {"x": 1e400}}'.replace("AGENT", str(agent.pk))
+    error = assert_error(api_client.post("/v1/calls", body, content_type="application/json"), 400, "parse_error")
+    assert "too large" in error["message"]
+
+
+@pytestmark_db
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_filter_at_the_edge_of_the_calendar_is_a_400(api_client, value):
+    assert_error(api_client.get(f"/v1/calls?started_after={value}"), 400, "validation_error")

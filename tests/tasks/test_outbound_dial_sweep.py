@@ -36,6 +36,7 @@ class RecordingDialer:
 
     def __init__(self):
         self.dialled: list[str] = []
+        self.hung_up: list[str] = []
 
     def available(self) -> bool:
         return True
@@ -44,11 +45,19 @@ class RecordingDialer:
         self.dialled.append(request.call_id)
         return f"carrier-{request.call_id}"
 
+    def hang_up(self, external_call_id: str) -> None:
+        self.hung_up.append(external_call_id)
+
 
 @pytest.fixture
-def carrier(monkeypatch):
+def dialer(monkeypatch):
     dialer = RecordingDialer()
     monkeypatch.setitem(carriers._dialers, "gotoconnect", dialer)
+    return dialer
+
+
+@pytest.fixture
+def carrier(dialer):
     return dialer.dialled
 
 
@@ -195,3 +204,46 @@ def test_the_dial_sweep_runs_every_minute_and_the_broker_redelivers_well_within_
     assert settings.CELERY_TASK_TIME_LIMIT < visibility < 3600
     for task in (tasks.call_initiate, tasks.dial_due_calls, tasks.process_transcript):
         assert task.acks_late and task.reject_on_worker_lost
+
+
+def test_a_dial_sent_late_gets_its_whole_setup_time_before_the_stuck_sweep_ends_it(
+    tenant, agent, dialer, lost_task, django_capture_on_commit_callbacks, settings
+):
+    call = start(tenant, agent, django_capture_on_commit_callbacks)
+    created = timezone.now() - timedelta(seconds=90)  # the dial task was lost; the sweep dialled it a minute later
+    Call.objects.for_tenant(tenant).filter(pk=call.pk).update(started_at=created, dial_due_at=created)
+    tasks.call_initiate.apply(kwargs={"call_id": str(call.pk), "tenant_id": str(tenant.pk)})
+    assert services.calls_end_stuck() == 0  # still ringing at the callee, within its setup time
+    call.refresh_from_db()
+    assert call.status == CallStatus.DIALING
+
+    later = call.dialed_at + timedelta(seconds=2 * settings.CALL_SETUP_TIMEOUT_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.calls_end_stuck(now=later) == 1
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == ("ended", "setup_timeout")
+    assert dialer.hung_up == [call.external_call_id]  # the callee's phone stops ringing
+
+
+def test_ending_a_call_that_rings_at_the_callee_cancels_it_and_the_carrier_hangs_up(
+    tenant, agent, dialer, django_capture_on_commit_callbacks
+):
+    call = start(tenant, agent, django_capture_on_commit_callbacks)
+    assert call.status == CallStatus.DIALING
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_end_request(call=call)
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == ("ended", "canceled")
+    assert dialer.hung_up == [call.external_call_id]
+
+
+def test_an_inbound_call_left_initial_by_a_dead_process_is_swept_like_any_open_call(tenant, settings):
+    agent = factories.AgentFactory(tenant=tenant)
+    old = timezone.now() - timedelta(
+        seconds=settings.CALL_SETUP_TIMEOUT_SECONDS + settings.CALL_MAX_DURATION_SECONDS + 5
+    )
+    call = services.call_create(tenant=tenant, agent=agent, direction="inbound")
+    Call.objects.for_tenant(tenant).filter(pk=call.pk).update(started_at=old)
+    assert services.calls_end_stuck() == 1
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == ("ended", "max_duration")

@@ -125,10 +125,12 @@ def test_the_phone_leg_joins_the_room_as_the_caller(settings, monkeypatch):
 
 def test_calls_stuck_in_setup_are_ended_by_the_sweeper(tenant, settings):
     settings.CALL_SETUP_TIMEOUT_SECONDS = 30
-    old = factories.CallFactory(tenant=tenant, direction="outbound", started_at=timezone.now() - timedelta(minutes=5))
-    Call.objects.dangerously_unscoped().filter(pk=old.pk).update(status="dialing")
-    fresh = factories.CallFactory(tenant=tenant, direction="outbound")
-    Call.objects.dangerously_unscoped().filter(pk=fresh.pk).update(status="dialing")
+    five_minutes_ago = timezone.now() - timedelta(minutes=5)
+    old = factories.CallFactory(tenant=tenant, direction="outbound", started_at=five_minutes_ago)
+    Call.objects.dangerously_unscoped().filter(pk=old.pk).update(status="dialing", dialed_at=five_minutes_ago)
+    # Created as long ago, but dialled just now (its dial task was late): its setup time runs from the dial.
+    fresh = factories.CallFactory(tenant=tenant, direction="outbound", started_at=five_minutes_ago)
+    Call.objects.dangerously_unscoped().filter(pk=fresh.pk).update(status="dialing", dialed_at=timezone.now())
     assert call_services.calls_end_stuck() == 1
     old.refresh_from_db()
     fresh.refresh_from_db()

@@ -26,3 +26,13 @@ class GoToDialer:
             return async_to_sync(dial)()
         except GoToConnectError as exc:
             raise carriers.DialRefused(exc.code, str(exc)) from exc
+
+    def hang_up(self, external_call_id: str) -> None:
+        async def hang_up() -> None:
+            client = GoToConnectClient(GoToConfig.from_settings())
+            try:
+                await client.hangup(external_call_id)
+            finally:
+                await client.aclose()
+
+        async_to_sync(hang_up)()
