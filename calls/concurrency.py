@@ -1,4 +1,4 @@
-"""Active calls per tenant (seed 9.3: the set `tenant:{id}:active_calls`) for the concurrent-call limit.
+"""Active calls per tenant (the Redis set `tenant:{id}:active_calls`) for the concurrent-call limit.
 
 The set lives in Redis with REDIS_URL, in the local cache otherwise. The database stays the truth:
 a missing set is rebuilt from it, a Redis error falls back to counting it, and before a call is

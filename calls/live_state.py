@@ -1,4 +1,4 @@
-"""Live call state (seed 9.3): `call:{id}:state` and `call:{id}:context`, derived from the stored events.
+"""Live call state: `call:{id}:state` and `call:{id}:context`, derived from the stored events.
 
 The stored `CallEvent` log is the truth; the live state is a projection of it that any process can
 read in one round trip (the bridge, the dashboard, the API). Every stored event is applied here

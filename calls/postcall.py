@@ -1,4 +1,4 @@
-"""Post-call processing (seed 3.4.4 process_transcript): final transcript, talk-time statistics, analysis.
+"""Post-call processing (docs/webhooks.md#post-call-processing): final transcript, talk-time statistics, analysis.
 
 Runs once per call: the result is stored on the call with `processed_at`, and transcript.completed and
 call.analyzed are stored in the webhook outbox in the same transaction, so a redelivered task, or the

@@ -1,4 +1,4 @@
-"""The call state machine of seed 3.2.5: the one place that says which status may follow which."""
+"""The call state machine (docs/architecture.md#the-call-state-machine): the one place that says which status may follow which."""
 
 from django.db import models
 

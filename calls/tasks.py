@@ -1,4 +1,4 @@
-"""Scheduled call housekeeping (seed 3.4.4)."""
+"""Call tasks: dialling, post-call processing and the sweeps (their times: voiceapp/schedules.py)."""
 
 import logging
 

@@ -35,7 +35,7 @@ class ContextFilter(logging.Filter):
 
 
 class JsonFormatter(_JsonFormatter):
-    """One JSON object per line with the seed's field names."""
+    """One JSON object per line with the documented field names (docs/operations.md#observability)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("timestamp", "timestamp")

@@ -1,4 +1,4 @@
-"""Backend service configuration in the seed's `integration.services` format, parsed and validated.
+"""Backend service configuration in the `integration.services` format (docs/integrations.md#backend-services), parsed and validated.
 
 One parser serves the database rows (BackendService), the API, the admin and the YAML import, and
 reports every error with its path (e.g. `services.ticketing.retry.max_backoff`).
@@ -324,7 +324,7 @@ def parse_service(name: str, data, *, path: str | None = None, defaults: Default
 
 
 def parse_integration(document) -> tuple[Defaults, dict[str, ServiceConfig]]:
-    """Parse the seed's whole `integration:` block (a loaded YAML document)."""
+    """Parse a whole `integration:` block (a loaded YAML document)."""
     errors: list[tuple[str, str]] = []
     root = _Reader(document, "<document>", errors, {"integration"})
     block = _Reader(

@@ -62,7 +62,7 @@ class ProviderCredential(TenantOwnedModel):
 
 
 class BackendService(TenantOwnedModel):
-    """A tenant backend the platform calls (tools, webhooks): the seed's `integration.services` entry."""
+    """A tenant backend the platform calls (tools, webhooks): an `integration.services` entry."""
 
     class Method(models.TextChoices):
         GET = "GET"

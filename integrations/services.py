@@ -277,7 +277,7 @@ def _row_fields(config: ServiceConfig, raw: dict) -> dict:
 
 
 def backend_services_import(*, tenant: Tenant, document, actor: dict | None = None, dry_run: bool = False) -> dict:
-    """Import the seed's `integration:` block: all services or none (ConfigError lists every problem)."""
+    """Import an `integration:` block: all services or none (ConfigError lists every problem)."""
     defaults, configs = parse_integration(document)
     raw_services = document["integration"].get("services") or {}
     result = {"created": [], "updated": [], "missing_secrets": {}}

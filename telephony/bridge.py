@@ -1,4 +1,4 @@
-"""The WebRTC bridge: one call's phone leg, media room, agent session and lifecycle (seed 3.2, 4.1-4.3).
+"""The WebRTC bridge: one call's phone leg, media room, agent session and lifecycle (docs/telephony.md).
 
 One `CallBridge` runs as one asyncio task per call in a media worker (`manage.py run_media`) or,
 for a browser test call, in the websocket's own process. It

@@ -1,4 +1,4 @@
-"""The call's media room (seed 4.1 steps 2-3): a LiveKit room in production, the in-process link otherwise.
+"""The call's media room (docs/telephony.md#inbound-calls: after answer, before the session): a LiveKit room in production, the in-process link otherwise.
 
 With LIVEKIT_URL set, the bridge creates the room `call-{tenant_id}-{call_id}` through LiveKit's
 room service (livekit-api), joins it as the caller's participant `caller-{call_id}`, publishes the

@@ -1,4 +1,4 @@
-"""What the LLM sees on each turn (seed 3.3.4 "context assembly").
+"""What the LLM sees on each turn (docs/voice-pipeline.md#the-agent-session).
 
 - Instructions: the agent's system prompt, the caller's context (number, name, anything the bridge
   or the outbound request put in `call.metadata`), and the call's ground rules.

@@ -25,7 +25,7 @@ from livekit.agents.voice.transcription.synchronizer import TranscriptSynchroniz
 
 logger = logging.getLogger(__name__)
 
-FRAME_MS = 20  # the phone leg's packet size (seed 3.2.6)
+FRAME_MS = 20  # the phone leg's packet size: 20 ms Opus frames
 AudioSink = Callable[[rtc.AudioFrame], None]
 
 

@@ -1,4 +1,4 @@
-"""Per-turn latencies (seed 13.2), from the framework's own measurements.
+"""Per-turn latencies (Prometheus, by tenant), from the framework's own measurements.
 
 The framework stamps every conversation item with a `MetricsReport` (`ChatMessage.metrics`): the
 caller's turns carry the STT delay, the agent's carry LLM time-to-first-token, TTS
@@ -54,7 +54,7 @@ def turn_metadata(role: str, report: dict) -> dict:
 
 
 def observe(*, tenant: str, role: str, report: dict, voice: str = "") -> None:
-    """Feed one turn's framework metrics into the seed's histograms."""
+    """Feed one turn's framework metrics into the latency histograms."""
     if role == "user":
         if _usable(value := report.get("transcription_delay")):
             stt_latency_seconds.labels(tenant=tenant).observe(value)

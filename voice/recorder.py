@@ -1,7 +1,7 @@
 """Stores the call as it happens, without ever making the audio loop wait on the database.
 
 The session's callbacks only put small records on an in-memory queue; one background task per call
-drains it in order through `database_sync_to_async`. Each record becomes its rows and its seed 5.3
+drains it in order through `database_sync_to_async`. Each record becomes its rows and its bus
 event in one transaction (`CallEvent` plus a push on the event bus after commit):
 
 - every finished turn -> `TranscriptTurn` (an interrupted agent turn holds what was actually

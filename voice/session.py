@@ -10,7 +10,7 @@ false-interruption recovery, preemptive generation, tool calls, per-turn metrics
 add what the platform needs: the agent's configuration loaded once (tenant-scoped), the context
 shaping of `conversation.py`, the tools of `tools.py`, the write-behind recorder, Prometheus
 metrics, the call's lifecycle (agent.joined, usage.minute, idle and maximum duration, end) and the
-last step of the seed's degradation order (12.3) when every provider of a stage has failed.
+last step of the degradation order (docs/voice-pipeline.md#when-a-whole-stage-is-down) when every provider of a stage has failed.
 """
 
 import asyncio
@@ -45,7 +45,7 @@ from voice.tools import CallTools, ToolContext, ToolSettings
 
 logger = logging.getLogger(__name__)
 
-# The seed's last degradation step (12.3), said when every engine of a stage has failed.
+# The last degradation step, said when every engine of a stage has failed.
 DEGRADED_LINES = {
     "llm_error": "I apologize, let me transfer you to someone who can help.",
     "stt_error": "I'm having trouble hearing you. Please hold for an agent.",

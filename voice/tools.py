@@ -1,4 +1,4 @@
-"""The agent's tools as framework function tools (seed 4.4).
+"""The agent's tools as framework function tools (docs/voice-pipeline.md#tools).
 
 Each JSON definition of `agent.tools` becomes a raw function tool with the same name, description
 and JSON Schema. When the LLM calls one:
@@ -214,7 +214,7 @@ class CallTools:
             note = str(raw_arguments.get("context") or "")
             result = {"status": "transferring", "target": target["name"], "type": kind}
             self._record("transfer_call", raw_arguments, started, ToolCall.Status.SUCCEEDED, result=result)
-            # Say the handover line first (seed 4.3), then ask the bridge to transfer.
+            # Say the handover line first, then ask the bridge to transfer.
             context.speech_handle.add_done_callback(
                 lambda _: self.ctx.control.request_transfer(transfer_type=kind, target=target["name"], context=note)
             )

@@ -67,6 +67,6 @@ SCHEDULES = (
         "voiceapp.tasks.apply_retention",
         "30 3 * * *",
         "default",
-        "Daily 03:30 UTC: delete what the retention policy (seed 9.4) no longer keeps.",
+        "Daily 03:30 UTC: delete what the retention policy (RETENTION_*_DAYS) no longer keeps.",
     ),
 )

@@ -35,7 +35,7 @@ class AuditRecord:
 
 
 def log_call(record: AuditRecord) -> None:
-    """The seed's log entry: service, method, call_session_id, duration_ms, status, retry_count."""
+    """The log entry: service, method, call_session_id, duration_ms, status, retry_count."""
     # `backend_service`, not `service`: the platform's JSON formatter writes its own process name there.
     logger.log(
         LEVELS.get(record.outcome, logging.WARNING),

@@ -1,4 +1,4 @@
-"""The seed's circuit breaker per (tenant, service), in Redis (shared by all processes) or in process.
+"""The circuit breaker per (tenant, service), in Redis (shared by all processes) or in process.
 
 closed --threshold consecutive failures--> open --timeout--> half-open
 half-open admits at most `half_open_requests` trial calls at a time; `success_threshold` trial

@@ -166,7 +166,7 @@ def max_call_seconds(service: ServiceConfig) -> float:
 
 
 class Gateway:
-    """Outbound calls with the seed's retry, rate limit, circuit breaker, auth, TLS, audit and metrics.
+    """Outbound calls with retry, rate limit, circuit breaker, auth, TLS, audit and metrics.
 
     One Gateway per event loop (its HTTP and Redis connections belong to the loop that first used
     them): use `get_gateway()` in async code and `request_sync()` in Celery tasks.
@@ -325,7 +325,7 @@ class Gateway:
         if limits.requests_per_second:
             buckets.append(Bucket(self._key(call, "rl"), limits.requests_per_second, limits.burst, limits.queue_depth))
         if limits.per_call_rps and call.call_session_id:
-            burst = max(1, math.ceil(limits.per_call_rps))  # one second's worth: the seed sets no per-call burst
+            burst = max(1, math.ceil(limits.per_call_rps))  # one second's worth: no per-call burst is configured
             key = self._key(call, "rl", "call", call.call_session_id)
             buckets.append(Bucket(key, limits.per_call_rps, burst, limits.queue_depth))
         return buckets

@@ -1,4 +1,4 @@
-"""The seed's Prometheus metrics of the integration gateway, registered once at import.
+"""The integration gateway's Prometheus metrics, registered once at import.
 
 Labelled by tenant and service: service names are per tenant ("ticketing" exists for many tenants)
 and so are breakers, so a service label alone would mix unrelated backends.

@@ -1,7 +1,7 @@
-"""Retry rules of the seed (exponential backoff with jitter, Retry-After), driven by tenacity.
+"""Retry rules (exponential backoff with jitter, Retry-After), driven by tenacity.
 
 tenacity runs the loop (attempt counting, stop, sleeping through an injectable coroutine); this module
-supplies the seed's policy: which outcomes are retried, and how long to wait before the next attempt.
+supplies the policy: which outcomes are retried, and how long to wait before the next attempt.
 """
 
 import random as _random
@@ -76,7 +76,7 @@ def is_retryable(outcome, policy: RetryPolicy, safe: bool) -> bool:
 
 
 class _Wait:
-    """tenacity wait: the seed's backoff, stretched to a Retry-After header, never above max_backoff."""
+    """tenacity wait: the backoff, stretched to a Retry-After header, never above max_backoff."""
 
     def __init__(self, policy: RetryPolicy, rand: Callable[[], float], jitter: str):
         self.policy, self.rand, self.jitter = policy, rand, jitter

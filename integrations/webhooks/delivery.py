@@ -53,7 +53,7 @@ class AttemptResult:
 def retry_delay(retry_number: int, rand=random.random) -> float:
     """Seconds before retry `retry_number` (1-based): geometric from the base to the maximum, +0-25% jitter.
 
-    With the seed's policy (5 retries, 60 s to 3,600 s): about 60, 167, 465, 1,293 and 3,600 s.
+    With the default policy (5 retries, 60 s to 3,600 s): about 60, 167, 465, 1,293 and 3,600 s.
     """
     policy = settings.WORKER_RETRY
     base, top, retries = policy["backoff_base_seconds"], policy["backoff_max_seconds"], policy["max_retries"]

@@ -71,7 +71,7 @@ class PhoneLeg:
         self._on_audio, self._mix = on_audio, mix
         self._session_rate = session_sample_rate
         self._ice_servers = ice_servers or []
-        self._connect_timeout = connect_timeout  # seed 3.2.6 call_setup_timeout_seconds
+        self._connect_timeout = connect_timeout  # CALL_SETUP_TIMEOUT_SECONDS: ringing/dialing before giving up
         self._setup_timer: asyncio.TimerHandle | None = None
         self._track = PacedAudioTrack(frame_ms=frame_ms, prebuffer=prebuffer, on_sent=self._sent)
         self._to_48k = ToRate(RATE)

@@ -1,4 +1,4 @@
-"""The call recording: both legs mixed into one mono WAV while the call runs, then stored (seed 9.4).
+"""The call recording: both legs mixed into one mono WAV while the call runs, then stored (docs/telephony.md#recordings).
 
 `CallMix` lives in the audio loop. Each leg (the caller's decoded audio, the agent's audio as it
 is sent) is resampled to the recording rate and laid on one timeline. A frame comes with its time

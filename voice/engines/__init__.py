@@ -1,4 +1,4 @@
-"""The voice pipeline's engines, built from an agent's merged settings (seed 3.3.5, 12.3).
+"""The voice pipeline's engines, built from an agent's merged settings (docs/voice-pipeline.md#providers).
 
 `config` is one section of `Agent.effective_settings(settings.VOICE_PIPELINE_DEFAULTS)`; `secrets` is
 `agents.secrets.provider_secrets(tenant=...)`: provider keys and endpoints by name. Which engine runs is

@@ -1,4 +1,4 @@
-"""Per-provider circuit breakers, shared by every call in the process (seed 12.2).
+"""Per-provider circuit breakers, shared by every call in the process (docs/voice-pipeline.md#circuit-breakers).
 
 The framework's fallback adapters keep availability per adapter, that is per call: each new call
 would try a provider that is down and wait for it to fail before falling back, and a call that

@@ -1,4 +1,4 @@
-"""Degradation chains (seed 12.3) on the framework's fallback adapters.
+"""Degradation chains (docs/voice-pipeline.md#providers) on the framework's fallback adapters.
 
 The subclasses add two things the session needs: the chain's provider labels, and an `aclose()`
 that also closes the member engines (the framework's adapters leave their members open).

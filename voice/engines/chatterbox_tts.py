@@ -1,4 +1,4 @@
-"""Client of the Chatterbox TTS node (seed 5.4.3): the wire format lives here and nowhere else.
+"""Client of the Chatterbox TTS node (docs/tts-node.md#api): the wire format lives here and nowhere else.
 
 POST {CHATTERBOX_URL}/synthesize/stream with
     {"text", "voice_id", "options": {"exaggeration", "cfg_weight", "streaming": true}}

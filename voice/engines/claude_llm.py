@@ -1,4 +1,4 @@
-"""Claude through livekit-plugins-anthropic (seed 3.3.4: streaming, tool use, temperature 0.7,
+"""Claude through livekit-plugins-anthropic (streaming, tool use, temperature 0.7,
 max_tokens 1024)."""
 
 from livekit.agents.types import NOT_GIVEN
@@ -34,7 +34,7 @@ def build(config: dict, *, secrets: dict, **_context) -> list[GuardedLLM]:
 
 
 def claude_models(config: dict, secrets: dict) -> list[str]:
-    """The primary model and, when set, the seed's 'Claude Haiku' step ("fallback_model")."""
+    """The primary model and, when set, the 'Claude Haiku' degradation step ("fallback_model")."""
     primary = config["model"]
     secondary = config.get("fallback_model") or secrets.get("anthropic_fallback_model")
     return [primary, secondary] if secondary and secondary != primary else [primary]

@@ -1,4 +1,4 @@
-"""Deepgram live transcription through livekit-plugins-deepgram (seed 3.3.4: nova-2, interim
+"""Deepgram live transcription through livekit-plugins-deepgram (nova-2, interim
 results, punctuation, smart formatting)."""
 
 from urllib.parse import urlsplit

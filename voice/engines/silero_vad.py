@@ -1,4 +1,4 @@
-"""Silero VAD (the plugin ships its ONNX model) with the seed 3.3.5 thresholds."""
+"""Silero VAD (the plugin ships its ONNX model) with the default thresholds (0.5, 250 ms speech, 300 ms silence)."""
 
 from functools import lru_cache
 

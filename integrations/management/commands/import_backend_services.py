@@ -1,4 +1,4 @@
-"""Import a tenant's backend services from a YAML file in the seed's `integration:` format."""
+"""Import a tenant's backend services from a YAML file in the `integration:` format."""
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +10,7 @@ from tenants.models import Tenant
 
 class Command(BaseCommand):
     help = (
-        "Validate a YAML file in the seed's `integration:` format and create or update the tenant's backend "
+        "Validate a YAML file in the `integration:` format and create or update the tenant's backend "
         "services from it. Every error is reported with its path; nothing is imported unless all are valid."
     )
 

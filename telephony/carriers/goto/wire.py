@@ -128,7 +128,7 @@ def subscribed_cursor(message: Any) -> str | None:
     return cursor if isinstance(cursor, str) else None
 
 
-# Event names and their payloads (seed 4.1-4.3, 5.3).
+# Event names and their payloads (docs/telephony.md#inbound-calls, #outbound-calls, #transfers).
 CALL_RINGING = "call.ringing"  # {call_id, from, to, direction}
 CALL_DIALING = "call.dialing"  # {call_id}
 CALL_CONNECTED = "call.connected"  # {call_id, answered_at}
