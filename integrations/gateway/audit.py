@@ -6,6 +6,7 @@ failed write is logged and swallowed: losing an audit row must not fail the call
 
 import logging
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from asgiref.sync import sync_to_async
 
@@ -18,7 +19,7 @@ LEVELS = {"ok": logging.INFO, "http_error": logging.WARNING}
 class AuditRecord:
     """What the gateway knows about one call when it ends; every text in it is already redacted."""
 
-    tenant_id: object
+    tenant_id: str | UUID
     service: str
     method: str
     url: str

@@ -18,9 +18,11 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
+from uuid import UUID
 
 import httpx
 from asgiref.sync import async_to_sync, sync_to_async
+from httpx._types import QueryParamTypes  # httpx's own name for what `params=` accepts
 
 from core.errors import ApplicationError
 from integrations.config import SECRET_REF, ServiceConfig
@@ -83,10 +85,10 @@ class _Resolved:
 @dataclass
 class _Call:
     service: ServiceConfig
-    tenant_id: object
+    tenant_id: str | UUID
     method: str
     url: str
-    params: object
+    params: QueryParamTypes | None
     body: object
     call_session_id: str
     safe: bool
@@ -191,6 +193,8 @@ class Gateway:
         self.key_prefix, self.audit, self.sleep, self.rand, self.jitter = key_prefix, audit, sleep, rand, jitter
         self.tokens = tokens
         self._redis = None
+        self.breakers: LocalBreakers | RedisBreakers
+        self.limiter: LocalRateLimiter | RedisRateLimiter
         if redis_url:
             import redis.asyncio
 
@@ -218,7 +222,7 @@ class Gateway:
         self,
         service: ServiceConfig,
         *,
-        tenant_id,
+        tenant_id: str | UUID,
         resolver,
         path: str = "",
         json=None,
@@ -363,20 +367,21 @@ class Gateway:
             ) from exc
 
     async def _attempt(self, call: _Call) -> httpx.Response:
-        headers, token = call.headers, None
-        if call.oauth is not None:
-            token = await self.tokens.token(call.client, call.tenant_id, call.oauth, call.service.timeout)
+        headers, token, client, oauth = call.headers, None, call.client, call.oauth
+        assert client is not None  # _prepare chose it before any attempt
+        if oauth is not None:
+            token = await self.tokens.token(client, call.tenant_id, oauth, call.service.timeout)
             call.redactor.add_secret(token)
             headers = {**headers, "Authorization": f"Bearer {token}"}
         call.sent_headers = headers
         body = {"json": call.body} if call.content is None else {"content": call.content}
-        call.response = await call.client.request(
+        call.response = await client.request(
             call.method, call.url, params=call.params, headers=headers, timeout=call.service.timeout, **body
         )
-        if token and call.response.status_code == 401 and not call.token_refreshed:
+        if oauth is not None and token and call.response.status_code == 401 and not call.token_refreshed:
             # The token may have been revoked early: drop it and try once more with a fresh one.
             call.token_refreshed = True
-            self.tokens.invalidate(call.tenant_id, call.oauth, token)
+            self.tokens.invalidate(call.tenant_id, oauth, token)
             return await self._attempt(call)
         return call.response
 

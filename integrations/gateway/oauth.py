@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -31,6 +32,14 @@ class ClientCredentials:
     client_id: str
     client_secret: str
     scopes: tuple[str, ...] = ()
+
+
+class TokenClient(Protocol):
+    """What fetching a token needs of an HTTP client: an httpx.AsyncClient, or anything posting like one."""
+
+    async def post(
+        self, url: str, *, data: dict[str, str], auth: tuple[str, str], headers: dict[str, str], timeout: float
+    ) -> httpx.Response: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class TokenCache:
             locks = self._locks.setdefault(asyncio.get_running_loop(), {})
             return locks.setdefault(key, asyncio.Lock())
 
-    async def token(self, client: httpx.AsyncClient, tenant_id, creds: ClientCredentials, timeout) -> str:
+    async def token(self, client: TokenClient, tenant_id, creds: ClientCredentials, timeout) -> str:
         """A valid access token, fetched only when none is cached or the cached one is about to expire."""
         key = self.key(tenant_id, creds)
         cached = self._tokens.get(key)
@@ -88,7 +97,7 @@ class TokenCache:
         self._tokens.clear()
 
 
-async def fetch_token(client: httpx.AsyncClient, creds: ClientCredentials, timeout, clock) -> _Token:
+async def fetch_token(client: TokenClient, creds: ClientCredentials, timeout, clock) -> _Token:
     """Exchange the client credentials for an access token at the token endpoint."""
     data = {"grant_type": "client_credentials"}
     if creds.scopes:

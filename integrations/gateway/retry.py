@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
+from tenacity import AsyncRetrying, Future, RetryCallState, stop_after_attempt
 
 from integrations.config import RetryPolicy
 
@@ -75,6 +75,12 @@ def is_retryable(outcome, policy: RetryPolicy, safe: bool) -> bool:
     return False  # our own errors (config, OAuth token endpoint) and anything unexpected
 
 
+def outcome_of(state: RetryCallState) -> Future:
+    """The last attempt's outcome: tenacity sets it before it calls wait, retry, stop or the error callback."""
+    assert state.outcome is not None
+    return state.outcome
+
+
 class _Wait:
     """tenacity wait: the backoff, stretched to a Retry-After header, never above max_backoff."""
 
@@ -83,7 +89,8 @@ class _Wait:
 
     def __call__(self, state: RetryCallState) -> float:
         delay = backoff(self.policy, state.attempt_number, self.rand, self.jitter)
-        response = None if state.outcome.failed else state.outcome.result()
+        outcome = outcome_of(state)
+        response = None if outcome.failed else outcome.result()
         hint = retry_after_seconds(response)
         if hint is not None:
             delay = max(delay, hint)
@@ -92,7 +99,7 @@ class _Wait:
 
 def _last_outcome(state: RetryCallState):
     # Out of attempts: hand back the last response (or raise the last exception) instead of RetryError.
-    return state.outcome.result()
+    return outcome_of(state).result()
 
 
 def retrying(
@@ -107,7 +114,8 @@ def retrying(
     """A tenacity controller for one gateway call under `policy`."""
 
     def should_retry(state: RetryCallState) -> bool:
-        outcome = state.outcome.exception() if state.outcome.failed else state.outcome.result()
+        last = outcome_of(state)
+        outcome = last.exception() if last.failed else last.result()
         return is_retryable(outcome, policy, safe)
 
     return AsyncRetrying(

@@ -22,7 +22,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis
@@ -30,7 +30,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_any
 
 from integrations.config import RetryPolicy
 from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLimiter, acquire
-from integrations.gateway.retry import backoff, is_retryable, retry_after_seconds
+from integrations.gateway.retry import backoff, is_retryable, outcome_of, retry_after_seconds
 from telephony.carriers.goto import metrics, wire
 from telephony.carriers.goto.auth import TokenProvider
 from telephony.carriers.goto.config import (
@@ -49,6 +49,9 @@ from telephony.carriers.goto.config import (
     _invalid,
     dial_string,
 )
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis as AsyncRedis
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class GoToConnectClient:
         self.tokens = tokens or TokenProvider(config, transport=transport)
         self.sleep, self.rand, self.retry_policy = sleep, rand, retry_policy
         self.bucket = rate_bucket(config)
-        self._redis = None
+        self._redis: AsyncRedis | None = None
         self.limiter = limiter if limiter is not None else self._default_limiter()
         self._http = httpx.AsyncClient(
             base_url=config.api_base_url,
@@ -202,7 +205,9 @@ class GoToConnectClient:
         path = endpoint.path(_checked_id(call_id, "call_id")) if call_id is not None else endpoint.path()
         started = time.perf_counter()
         try:
-            response = await self._retrying(operation)(self._attempt, operation, endpoint.method, path, body)
+            response: httpx.Response = await self._retrying(operation)(
+                self._attempt, operation, endpoint.method, path, body
+            )
         except httpx.TimeoutException as exc:
             raise self._transport_error(operation, "timed out", "pbx_timeout", 504, exc) from exc
         except httpx.HTTPError as exc:
@@ -215,21 +220,25 @@ class GoToConnectClient:
         policy, safe = self.retry_policy, operation in IDEMPOTENT
 
         def should_retry(state: RetryCallState) -> bool:
-            outcome = state.outcome.exception() if state.outcome.failed else state.outcome.result()
+            last = outcome_of(state)
+            outcome = last.exception() if last.failed else last.result()
             return is_retryable(outcome, policy, safe)
 
         def wait(state: RetryCallState) -> float:
             delay = backoff(policy, state.attempt_number, self.rand, "equal")
-            hint = None if state.outcome.failed else retry_after_seconds(state.outcome.result())
+            last = outcome_of(state)
+            hint = None if last.failed else retry_after_seconds(last.result())
             return max(delay, hint or 0.0)
 
         return AsyncRetrying(
-            stop=stop_any(stop_after_attempt(policy.max_attempts), _retry_after_too_long),
+            # tenacity's stop_any is annotated for stop_base only, but calls its stops as the plain
+            # `(RetryCallState) -> bool` callables that its own `stop=` accepts.
+            stop=stop_any(stop_after_attempt(policy.max_attempts), _retry_after_too_long),  # type: ignore[arg-type]
             wait=wait,
             retry=should_retry,
             sleep=self.sleep,
             before_sleep=lambda state: metrics.pbx_retries_total.labels(operation).inc(),
-            retry_error_callback=lambda state: state.outcome.result(),  # the last response, or raise its error
+            retry_error_callback=lambda state: outcome_of(state).result(),  # the last response, or raise its error
             reraise=True,
         )
 
@@ -326,9 +335,10 @@ class GoToConnectClient:
 
 
 def _retry_after_too_long(state: RetryCallState) -> bool:
-    if state.outcome.failed:
+    last = outcome_of(state)
+    if last.failed:
         return False
-    hint = retry_after_seconds(state.outcome.result())
+    hint = retry_after_seconds(last.result())
     return hint is not None and hint > MAX_RETRY_AFTER_SECONDS
 
 

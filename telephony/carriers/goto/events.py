@@ -22,7 +22,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.core.cache.backends.locmem import LocMemCache
@@ -33,6 +33,9 @@ from integrations.config import RetryPolicy
 from integrations.gateway.retry import backoff
 from telephony.carriers.goto import metrics, wire
 from telephony.carriers.goto.client import GoToConfig, GoToConnectError, TokenProvider
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis as AsyncRedis
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class EventDeduplicator:
         self._local = LocMemCache(
             local_name, {"TIMEOUT": self.ttl, "OPTIONS": {"MAX_ENTRIES": LOCAL_DEDUP_MAX_ENTRIES}}
         )
-        self._redis = None
+        self._redis: AsyncRedis | None = None
 
     def _key(self, event_id: str) -> str:
         if len(event_id) <= MAX_KEY_ID_CHARS and event_id.isprintable() and " " not in event_id:
@@ -92,16 +95,16 @@ class EventDeduplicator:
         key = self._key(event_id)
         if self.redis_url:
             try:
-                return not await self._client().set(key, 1, nx=True, ex=self.ttl)
+                return not await self._client(self.redis_url).set(key, 1, nx=True, ex=self.ttl)
             except redis.RedisError:
                 logger.warning("PBX event dedup in process only: Redis failed", exc_info=True)
         return not self._local.add(key, 1, self.ttl)
 
-    def _client(self):
+    def _client(self, redis_url: str) -> "AsyncRedis":
         if self._redis is None:
             import redis.asyncio
 
-            self._redis = redis.asyncio.Redis.from_url(self.redis_url)
+            self._redis = redis.asyncio.Redis.from_url(redis_url)
         return self._redis
 
     async def aclose(self) -> None:
