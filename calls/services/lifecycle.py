@@ -23,7 +23,7 @@ from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-STATUS_EVENTS = {
+STATUS_EVENTS: dict[str, str] = {
     CallStatus.RINGING: CallEvent.Type.CALL_RINGING,
     CallStatus.DIALING: CallEvent.Type.CALL_DIALING,
     CallStatus.CONNECTED: CallEvent.Type.CALL_CONNECTED,
@@ -165,6 +165,7 @@ def _event_payload(call: Call, previous: str) -> dict:
     if call.status in (CallStatus.RINGING, CallStatus.DIALING):
         return base | {"from": call.from_number, "to": call.to_number, "direction": call.direction}
     if call.status == CallStatus.CONNECTED:
+        assert call.answered_at is not None  # the transition to connected has just set it
         return base | {"answered_at": call.answered_at.isoformat()}
     if call.status == CallStatus.ENDED:
         return base | {"duration": call.duration_seconds, "end_reason": call.end_reason}
@@ -264,6 +265,8 @@ def call_check_allowed(tenant: Tenant, agent: Agent) -> None:
         raise ApplicationError(
             "No plan and no remaining credit: add credit to place calls.", code="insufficient_credits", status_code=402
         )
+    if admission.max_concurrent_calls is None:  # no limit (billing not installed)
+        return
     active = concurrency.active_calls_at_limit(tenant_id=tenant.pk, limit=admission.max_concurrent_calls)
     if active is not None:
         raise ApplicationError(

@@ -3,7 +3,7 @@
 import pytest
 from django.core.cache import cache
 
-from calls import concurrency
+from calls import concurrency, policies
 from calls.models import Call
 from calls.services import call_create, call_start_outbound, call_transition
 from core.errors import ApplicationError
@@ -82,6 +82,12 @@ def test_redis_down_falls_back_to_the_database(tenant, agent, settings):
     assert concurrency.active_calls_count(tenant_id=tenant.pk) == 1
     start(tenant, agent)
     assert concurrency.active_calls_at_limit(tenant_id=tenant.pk, limit=2) == 2
+
+
+def test_without_billing_a_tenant_has_no_concurrent_call_limit(tenant, agent, monkeypatch):
+    monkeypatch.setattr(policies, "_admission", None)  # no billing hook: Admission(True, None), no limit
+    calls = [start(tenant, agent) for _ in range(3)]
+    assert members(tenant) == {str(call.pk) for call in calls}
 
 
 def test_each_tenant_has_its_own_set(tenant, other_tenant, agent):
