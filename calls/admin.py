@@ -6,6 +6,7 @@ added or deleted by hand.
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.utils.html import format_html
 
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
@@ -105,7 +106,7 @@ class CallAdmin(PlatformModelAdmin):
         ("Metadata (JSON)", {"fields": ("metadata",)}),
     )
     # Everything but the free-form metadata is the platform's record of the call.
-    readonly_fields = tuple(field for fieldset in fieldsets for field in fieldset[1]["fields"] if field != "metadata")
+    readonly_fields = tuple(field for field in flatten_fieldsets(fieldsets) if field != "metadata")
     inlines = (TranscriptTurnInline, CallEventInline, ToolCallInline, RecordingInline)
 
     def get_queryset(self, request):

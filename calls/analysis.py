@@ -70,7 +70,7 @@ def _anthropic_key(call: Call) -> str:
 
 
 def analysis_schema(config: dict) -> dict:
-    outcome = {"type": "string", "description": "The call's outcome."}
+    outcome: dict[str, str | list[str]] = {"type": "string", "description": "The call's outcome."}
     if config.get("outcomes"):
         outcome["enum"] = [o["name"] for o in config["outcomes"]]
     properties = {

@@ -261,7 +261,9 @@ class TransferInput(Input):
     target = serializers.CharField(
         max_length=100, help_text="E.164, ext:NNN, or the name of one of the agent's transfer targets."
     )
-    context = serializers.CharField(
+    # DRF's serializer metaclass takes declared fields off the class, so this never shadows Field.context;
+    # the stubs can only see a class attribute replacing that property.
+    context = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_blank=True, default="", max_length=2000, help_text="What the target should know."
     )
 

@@ -247,7 +247,7 @@ class LiveCallConsumer(LiveSocket):
                 )
             await database_sync_to_async(self._act)(kind, content)
         except ApplicationError as exc:
-            reply = {"type": "error", "code": exc.code, "message": exc.message}
+            reply: dict[str, object] = {"type": "error", "code": exc.code, "message": exc.message}
             if getattr(exc, "fields", None):
                 reply["fields"] = exc.fields
             await self.send_json(reply)

@@ -37,7 +37,7 @@ class CallFilter(StrictFilterSet):
 
     class Meta:
         model = Call
-        fields = []
+        fields: list[str] = []
 
     def filter_number(self, queryset, name, value):
         return queryset.filter(Q(from_number=value) | Q(to_number=value))

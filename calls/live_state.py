@@ -35,7 +35,7 @@ _local_lock = threading.Lock()
 HISTORY_LIMIT = 50  # turns kept in the context; the database has them all
 TOOL_LIMIT = 20
 
-STATUS_OF_EVENT = {
+STATUS_OF_EVENT: dict[str, str] = {
     CallEvent.Type.CALL_RINGING: CallStatus.RINGING,
     CallEvent.Type.CALL_DIALING: CallStatus.DIALING,
     CallEvent.Type.CALL_CONNECTED: CallStatus.CONNECTED,

@@ -49,7 +49,7 @@ def _finalize(call: Call, turns: list[TranscriptTurn]) -> None:
 
 
 def talk_stats(call: Call, turns: list[TranscriptTurn]) -> dict:
-    talk = {TranscriptTurn.Speaker.AGENT: 0.0, TranscriptTurn.Speaker.CALLER: 0.0}
+    talk: dict[str, float] = {TranscriptTurn.Speaker.AGENT: 0.0, TranscriptTurn.Speaker.CALLER: 0.0}
     for turn in turns:
         if turn.speaker in talk and turn.ended_at:
             talk[turn.speaker] += (turn.ended_at - turn.started_at).total_seconds()

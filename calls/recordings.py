@@ -22,7 +22,7 @@ class RecordingGone(Exception):
 
 def recording_content_type(recording: Recording) -> str:
     known = AUDIO_TYPES.get((recording.format or "").lower())
-    return known or mimetypes.guess_type(recording.file.name)[0] or "application/octet-stream"
+    return known or mimetypes.guess_type(recording.file.name or "")[0] or "application/octet-stream"
 
 
 def recording_response(request, recording: Recording):
@@ -30,12 +30,13 @@ def recording_response(request, recording: Recording):
 
     Raises RecordingGone when there is no file behind the row, and RangeNotSatisfiable for a range past its end.
     """
-    if not recording.file:
+    name = recording.file.name
+    if not name:  # what `not recording.file` tests
         raise RecordingGone
     try:
         return storage_file_response(
             request,
-            name=recording.file.name,
+            name=name,
             storage=recording.file.storage,
             content_type=recording_content_type(recording),
             version=recording.updated_at.isoformat() if recording.updated_at else "",

@@ -31,7 +31,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 # Ringing is how inbound calls start and dialing how outbound ones do.
-DIRECTION_ONLY = {S.RINGING: "inbound", S.DIALING: "outbound"}
+DIRECTION_ONLY: dict[str, str] = {S.RINGING: "inbound", S.DIALING: "outbound"}
 
 
 def status_label(status: str) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import math
+from typing import TypedDict
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -86,14 +87,12 @@ class CallDetailView(TenantPageMixin, TemplateView):
             raise Http404("No such call.")
         start = call.started_at or call.created_at
         turns = list(call.turns.all())
-        for turn in turns:
-            turn.offset = offset_text((turn.started_at - start).total_seconds())
         context.update(
             call=call,
             page_title=presentation.call_title(call),
             outcome=presentation.call_outcome(call),
             duration=presentation.shown_duration(call),
-            turns=turns,
+            turns=[{"turn": turn, "offset": offset_text((turn.started_at - start).total_seconds())} for turn in turns],
             tool_calls=[_tool_call_view(tool_call) for tool_call in call.tool_calls.all()],
             events=[_event_view(event, start) for event in call.events.all()],
             recording=call.recordings.first(),
@@ -144,9 +143,15 @@ def _plain(value) -> str:
     return str(value)
 
 
+class _LatencyRow(TypedDict):
+    turn: TranscriptTurn
+    values: list[object]  # one per LATENCY_COLUMNS: milliseconds where the turn's metadata has a number
+
+
 def _latency(turns: list[TranscriptTurn]) -> dict:
     """One row per agent turn (the STT delay from the caller turn it answers) and p50/p95 per column."""
-    rows, previous = [], None
+    rows: list[_LatencyRow] = []
+    previous: TranscriptTurn | None = None
     for turn in turns:
         if turn.speaker == TranscriptTurn.Speaker.AGENT:
             metadata = dict(turn.metadata or {})
@@ -157,7 +162,7 @@ def _latency(turns: list[TranscriptTurn]) -> dict:
         previous = turn
     columns = []
     for index, (key, label) in enumerate(LATENCY_COLUMNS):
-        present = [row["values"][index] for row in rows if isinstance(row["values"][index], int | float)]
+        present = [value for row in rows if isinstance(value := row["values"][index], int | float)]
         columns.append({"key": key, "label": label, "p50": percentile(present, 0.5), "p95": percentile(present, 0.95)})
     return {"rows": rows, "columns": columns}
 

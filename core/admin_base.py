@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from typing import ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
@@ -107,9 +108,9 @@ class PlatformModelAdmin(StaffSeeEveryTenantMixin, admin.ModelAdmin):
     """Base of the platform's admins: every tenant's rows, UUID search and fields set only on creation."""
 
     # Pasting an id from a log or an API response finds the row; children add e.g. "call".
-    uuid_search_fields = ("pk",)
+    uuid_search_fields: tuple[str, ...] = ("pk",)
     # Identity fields (tenant, slug): editable on the add form, fixed afterwards.
-    create_only_fields = ()
+    create_only_fields: tuple[str, ...] = ()
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -138,7 +139,7 @@ class PlatformModelAdmin(StaffSeeEveryTenantMixin, admin.ModelAdmin):
 class TenantOwnedAdmin(PlatformModelAdmin):
     """Admin of a row that belongs to a tenant: the tenant is chosen on creation and fixed afterwards."""
 
-    autocomplete_fields = ("tenant",)
+    autocomplete_fields: ClassVar[tuple[str, ...]] = ("tenant",)
     create_only_fields = ("tenant",)
 
 

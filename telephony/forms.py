@@ -1,5 +1,7 @@
 """Dashboard forms of the telephony app."""
 
+from typing import cast
+
 from django import forms
 
 from agents.models import Agent
@@ -20,6 +22,6 @@ class NumberAssignForm(ServiceErrorsMixin, forms.Form):
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].queryset = agent_list(tenant=tenant)
+        cast(forms.ModelChoiceField, self.fields["agent"]).queryset = agent_list(tenant=tenant)
 
     service_error_aliases = {"agent_id": "agent"}  # the service's name for this form's `agent`

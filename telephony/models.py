@@ -67,5 +67,5 @@ class PhoneNumber(TenantOwnedModel):
 
     def clean(self) -> None:
         super().clean()
-        if self.agent_id and self.tenant_id and self.agent.tenant_id != self.tenant_id:
+        if self.agent_id and self.tenant_id and self.agent is not None and self.agent.tenant_id != self.tenant_id:
             raise ValidationError({"agent": "This agent belongs to another tenant."})

@@ -11,6 +11,7 @@ result. `TurnLatency` puts it on the first agent audio after the caller stopped,
 """
 
 import collections
+from typing import TypeGuard
 
 from prometheus_client import Histogram
 
@@ -69,7 +70,7 @@ def observe(*, tenant: str, role: str, report: dict, voice: str = "") -> None:
             histogram.labels(**labels).observe(value)
 
 
-def _usable(value) -> bool:
+def _usable(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and value >= 0
 
 
