@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from integrations.config import BreakerPolicy
+from integrations.gateway.redisclock import NOW_LUA, now_arg
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2  # the values of vg_integration_circuit_breaker_state
 SUCCESS, FAILURE, NEUTRAL = "s", "f", "n"  # NEUTRAL: the call never reached the backend (e.g. rate limited)
@@ -95,15 +96,9 @@ class LocalBreakers:
             self._states.clear()
 
 
-# ARGV[1]: the caller's clock reading, or "" for Redis's own clock (production: one clock for every process).
-_NOW = (
-    "local now = tonumber(ARGV[1]) "
-    "if not now then local t = redis.call('TIME') now = tonumber(t[1]) + tonumber(t[2]) / 1000000 end "
-)
-
 # KEYS[1]: breaker hash. ARGV: now, timeout, half_open_requests, lease. Returns {allowed, state, trial, generation}.
 ACQUIRE_LUA = (
-    _NOW
+    NOW_LUA
     + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'opened_at', 'inflight', 'gen', 'trial_at')
 local state, gen = tonumber(h[1]) or 0, tonumber(h[4]) or 0
@@ -125,7 +120,7 @@ return {1, 2, 1, gen}
 # KEYS[1]: breaker hash. ARGV: now, outcome (s/f/n), trial (0/1), generation, threshold, success_threshold,
 # ttl seconds. Returns the state after the outcome.
 RECORD_LUA = (
-    _NOW
+    NOW_LUA
     + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'failures', 'inflight', 'successes', 'gen')
 local state, gen = tonumber(h[1]) or 0, tonumber(h[5]) or 0
@@ -161,7 +156,7 @@ return state
 )
 
 STATE_LUA = (
-    _NOW
+    NOW_LUA
     + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'opened_at')
 local state = tonumber(h[1]) or 0
@@ -197,4 +192,4 @@ class RedisBreakers:
         return int(await self._state(keys=[key], args=[self._now(), repr(policy.timeout)]))
 
     def _now(self) -> str:
-        return "" if self.clock is None else repr(self.clock())
+        return now_arg(self.clock)

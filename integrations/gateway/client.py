@@ -199,7 +199,7 @@ class Gateway:
             import redis.asyncio
 
             self._redis = redis.asyncio.Redis.from_url(redis_url)
-            self.breakers, self.limiter = RedisBreakers(self._redis, clock=clock), RedisRateLimiter(self._redis)
+            self.breakers, self.limiter = RedisBreakers(self._redis, clock=clock), RedisRateLimiter(self._redis, clock)
         else:
             # `clock` (tests): breakers of its own on that clock, not the process-wide ones.
             self.breakers, self.limiter = (LocalBreakers(clock) if clock else LOCAL_BREAKERS), LOCAL_LIMITER

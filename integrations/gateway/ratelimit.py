@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from integrations.gateway.redisclock import NOW_LUA, now_arg
+
 EPSILON = 1e-9
 
 
@@ -78,15 +80,15 @@ class LocalRateLimiter:
             self._buckets.clear()
 
 
-# KEYS: bucket keys. ARGV: rate, burst, queue_depth for each key. Redis's own clock, so processes on
-# hosts with skewed clocks agree. Returns {0, index of the full bucket} or {1, wait in microseconds}.
-RESERVE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# KEYS: bucket keys. ARGV: now ("" for Redis's own clock, so processes on hosts with skewed clocks agree),
+# then rate, burst, queue_depth for each key. Returns {0, index of the full bucket} or {1, wait in microseconds}.
+RESERVE_LUA = (
+    NOW_LUA
+    + """
 local plans = {}
 local longest = 0
 for i, key in ipairs(KEYS) do
-  local rate, burst, depth = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local rate, burst, depth = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
   local state = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(state[1]) or burst
   local ts = tonumber(state[2]) or now
@@ -106,12 +108,14 @@ for i, key in ipairs(KEYS) do
 end
 return {1, math.ceil(longest * 1000000)}
 """
+)
 
-CANCEL_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# KEYS: bucket keys. ARGV: now, then rate and burst for each key.
+CANCEL_LUA = (
+    NOW_LUA
+    + """
 for i, key in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2*i-1]), tonumber(ARGV[2*i])
+  local rate, burst = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
   local state = redis.call('HMGET', key, 'tokens', 'ts')
   if state[1] then
     local tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate + 1)
@@ -120,25 +124,30 @@ for i, key in ipairs(KEYS) do
 end
 return 1
 """
+)
 
 
 class RedisRateLimiter:
-    """Buckets in Redis (hashes with a TTL), shared by every process that talks to the same Redis."""
+    """Buckets in Redis (hashes with a TTL), shared by every process that talks to the same Redis.
 
-    def __init__(self, redis):
-        self.redis = redis
+    Time is Redis's own clock; a test passes `clock` to drive it instead."""
+
+    def __init__(self, redis, clock: Callable[[], float] | None = None):
+        self.redis, self.clock = redis, clock
         self._reserve = redis.register_script(RESERVE_LUA)
         self._cancel = redis.register_script(CANCEL_LUA)
 
     async def reserve(self, buckets: list[Bucket]) -> Reservation:
-        args = [value for b in buckets for value in (repr(float(b.rate)), b.burst, b.queue_depth)]
+        args: list[str | int] = [now_arg(self.clock)]
+        args += [value for b in buckets for value in (repr(float(b.rate)), b.burst, b.queue_depth)]
         granted, value = await self._reserve(keys=[b.key for b in buckets], args=args)
         if not granted:
             return Reservation(False, refused=buckets[int(value) - 1])
         return Reservation(True, wait=int(value) / 1_000_000)
 
     async def cancel(self, buckets: list[Bucket]) -> None:
-        args = [value for b in buckets for value in (repr(float(b.rate)), b.burst)]
+        args: list[str | int] = [now_arg(self.clock)]
+        args += [value for b in buckets for value in (repr(float(b.rate)), b.burst)]
         await self._cancel(keys=[b.key for b in buckets], args=args)
 
 
