@@ -66,6 +66,7 @@ def assert_no_server_error(response, what: str) -> None:
         assert set(body) == {"error"} and set(body["error"]) == {"type", "code", "message", "fields"}, what
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_every_operation_survives_every_hostile_body_and_method(seeded, settings, debug):  # noqa: F811
     settings.DEBUG = debug

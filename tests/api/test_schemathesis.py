@@ -223,6 +223,7 @@ def _exercise(operation, mode, strategy, base_url, session, statuses, failures) 
     run()
 
 
+@pytest.mark.fuzz
 def test_api_conforms_to_its_openapi_schema(live_server, seeded):
     config = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
     schema = schemathesis.openapi.from_url(f"{live_server.url}/v1/schema?format=json", config=config, timeout=30)

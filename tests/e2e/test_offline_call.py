@@ -19,6 +19,8 @@ from tests.voice.session_support import make_agent
 from voice.engines.whisper_stt import get_model, to_whisper_input
 from voice.management.commands import simulate_call
 
+pytestmark = pytest.mark.e2e  # whole calls through the offline engines (`make test-fast` skips them)
+
 
 @pytest.fixture(scope="module")
 def whisper():

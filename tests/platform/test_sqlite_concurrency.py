@@ -25,6 +25,7 @@ DRAIN_TIMEOUT = 240  # generous: the outbox is slow only when the machine is; th
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.e2e,
     pytest.mark.skipif(
         connection.vendor != "sqlite", reason="the embedded-default test runs in the SQLite pass of the suite"
     ),

@@ -140,6 +140,7 @@ def test_outbound_call_not_answered_ends_with_the_pbx_reason(agent, settings, re
     assert "call.ended" in events_of(call)
 
 
+@pytest.mark.slow
 def test_outbound_call_answered_by_a_machine_gets_the_voicemail_message(agent, settings, tmp_path):
     greeting = speech_wav(
         "Hi, you've reached Dana. I can't take your call right now. Please leave a message after the tone."

@@ -14,6 +14,8 @@ from tests.telephony.bridge_support import phone_system, wait_for_call, wait_qui
 from tests.telephony.peer import speech_wav
 from tests.voice.session_support import make_agent
 
+pytestmark = pytest.mark.e2e  # a PBX, the media worker and an agent session, end to end (`make test-fast` skips them)
+
 OUR_NUMBER, CALLER = "+15559876543", "+15551234567"
 GREETING = "Thank you for calling Acme Dental. How can I help?"
 

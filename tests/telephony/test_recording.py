@@ -363,6 +363,7 @@ class Schedule:
         track._next_pcm = logged
 
 
+@pytest.mark.slow
 async def test_a_long_call_keeps_the_caller_where_they_spoke_relative_to_the_agent(tmp_path):
     # Six turns over the real legs (an aiortc caller, the bridge's PhoneLeg), and after each caller line
     # the event loop is blocked for 0.3 s, as the speech engines block it on a busy machine: caller

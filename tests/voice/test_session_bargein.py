@@ -32,6 +32,7 @@ async def barge_in(call, tts):
     return caller
 
 
+@pytest.mark.slow
 def test_caller_talking_over_the_agent_cuts_it_off(call):
     tts = ToneTTS(seconds_per_char=0.04)
     caller = run(barge_in, call, tts)

@@ -127,6 +127,8 @@ def test_unreadable_wav(demo, tmp_path):
         simulate("--agent", "Appointment Scheduler", "--caller-wav", str(bad))
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_caller_wav_alone_runs_the_readme_call_in_a_fresh_process(tmp_path):
     """`simulate_call --caller-wav a.wav` with no --say, as docs/voice-pipeline.md documents it, in a process of its own.
 

@@ -15,6 +15,8 @@ from tests.voice.fakes.audio import rms
 from tests.voice.voice_node import TOKEN, start_node
 from voice.engines.chatterbox_tts import ChatterboxOptions, ChatterboxTTS
 
+pytestmark = pytest.mark.e2e  # the TTS node served in its own process (`make test-fast` skips them)
+
 SEED_TEXT = "I'd be happy to help you with that [chuckle]. Let me check your account."
 
 
