@@ -116,7 +116,7 @@ def redis_available() -> bool:
 
 @pytest.fixture
 def redis_prefix():
-    """A test-only key prefix in Redis db 13, deleted afterwards; CI (CI set) must have Redis."""
+    """A test-only key prefix in the tests' Redis db 11, deleted afterwards; CI (CI set) must have Redis."""
     if not redis_available():
         if os.environ.get("CI"):
             pytest.fail(f"Redis does not answer at {REDIS_URL}; CI always runs these tests")
