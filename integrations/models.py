@@ -19,6 +19,7 @@ class ProviderCredential(TenantOwnedModel):
         DEEPGRAM = "deepgram", "Deepgram"
         GOTOCONNECT = "gotoconnect", "GoToConnect"
         LIVEKIT = "livekit", "LiveKit"
+        TWILIO = "twilio", "Twilio"
         HTTP = "http", "Generic HTTP (backend secret)"
 
     class Verification(models.TextChoices):
@@ -48,7 +49,7 @@ class ProviderCredential(TenantOwnedModel):
                 condition=Q(name__regex=r"^[A-Za-z_][A-Za-z0-9_]{0,99}\Z"), name="credential_name_format"
             ),
             models.CheckConstraint(
-                condition=Q(provider__in=["anthropic", "deepgram", "gotoconnect", "livekit", "http"]),
+                condition=Q(provider__in=["anthropic", "deepgram", "gotoconnect", "livekit", "twilio", "http"]),
                 name="credential_provider_valid",
             ),
         ]

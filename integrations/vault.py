@@ -204,6 +204,7 @@ SECRET_SHAPES = {
         urls=("url",),
         schemes=("http", "https", "ws", "wss"),
     ),
+    "twilio": SecretShape(required=("account_sid", "auth_token"), primary="auth_token"),
     "http": SecretShape(required=("value",), primary="value", optional=("check_url", "header"), urls=("check_url",)),
 }
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an RFC 9110 token

@@ -14,6 +14,7 @@ class PhoneNumber(TenantOwnedModel):
 
     class Provider(models.TextChoices):
         GOTOCONNECT = "gotoconnect", "GoToConnect"
+        TWILIO = "twilio", "Twilio"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -36,7 +37,12 @@ class PhoneNumber(TenantOwnedModel):
         related_name="phone_numbers",
         help_text="The agent that answers calls to this number. Empty: calls are rejected.",
     )
-    provider = models.CharField(max_length=30, choices=Provider.choices, default=Provider.GOTOCONNECT)
+    provider = models.CharField(
+        max_length=30,
+        choices=Provider.choices,
+        default=Provider.GOTOCONNECT,
+        help_text="The carrier that serves this number: its calls arrive and are dialled through it.",
+    )
     external_id = models.CharField(
         max_length=255, blank=True, help_text="The number's id at the provider (GoToConnect line or DID id)."
     )
