@@ -18,10 +18,14 @@ import collections
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from livekit import rtc
 from livekit.agents.voice import io
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
+
+if TYPE_CHECKING:  # room_io is imported only where a room is used
+    from livekit.agents.voice import room_io
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +259,7 @@ async def connect_room(*, url: str, api_key: str, api_secret: str, room_name: st
     return room
 
 
-def room_options(*, caller_identity: str | None):
+def room_options(*, caller_identity: str | None) -> "room_io.RoomOptions":
     """Listen to the caller's participant (the bridge publishes the phone leg under it)."""
     from livekit.agents.voice import room_io
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from livekit import rtc
 
 from voice import io
 
@@ -20,7 +21,7 @@ class InProcessMedia:
 class RoomMedia:
     """A LiveKit room the agent has joined (`io.connect_room`); the framework's RoomIO does the rest."""
 
-    room: object
+    room: rtc.Room
     caller_identity: str | None = None
 
 

@@ -3,6 +3,7 @@
 import logging
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -11,6 +12,12 @@ from agents.models import KnowledgeDocument
 from agents.secrets import provider_secrets
 from core.errors import NotFound
 from tenants.models import Tenant
+
+if TYPE_CHECKING:  # livekit-agents is imported where the engines are built, not with the profile
+    from livekit.agents import llm as lk_llm
+    from livekit.agents import stt as lk_stt
+    from livekit.agents import tts as lk_tts
+    from livekit.agents.vad import VAD
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +109,10 @@ def _voice_data(voice) -> dict:
 
 @dataclass
 class PipelineModels:
-    stt: object
-    llm: object
-    tts: object
-    vad: object
+    stt: "lk_stt.STT"
+    llm: "lk_llm.LLM"
+    tts: "lk_tts.TTS"
+    vad: "VAD"
 
     async def aclose(self) -> None:
         for engine in (self.stt, self.llm, self.tts):

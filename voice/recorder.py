@@ -16,6 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 from channels.db import database_sync_to_async
 from livekit.agents import llm
@@ -69,7 +70,7 @@ def next_turn_number(call_id, tenant_id) -> int:
     return call_services.turn_next_number(call_id=call_id, tenant_id=tenant_id)
 
 
-def write_turn(*, call_id, tenant_id, turn_number: int, record: TurnRecord) -> int:
+def write_turn(*, call_id, tenant_id, turn_number: int, record: TurnRecord) -> UUID:
     turn = call_services.turn_record(
         call_id=call_id,
         tenant_id=tenant_id,
@@ -121,7 +122,7 @@ class CallRecorder:
     def __init__(self, *, call_id, tenant_id, voice: str = "", first_turn: int = 1):
         self.call_id, self.tenant_id, self.voice = call_id, str(tenant_id), voice
         self._turn_number = first_turn
-        self._last_caller_turn = None  # tool calls are linked to the caller turn that led to them
+        self._last_caller_turn: UUID | None = None  # tool calls are linked to the caller turn that led to them
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._pushes: set[asyncio.Task] = set()  # interim transcripts on their way to the bus
@@ -154,14 +155,15 @@ class CallRecorder:
         text = (item.text_content or "").strip()
         if not text:
             return
-        report = dict(item.metrics or {})
+        timings = item.metrics or {}
+        report = dict(timings)
         metrics.observe(tenant=self.tenant_id, role=item.role, report=report, voice=self.voice)
         self.turn(
             TurnRecord(
                 speaker=SPEAKERS[item.role],
                 text=text,
-                started_at=stamp(report.get("started_speaking_at")) or stamp(item.created_at),
-                ended_at=stamp(report.get("stopped_speaking_at")),
+                started_at=stamp(timings.get("started_speaking_at")) or datetime.fromtimestamp(item.created_at, tz=UTC),
+                ended_at=stamp(timings.get("stopped_speaking_at")),
                 interrupted=item.interrupted,
                 confidence=item.transcript_confidence if item.role == "user" else None,
                 metadata=metrics.turn_metadata(item.role, report),

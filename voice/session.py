@@ -17,11 +17,13 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from livekit.agents import Agent, AgentSession, llm
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, TurnHandlingOptions, llm
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from calls import services as call_services
@@ -79,7 +81,7 @@ class Outcome:
     transfer: dict | None = None
 
 
-DEFAULT_TURN_HANDLING = {
+DEFAULT_TURN_HANDLING: TurnHandlingOptions = {
     # VAD decides when the caller stopped: it works the same with streaming Deepgram and with Whisper.
     "turn_detection": "vad",
     "preemptive_generation": {"enabled": True},
@@ -127,7 +129,7 @@ class CallSession:
             ),
         )
 
-    def _agent_session(self, turn_handling: dict | None, options: dict) -> AgentSession:
+    def _agent_session(self, turn_handling: TurnHandlingOptions | None, options: dict) -> AgentSession:
         defaults = {
             # Phone audio reaches us echo-cancelled: barge-in counts from the agent's first word.
             "aec_warmup_duration": None,
@@ -190,6 +192,7 @@ class CallSession:
     async def wait(self) -> Outcome:
         """Until the conversation is over (hangup, end_call, transfer, timeout or failure)."""
         await self._done.wait()
+        assert self.outcome is not None  # _done is set only by _finish, after the outcome
         return self.outcome
 
     @property
@@ -202,10 +205,12 @@ class CallSession:
             self.media.audio_input.close()
         self._finish(Outcome(reason=reason))
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome) -> Outcome:
+        """End the conversation with `outcome` unless it already has one; the outcome it ends with."""
         if self.outcome is None:
             self.outcome = outcome
         self._done.set()
+        return self.outcome
 
     # --- what the built-in tools ask (tools.CallControl) -----------------------------------------
 
@@ -261,7 +266,7 @@ class CallSession:
         if line:
             self.session.say(line, add_to_chat_ctx=True)
 
-    async def synthesize(self, text: str):
+    async def synthesize(self, text: str) -> AsyncGenerator[rtc.AudioFrame, None]:
         """The agent's voice for `text`, frame by frame (a warm transfer's briefing, a voicemail)."""
         stream = self.models.tts.synthesize(text)
         try:
@@ -284,7 +289,8 @@ class CallSession:
             return
         self._degraded = True
         logger.error("call %s: every %s engine failed; handing the caller over", self.call_id, kind[:3].upper())
-        target = (self._targets() or [None])[0]
+        targets = self._targets()
+        target = targets[0] if targets else None
         line = DEGRADED_LINES[kind] if target else (NO_TARGET_LINE if kind != "tts_error" else None)
         then = self._hand_over(target)
         if line is None:
@@ -323,19 +329,20 @@ class CallSession:
     async def aclose(self) -> Outcome:
         """Stop the pipeline, store what is left and end the call (a transferring call is the bridge's to end)."""
         if self._closed:
+            assert self.outcome is not None  # the first aclose finished the conversation
             return self.outcome
         self._closed = True
-        self._finish(Outcome(reason=Call.EndReason.CALLER_HANGUP))
+        outcome = self._finish(Outcome(reason=Call.EndReason.CALLER_HANGUP))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.session.aclose()
         await self._close_media()
-        if self.outcome.reason != Call.EndReason.TRANSFERRED:
-            self.recorder.transition(CallStatus.ENDED, end_reason=self.outcome.reason)
+        if outcome.reason != Call.EndReason.TRANSFERRED:
+            self.recorder.transition(CallStatus.ENDED, end_reason=outcome.reason)
         await self.recorder.aclose()
         await self.models.aclose()
-        return self.outcome
+        return outcome
 
     async def _close_media(self) -> None:
         if self._synchronizer is not None:
@@ -378,7 +385,7 @@ def prepare_worker() -> None:
 def _load_for_call(*, tenant_id, call_id, agent_ref: str | None) -> tuple[AgentProfile, dict]:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     call = Call.objects.for_tenant(tenant).filter(pk=call_id).first() if tenant else None
-    if call is None:
+    if tenant is None or call is None:
         raise CallNotFound(f"Unknown call {call_id} for this tenant.")
     profile = load_profile(tenant=tenant, agent_ref=agent_ref or str(call.agent_id))
     if profile.agent_id != str(call.agent_id):
@@ -395,7 +402,7 @@ async def create_call_session(
     media,
     agent_ref: str | None = None,
     models: PipelineModels | None = None,
-    turn_handling: dict | None = None,
+    turn_handling: TurnHandlingOptions | None = None,
     session_options: dict | None = None,
 ) -> CallSession:
     """The one way to build a call's session: loads the agent for the call's tenant, builds its engines.

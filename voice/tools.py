@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import jsonschema
 from livekit.agents import llm
@@ -34,6 +34,9 @@ from core import jsonsafe
 from integrations.config import parse_service
 from integrations.gateway import GatewayError, GatewayHTTPError, GatewayTimeout
 from voice.recorder import ToolCallRecord
+
+if TYPE_CHECKING:  # the gateway's client is imported when a tool first calls out (_loop_gateway)
+    from integrations.gateway.client import Gateway
 
 DEFAULT_FILLER = "One moment while I check that for you."
 FILLER_AFTER = 0.4  # seconds: a backend that answers faster than this needs no filler
@@ -68,7 +71,7 @@ class ToolContext:
     record: Callable[[ToolCallRecord], None]
     control: CallControl
     settings: ToolSettings = field(default_factory=ToolSettings)
-    gateway: Callable[[], object] | None = None  # the event loop's Gateway by default
+    gateway: Callable[[], "Gateway"] | None = None  # the event loop's Gateway by default
 
 
 def service_for(definition: dict, *, default_timeout: float, call_id: str):
@@ -157,7 +160,7 @@ class CallTools:
 
     async def _request(self, service, arguments: dict, context: RunContext):
         gateway = (self.ctx.gateway or _loop_gateway)()
-        body = {"params": arguments} if service.method in ("GET", "DELETE") else {"json": arguments}
+        in_query = service.method in ("GET", "DELETE")  # the arguments as the query, else as the JSON body
         return await gateway.request(
             service,
             tenant_id=self.ctx.tenant_id,
@@ -165,7 +168,8 @@ class CallTools:
             call_session_id=self.ctx.call_id,
             # the same call of the same tool may be retried safely, even as a POST
             idempotency_key=f"{self.ctx.call_id}:{context.function_call.call_id}",
-            **body,
+            params=arguments if in_query else None,
+            json=None if in_query else arguments,
         )
 
     def _record(self, name, arguments, started, status, *, result=None, error="", http_status=None) -> None:
@@ -207,7 +211,7 @@ class CallTools:
             started = _now()
             target = targets.get(str(raw_arguments.get("target", "")).casefold())
             problem = schema_errors(validator, raw_arguments) or ("" if target else "unknown target")
-            if problem:
+            if problem or target is None:
                 self._record("transfer_call", raw_arguments, started, ToolCall.Status.FAILED, error=problem)
                 raise ToolError(f"Cannot transfer: {problem}. Targets are: {', '.join(names)}.")
             kind = raw_arguments.get("type") or target.get("type") or "warm"
@@ -238,7 +242,7 @@ class CallTools:
         return llm.function_tool(end_call, raw_schema=schema)
 
 
-def _loop_gateway():
+def _loop_gateway() -> "Gateway":
     from integrations.gateway.client import get_gateway
 
     return get_gateway()

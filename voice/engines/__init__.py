@@ -8,6 +8,8 @@ real provider, behind its process-wide circuit breaker, first in a fallback chai
 offline engine; or the offline engine alone when the provider is not chosen or not configured.
 """
 
+from typing import Literal, overload
+
 from django.utils.module_loading import import_string
 from livekit.agents import llm as lk_llm
 from livekit.agents import stt as lk_stt
@@ -35,6 +37,24 @@ def _build(engine: registry.EngineSpec, config: dict, secrets: dict, **context):
     return import_string(engine.builder)(config, secrets=secrets, **context)
 
 
+# A builder is found by its dotted path, so its type is the registry's contract: every engine of a
+# stage returns that stage's livekit-agents type (the offline one an engine, a real one a list of them).
+@overload
+def _stage(
+    stage: Literal["stt"], config: dict, secrets: dict, *, voice_provider: str = ..., **context: object
+) -> tuple[lk_stt.STT, list[lk_stt.STT]]: ...
+@overload
+def _stage(
+    stage: Literal["llm"], config: dict, secrets: dict, *, voice_provider: str = ..., **context: object
+) -> tuple[lk_llm.LLM, list[lk_llm.LLM]]: ...
+@overload
+def _stage(
+    stage: Literal["tts"], config: dict, secrets: dict, *, voice_provider: str = ..., **context: object
+) -> tuple[lk_tts.TTS, list[lk_tts.TTS]]: ...
+@overload
+def _stage(
+    stage: Literal["vad"], config: dict, secrets: dict, *, voice_provider: str = ..., **context: object
+) -> tuple[VAD, list[VAD]]: ...
 def _stage(stage: str, config: dict, secrets: dict, *, voice_provider: str = "", **context) -> tuple[object, list]:
     """(the stage's offline engine, the chosen real provider's chain members: none when it is offline)."""
     names = {name for name, value in secrets.items() if value}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from livekit import rtc
-from livekit.agents import APIConnectionError, stt
+from livekit.agents import APIConnectionError, LanguageCode, stt
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
@@ -74,7 +74,9 @@ class OfflineWhisperSTT(stt.STT):
         except Exception as exc:  # a broken model file or out of memory: let the chain move on
             raise APIConnectionError(f"offline whisper failed: {exc}", retryable=False) from exc
         lang = language if is_given(language) else self._language
-        data = stt.SpeechData(language=lang, text=text, confidence=confidence, end_time=len(samples) / WHISPER_RATE)
+        data = stt.SpeechData(
+            language=LanguageCode(lang), text=text, confidence=confidence, end_time=len(samples) / WHISPER_RATE
+        )
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=uuid.uuid4().hex, alternatives=[data]
         )

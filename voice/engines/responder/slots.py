@@ -6,8 +6,11 @@ same words on the same day give the same arguments.
 
 import re
 from datetime import date, timedelta
+from typing import TypeVar
 
 from voice.engines.responder.text import words
+
+Choice = TypeVar("Choice")
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 MONTHS = {
@@ -163,7 +166,7 @@ def extract_number(text: str) -> int | float | None:
     return None
 
 
-def extract_enum(text: str, choices: list) -> object | None:
+def extract_enum(text: str, choices: list[Choice]) -> Choice | None:
     """The enum value whose words appear in `text` (longest first, so 'front desk' beats 'desk')."""
     spoken = f" {' '.join(words(text))} "
     for choice in sorted(choices, key=lambda c: -len(str(c))):

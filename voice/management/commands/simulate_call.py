@@ -16,6 +16,7 @@ import statistics
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 from livekit import rtc
+from livekit.agents import TurnHandlingOptions
 
 from agents.models import Agent
 from calls import services as call_services
@@ -35,7 +37,7 @@ from tenants.models import Tenant
 # the call runs in async_to_sync's worker thread, so handle() loads them first (engines.load_plugins).
 from voice import engines
 from voice.io import CallAudioInput, CallAudioOutput
-from voice.session import AgentNotFound, InProcessMedia, create_call_session, find_agent
+from voice.session import AgentNotFound, InProcessMedia, PipelineModels, create_call_session, find_agent
 
 RATE = 16000  # the caller's audio, as a phone leg's decoded audio would reach the session
 AGENT_RATE = 24000  # the agent's audio in --out
@@ -151,10 +153,10 @@ class Simulation:
     agent: Agent
     utterances: list[Utterance]
     speed: float
-    write: object  # line printer
+    write: Callable[[str], None]  # line printer
     caller_number: str = "+15550199999"
-    models: object = None  # None: the configured providers
-    turn_handling: dict | None = None
+    models: PipelineModels | None = None  # None: the configured providers
+    turn_handling: TurnHandlingOptions | None = None
     track: AgentTrack = field(init=False)
     latencies: list[float] = field(default_factory=list)
 
