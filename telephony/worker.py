@@ -60,6 +60,9 @@ class MediaWorker:
     async def _inbound(self, event: dict) -> None:
         data = event.get("data") or {}
         external_id = event.get("call_id") or data.get("call_id")
+        if not external_id:  # a call we cannot name can be neither answered nor hung up
+            logger.warning("PBX ringing event %s has no call id: ignored", event.get("id"))
+            return
         try:
             call = await database_sync_to_async(services.inbound_call_accept)(
                 external_call_id=external_id, from_number=data.get("from", ""), to_number=data.get("to", "")

@@ -20,6 +20,7 @@ from calls import services as call_services
 from calls.models import Call
 from calls.selectors import BridgeCall
 from telephony import rooms
+from telephony.worker import MediaWorker
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call
 
@@ -136,6 +137,28 @@ def test_calls_stuck_in_setup_are_ended_by_the_sweeper(tenant, settings):
     fresh.refresh_from_db()
     assert (old.status, old.end_reason) == ("ended", "setup_timeout")
     assert fresh.status == "dialing"
+
+
+def test_a_ringing_event_without_a_call_id_starts_no_call(transactional_db):
+    tenant = factories.TenantFactory(slug="acme")
+    factories.SubscriptionFactory(tenant=tenant)
+    agent = factories.AgentFactory(tenant=tenant)
+    factories.PhoneNumberFactory(tenant=tenant, agent=agent, e164="+15559876543")
+    event = {"id": "ev-1", "name": "call.ringing", "call_id": "", "data": {"from": "+15550100", "to": "+15559876543"}}
+
+    async_to_sync(MediaWorker(pbx=NoCarrier())._inbound)(event)
+
+    assert not Call.objects.dangerously_unscoped().exists()
+
+
+class NoCarrier:
+    """A carrier that answers nothing (a call it is asked about fails at once)."""
+
+    async def answer(self, call_id):
+        raise RuntimeError("no such call")
+
+    async def hangup(self, call_id):
+        raise RuntimeError("no such call")
 
 
 def test_an_events_socket_cut_mid_call_loses_no_event(transactional_db, settings):
