@@ -27,7 +27,7 @@ from core import events, jsonsafe
 from core.errors import ApplicationError, NotFound
 from telephony import services, worker
 from telephony.bridge import CallBridge
-from tenants.realtime import SocketRefused, socket_principal
+from tenants.realtime import SocketPrincipal, SocketRefused, socket_principal
 from voice.session import find_agent
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
     bridge_options: dict = {}  # tests and benchmarks pass fake engines here
 
     async def connect(self):
-        self.principal, self.bridge, self.task, self.call_id = None, None, None, None
+        self.principal: SocketPrincipal | None = None  # None: refused
+        self.bridge: CallBridge | None = None
+        self.task: asyncio.Task | None = None
+        self.call_id: str | None = None
         try:
             self.principal = await database_sync_to_async(socket_principal)(self.scope)
         except SocketRefused as exc:
@@ -80,33 +83,37 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
     async def _start(self, content: dict) -> None:
         if self.bridge is not None:
             raise ApplicationError("This socket already has a call.", code="call_in_progress", status_code=409)
-        if not self.principal.allows("write"):
+        principal = self.principal
+        if principal is None:  # refused on connect: a start sent before the close reached the caller
+            raise SocketRefused("This socket was refused: connect again with a key or a session.")
+        if not principal.allows("write"):
             raise ApplicationError("Placing a test call needs write access.", code="permission_denied", status_code=403)
         agent_id, sdp = content.get("agent_id"), content.get("sdp")
         if not isinstance(agent_id, str) or not isinstance(sdp, str) or not sdp.strip():
             raise ApplicationError("agent_id and sdp (the offer) are required.", code="invalid_request")
-        call = await database_sync_to_async(self._create_call)(agent_id)
+        call = await database_sync_to_async(self._create_call)(principal, agent_id)
         self.call_id = call.call_id
         await self.channel_layer.group_add(events.call_group(call.call_id), self.channel_name)
-        self.bridge = CallBridge(call, **self.bridge_options)
+        self.bridge = bridge = CallBridge(call, **self.bridge_options)
         try:
-            answer = await self.bridge.connect(sdp)
+            answer = await bridge.connect(sdp)
         except Exception as exc:
-            await self.bridge.abort(getattr(exc, "code", "invalid_sdp"))
+            await bridge.abort(getattr(exc, "code", "invalid_sdp"))
             raise ApplicationError(f"The offer was refused: {exc}", code=getattr(exc, "code", "invalid_sdp")) from exc
         await self.send_json({"type": "answer", "call_id": call.call_id, "sdp": answer})
-        self.task = asyncio.create_task(self._run(), name=f"test-call-{call.call_id}")
+        self.task = asyncio.create_task(self._run(bridge), name=f"test-call-{call.call_id}")
 
-    def _create_call(self, agent_id: str):
+    @staticmethod
+    def _create_call(principal: SocketPrincipal, agent_id: str):
         try:
             uuid.UUID(agent_id)
         except ValueError as exc:
             raise NotFound("Unknown agent.", code="agent_not_found") from exc
-        agent = find_agent(tenant=self.principal.tenant, agent_ref=agent_id)
-        return services.browser_call_create(tenant=self.principal.tenant, agent=agent, user_id=self.principal.user_id)
+        agent = find_agent(tenant=principal.tenant, agent_ref=agent_id)
+        return services.browser_call_create(tenant=principal.tenant, agent=agent, user_id=principal.user_id)
 
-    async def _run(self) -> None:
-        reason = await self.bridge.run()
+    async def _run(self, bridge: CallBridge) -> None:
+        reason = await bridge.run()
         await self.send_json({"type": "ended", "call_id": self.call_id, "end_reason": reason})
         await self.close(code=1000)
 

@@ -144,6 +144,23 @@ def test_no_credentials_bad_keys_and_read_only_keys_are_refused(agent):
     assert not Call.objects.dangerously_unscoped().exists()
 
 
+def test_a_start_sent_on_a_refused_socket_before_its_close_is_refused_too(agent):
+    async def scenario():
+        communicator = socket()
+        connected, _ = await communicator.connect(TIMEOUT)
+        assert connected
+        first = await communicator.receive_json_from(TIMEOUT)
+        await communicator.receive_output(TIMEOUT)  # the close, which the caller has not read yet
+        await communicator.send_json_to({"type": "start", "agent_id": str(agent.pk), "sdp": "v=0"})
+        second = await communicator.receive_json_from(TIMEOUT)
+        await communicator.disconnect()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+    assert (first["code"], second["code"]) == ("not_authenticated", "not_authenticated")
+    assert not Call.objects.dangerously_unscoped().exists()
+
+
 def test_a_signed_in_member_calls_in_the_tenant_they_name(agent, client):
     user = factories.UserFactory(username="bob")
     factories.MembershipFactory(tenant=agent.tenant, user=user, role=Membership.Role.MEMBER)
