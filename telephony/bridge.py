@@ -28,11 +28,13 @@ they land in the order they happened and never block audio.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from livekit import rtc
+from livekit.agents import TurnHandlingOptions
 
 from calls import services as call_services
 from calls.models import Call, CallEvent
@@ -43,7 +45,7 @@ from telephony.carrier_events import CarrierEvents
 from telephony.media import CallMix, PhoneLeg, recording_store
 from telephony.transfers import Transfers
 from voice import io
-from voice.session import CallSession, InProcessMedia, Outcome, create_call_session
+from voice.session import CallSession, InProcessMedia, Outcome, RoomMedia, create_call_session
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class CallBridge:
         pbx=None,
         models_factory=None,
         session_options: dict | None = None,
-        turn_handling: dict | None = None,
+        turn_handling: TurnHandlingOptions | None = None,
         detect_machine: bool = False,
     ):
         self.call, self.pbx = call, pbx
@@ -86,8 +88,8 @@ class CallBridge:
             ice_servers=settings.WEBRTC_ICE_SERVERS or None,
         )
         self.session: CallSession | None = None
-        self._caller_sink = None
-        self.room = None
+        self._caller_sink: Callable[[rtc.AudioFrame], None] | None = None
+        self.room: rooms.LiveKitRoom | None = None
         self.pbx_events = CarrierEvents()
         self._transfers: asyncio.Queue[dict] = asyncio.Queue()
         self._channel: str | None = None
@@ -165,7 +167,7 @@ class CallBridge:
 
     async def _on_message(self, message: dict) -> None:
         kind, name, data = message.get("type"), message.get("event"), message.get("data") or {}
-        if kind == "pbx.event":
+        if kind == "pbx.event" and isinstance(name, str):  # dispatch always names the event
             ext = message.get("external_call_id") or data.get("call_id", "")
             await self.pbx_events.add(ext, name, data)
             if name in (carrier_events.ENDED, carrier_events.FAILED) and ext == self.call.external_call_id:
@@ -195,8 +197,8 @@ class CallBridge:
                 verdict = await self._screen_for_machine()
                 if verdict is not None:
                     return await self._end(verdict)
-            await self._start_session()
-            return await self._converse()
+            session = await self._start_session()
+            return await self._converse(session)
         except asyncio.CancelledError:  # the worker is shutting down mid-call
             await asyncio.shield(self._end(Call.EndReason.ERROR))
             raise
@@ -224,14 +226,15 @@ class CallBridge:
             payload=payload,
         )
 
-    async def _start_session(self) -> None:
+    async def _start_session(self) -> CallSession:
+        media: InProcessMedia | RoomMedia
         if self.room is None:  # the in-process link
             media = InProcessMedia(self.audio_input, io.CallAudioOutput(sink=self.leg.play))
             self._caller_sink = self.audio_input.push_frame
         else:  # the phone leg published into the LiveKit room; the agent joins it
             self._caller_sink = await self.room.link(self.leg)
             media = await self.room.agent_media()
-        self.session = await create_call_session(
+        self.session = session = await create_call_session(
             tenant_id=self.call.tenant_id,
             call_id=self.call.call_id,
             media=media,
@@ -239,20 +242,22 @@ class CallBridge:
             turn_handling=self._turn_handling,
             session_options=self._session_options,
         )
-        await self.session.start()
+        await session.start()
+        return session
 
     def _models(self):
         return self._models_factory() if self._models_factory is not None else None
 
-    async def _converse(self) -> str:
+    async def _converse(self, session: CallSession) -> str:
         """Until the call ends: a transfer, the caller's hang-up, our hang-up, or the session's outcome."""
         while True:
+            transfer, ended = asyncio.ensure_future(self._transfers.get()), asyncio.ensure_future(session.wait())
             waits = {
-                "transfer": asyncio.ensure_future(self._transfers.get()),
+                "transfer": transfer,
                 "remote": asyncio.ensure_future(self._remote_gone.wait()),
                 "leg": asyncio.ensure_future(self.leg.wait_closed()),
                 "hangup": asyncio.ensure_future(self._hangup.wait()),
-                "session": asyncio.ensure_future(self.session.wait()),
+                "session": ended,
             }
             await asyncio.wait(waits.values(), return_when=asyncio.FIRST_COMPLETED)
             for task in waits.values():
@@ -260,16 +265,16 @@ class CallBridge:
                     task.cancel()
             which = next(name for name, task in waits.items() if task.done() and not task.cancelled())
             if which == "transfer":
-                if await self._transfer(waits["transfer"].result()):
+                if await self._transfer(session, transfer.result()):
                     return await self._end(Call.EndReason.TRANSFERRED)
                 continue
             if which in ("remote", "leg"):
                 return await self._end(Call.EndReason.CALLER_HANGUP)
             if which == "hangup":
                 return await self._end(Call.EndReason.AGENT_HANGUP)
-            outcome: Outcome = waits["session"].result()
+            outcome = ended.result()
             if outcome.reason == Call.EndReason.TRANSFERRED and outcome.transfer:
-                if await self._transfer(outcome.transfer):
+                if await self._transfer(session, outcome.transfer):
                     return await self._end(Call.EndReason.TRANSFERRED)
                 continue
             return await self._end(outcome.reason)
@@ -278,8 +283,10 @@ class CallBridge:
 
     async def _screen_for_machine(self) -> str | None:
         """None for a person (the agent takes over); an end reason when a machine answered."""
+        screening = self._screening
+        assert screening is not None  # connect() opened it, on the same condition as this check
         gone = (asyncio.ensure_future(self.leg.wait_closed()), asyncio.ensure_future(self._remote_gone.wait()))
-        frames = voicemail.listen(self._screening, *gone)
+        frames = voicemail.listen(screening, *gone)
 
         async def note(key: str, value) -> None:
             await self._write(
@@ -290,7 +297,7 @@ class CallBridge:
             detection = await voicemail.screen_for_machine(self.call, frames, note)
         finally:
             await frames.aclose()
-            self._listeners.remove(self._screening)
+            self._listeners.remove(screening)
         if detection.verdict != amd.Verdict.MACHINE:
             return None
         if self.call.voicemail_message:
@@ -299,13 +306,13 @@ class CallBridge:
 
     # --- transfers ---------------------------------------------------------------------------------
 
-    async def _transfer(self, request: dict) -> bool:
+    async def _transfer(self, session: CallSession, request: dict) -> bool:
         """Carry out a transfer request; True when the caller has left the agent for good."""
         if self._transferring:
             return False
         self._transferring = True
         try:
-            transfers = Transfers(call=self.call, carrier=self.pbx, events=self.pbx_events, session=self.session)
+            transfers = Transfers(call=self.call, carrier=self.pbx, events=self.pbx_events, session=session)
             return await transfers.carry_out(request)
         finally:
             self._transferring = False

@@ -14,12 +14,13 @@ No LiveKit server can run on the development machines, so this path is tested up
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from livekit import api, rtc
 
 from voice import io
-from voice.session import livekit_configured, room_media
+from voice.session import RoomMedia, livekit_configured, room_media
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class LiveKitRoom:
         finally:
             await service.aclose()
 
-    async def link(self, leg):
+    async def link(self, leg) -> Callable[[rtc.AudioFrame], None]:
         """Join as the caller, publish the leg's audio, play the agent's back; returns the caller-audio sink."""
         self.room = await io.connect_room(
             url=settings.LIVEKIT_URL,
@@ -74,22 +75,22 @@ class LiveKitRoom:
             room_name=self.call.room_name,
             identity=caller_identity(self.call.call_id),
         )
-        self._source = rtc.AudioSource(SAMPLE_RATE, 1)
-        track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)
+        self._source = source = rtc.AudioSource(SAMPLE_RATE, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("phone", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
         self.room.on("track_subscribed", lambda t, _pub, who: self._play_agent(t, who, leg))
-        self._tasks.append(asyncio.create_task(self._publish(), name=f"room-publish-{self.call.call_id}"))
+        self._tasks.append(asyncio.create_task(self._publish(source), name=f"room-publish-{self.call.call_id}"))
         return self._push
 
     def _push(self, frame: rtc.AudioFrame) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # the room is behind: late audio is dropped, not queued forever
             self._frames.put_nowait(frame)
 
-    async def _publish(self) -> None:
+    async def _publish(self, source: rtc.AudioSource) -> None:
         while True:
             frame = await self._frames.get()
-            await self._source.capture_frame(frame)
+            await source.capture_frame(frame)
 
     def _play_agent(self, track, participant, leg) -> None:
         if track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity == caller_identity(self.call.call_id):
@@ -101,7 +102,7 @@ class LiveKitRoom:
         async for event in rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1):
             leg.play(event.frame)
 
-    async def agent_media(self):
+    async def agent_media(self) -> RoomMedia:
         return await room_media(
             call_id=self.call.call_id,
             room_name=self.call.room_name,

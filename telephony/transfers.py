@@ -12,15 +12,19 @@ strategies talk to the session only through its bridge interface (`hold`, `resum
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from livekit import rtc
 
 from calls.models import CallEvent
 from calls.selectors import BridgeCall
 from telephony import carrier_events, services
 from telephony.carrier_events import CarrierEvents
+from telephony.carriers.base import Carrier
 from telephony.media import PhoneLeg
 from telephony.playback import speak
 
@@ -36,14 +40,26 @@ class TransferFailed(Exception):
     pass
 
 
+class TransferSession(Protocol):
+    """What the strategies ask of the call's agent session (part of voice.session.CallSession's bridge interface)."""
+
+    def hold(self) -> None: ...
+
+    def resume(self, line: str | None = None) -> None: ...
+
+    def record(self, event_type: str, payload: dict) -> None: ...
+
+    def synthesize(self, text: str) -> AsyncIterator[rtc.AudioFrame]: ...
+
+
 @dataclass
 class Transfers:
     """One call's transfers: `carry_out(request)` is True when the caller has left the agent for good."""
 
     call: BridgeCall
-    carrier: object  # telephony.carriers.base.Carrier, or None for a call with no carrier leg (a browser test)
+    carrier: Carrier | None  # None for a call with no carrier leg (a browser test)
     events: CarrierEvents
-    session: object  # voice.session.CallSession: hold, resume, set_status, record, synthesize
+    session: TransferSession
 
     async def carry_out(self, request: dict) -> bool:
         kind, target = request.get("type") or request.get("transfer_type"), request.get("target", "")
@@ -51,14 +67,15 @@ class Transfers:
         if kind != "conference":
             self.session.hold()
         try:
-            if self.carrier is None or not self.call.external_call_id:
+            carrier, ext = self.carrier, self.call.external_call_id
+            if carrier is None or not ext:
                 raise TransferFailed("this call has no carrier leg to transfer")
             if kind == "blind":
-                await self._blind(target)
+                await self._blind(carrier, ext, target)
             elif kind == "warm":
-                await self._warm(target, request.get("context", ""))
+                await self._warm(carrier, ext, target, request.get("context", ""))
             else:
-                await self._conference(target)
+                await self._conference(carrier, ext, target)
                 return False
             return True
         except Exception as exc:  # TransferFailed, a carrier error, a timeout: the caller goes back to the agent
@@ -69,9 +86,9 @@ class Transfers:
             self.session.resume(None if kind == "conference" else APOLOGY)
             return False
 
-    async def _blind(self, target: str) -> None:
-        ext, mark = self.call.external_call_id, self.events.mark
-        await self.carrier.blind_transfer(ext, self.carrier.dial_string(target))
+    async def _blind(self, carrier: Carrier, ext: str, target: str) -> None:
+        mark = self.events.mark
+        await carrier.blind_transfer(ext, carrier.dial_string(target))
         await self._transferred(ext, target, mark)
 
     async def _transferred(self, ext: str, target: str, mark: int) -> None:
@@ -82,11 +99,11 @@ class Transfers:
         payload = {"call_id": self.call.call_id, "transferred_to": data.get("transferred_to") or target}
         self.session.record(CallEvent.Type.CALL_TRANSFERRED, payload)
 
-    async def _dial_consult(self, target: str) -> str:
+    async def _dial_consult(self, carrier: Carrier, target: str) -> str:
         """Dial a second leg (the warm-transfer target or a supervisor) and wait until it answers."""
         mark = self.events.mark
-        dial_string = self.carrier.dial_string(target)
-        consult = await self.carrier.create_call(dial_string=dial_string, caller_id=self.call.our_number)
+        dial_string = carrier.dial_string(target)
+        consult = await carrier.create_call(dial_string=dial_string, caller_id=self.call.our_number)
         await database_sync_to_async(services.consult_leg_register)(
             external_id=consult, call_id=self.call.call_id, tenant_id=self.call.tenant_id
         )
@@ -94,52 +111,50 @@ class Transfers:
         name, data = await self.events.wait(consult, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
         if name != carrier_events.CONNECTED:
             with contextlib.suppress(Exception):
-                await self.carrier.hangup(consult)
+                await carrier.hangup(consult)
             raise TransferFailed(f"{target} did not answer ({data.get('reason') or name})")
         return consult
 
-    async def _warm(self, target: str, context: str) -> None:
-        ext = self.call.external_call_id
-        await self.carrier.hold(ext)
+    async def _warm(self, carrier: Carrier, ext: str, target: str, context: str) -> None:
+        await carrier.hold(ext)
         self.session.record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
         consult, briefing_leg = None, None
         try:
-            consult = await self._dial_consult(target)
+            consult = await self._dial_consult(carrier, target)
             briefing_leg = PhoneLeg(
                 label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None
             )
-            offer = await self.carrier.answer(consult)
-            await self.carrier.send_answer(consult, await briefing_leg.accept(offer))
+            offer = await carrier.answer(consult)
+            await carrier.send_answer(consult, await briefing_leg.accept(offer))
             await speak(
                 self.session, briefing_leg, BRIEFING.format(agent=self.call.agent_name, context=context).strip()
             )
             if briefing_leg.closed:
                 raise TransferFailed(f"{target} hung up during the briefing")
             mark = self.events.mark
-            await self.carrier.warm_transfer(ext, consult)
+            await carrier.warm_transfer(ext, consult)
             await self._transferred(ext, target, mark)
         except BaseException:
             if consult is not None:
                 with contextlib.suppress(Exception):
-                    await self.carrier.hangup(consult)
+                    await carrier.hangup(consult)
             with contextlib.suppress(Exception):
-                await self.carrier.resume(ext)
+                await carrier.resume(ext)
             self.session.record(CallEvent.Type.CALL_RESUMED, {"call_id": self.call.call_id})
             raise
         finally:
             if briefing_leg is not None:
                 await briefing_leg.aclose()
 
-    async def _conference(self, target: str) -> None:
-        ext = self.call.external_call_id
-        consult = await self._dial_consult(target)
+    async def _conference(self, carrier: Carrier, ext: str, target: str) -> None:
+        consult = await self._dial_consult(carrier, target)
         mark = self.events.mark
-        await self.carrier.merge(ext, consult)
+        await carrier.merge(ext, consult)
         names = {carrier_events.MERGED, carrier_events.TRANSFER_FAILED}
         name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
         if name != carrier_events.MERGED:
             with contextlib.suppress(Exception):
-                await self.carrier.hangup(consult)
+                await carrier.hangup(consult)
             raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
         payload = {"call_id": self.call.call_id, "refer_id": consult, "target": target}
         self.session.record(CallEvent.Type.CALL_MERGED, payload)

@@ -4,7 +4,7 @@ words (`telephony.amd`), and leave the agent's voicemail message after the greet
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from livekit import rtc
 
@@ -17,7 +17,7 @@ from voice.session import InProcessMedia, create_call_session
 logger = logging.getLogger(__name__)
 
 
-async def listen(queue: asyncio.Queue, *gone: asyncio.Future) -> AsyncIterator[rtc.AudioFrame]:
+async def listen(queue: asyncio.Queue, *gone: asyncio.Future) -> AsyncGenerator[rtc.AudioFrame, None]:
     """The callee's audio from `queue` until one of `gone` completes (the leg closed, the callee left)."""
     try:
         while True:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from livekit import rtc
 
@@ -76,7 +76,7 @@ class PhoneLeg:
         self._track = PacedAudioTrack(frame_ms=frame_ms, prebuffer=prebuffer, on_sent=self._sent)
         self._to_48k = ToRate(RATE)
         self._pc: RTCPeerConnection | None = None
-        self._transceiver = None
+        self._transceiver: RTCRtpTransceiver | None = None
         self._reader: asyncio.Task | None = None
         self._inbound: av.AudioResampler | None = None
         self._closed_reason: asyncio.Future | None = None
@@ -132,31 +132,39 @@ class PhoneLeg:
         servers = [RTCIceServer(urls=url) for url in self._ice_servers]
         self._pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         pc.on("connectionstatechange", self._on_state)
-        self._transceiver = pc.addTransceiver(self._track, direction="sendrecv")
-        self._transceiver.setCodecPreferences(sdp.codec_preferences())
+        self._transceiver = transceiver = pc.addTransceiver(self._track, direction="sendrecv")
+        transceiver.setCodecPreferences(sdp.codec_preferences())
         return pc
 
+    def _connection(self) -> tuple[RTCPeerConnection, RTCRtpTransceiver]:
+        """The peer connection and our audio transceiver: set together by _new_connection, never unset."""
+        assert self._pc is not None and self._transceiver is not None
+        return self._pc, self._transceiver
+
     async def _apply_remote(self, description: RTCSessionDescription, kind: str) -> None:
+        pc, transceiver = self._connection()
         try:
-            await self._pc.setRemoteDescription(description)
+            await pc.setRemoteDescription(description)
         except Exception as exc:  # aiortc raises ValueError, OperationError, AssertionError... on bad SDP
             raise InvalidOffer(f"The SDP {kind} cannot be used: {exc}") from exc
-        if self._transceiver.mid is None:
+        if transceiver.mid is None:
             raise InvalidOffer(f"The SDP {kind} has no usable audio section.")
 
     def _quiet_other_media(self) -> None:
         """Video or extra audio sections are answered inactive: the leg carries one audio stream."""
-        for transceiver in self._pc.getTransceivers():
-            if transceiver is not self._transceiver:
+        pc, ours = self._connection()
+        for transceiver in pc.getTransceivers():
+            if transceiver is not ours:
                 transceiver.direction = "inactive"
 
     def _negotiated(self, *, answer: str) -> None:
         """Negotiated: media may flow once ICE and DTLS connect, which must happen within connect_timeout."""
         self._setup_timer = asyncio.get_running_loop().call_later(self._connect_timeout, self._setup_expired)
-        self.codec = sdp.answered_codec(answer, mid=self._transceiver.mid)
+        _, transceiver = self._connection()
+        self.codec = sdp.answered_codec(answer, mid=transceiver.mid)
         if self.codec == "opus":
             self._track.encode_opus()
-        track = self._transceiver.receiver.track
+        track = transceiver.receiver.track
         if track is not None and self._reader is None:
             self._reader = asyncio.create_task(self._read(track), name=f"PhoneLeg.read-{self.label}")
 
@@ -194,8 +202,8 @@ class PhoneLeg:
 
     def _deliver(self, frame: rtc.AudioFrame, media_time: float | None = None, held: float = 0.0) -> None:
         consumers = [self._on_audio] if self._on_audio is not None else []
-        if self._mix is not None:
-            consumers.append(lambda piece: self._mix.caller(piece, media_time=media_time, held=held))
+        if (mix := self._mix) is not None:
+            consumers.append(lambda piece: mix.caller(piece, media_time=media_time, held=held))
         for consume in consumers:
             try:
                 consume(frame)

@@ -27,6 +27,7 @@ import time
 import wave
 from collections.abc import Callable
 from datetime import timedelta
+from typing import IO
 
 import numpy as np
 from django.conf import settings
@@ -114,7 +115,7 @@ class CallMix:
         self._origin: float | None = None
         self._flushed = 0  # timeline index up to which the mix is in the file
         self._wav: wave.Wave_write | None = None
-        self._file = None
+        self._file: IO[bytes] | None = None
         self.path: str | None = None
         self._closed = False
 
@@ -154,6 +155,7 @@ class CallMix:
             self._abandon()
 
     def _index(self, seconds: float) -> int:
+        assert self._origin is not None  # _add set it with the first audio, before any index
         return round((seconds - self._origin) * self.sample_rate)
 
     def _flush(self, *, final: bool = False) -> None:
@@ -186,6 +188,7 @@ class CallMix:
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
+            assert self.path is not None  # created with the file (_write)
             with contextlib.suppress(OSError):
                 os.remove(self.path)
         self._wav = self._file = self.path = None
@@ -207,6 +210,7 @@ class CallMix:
             self._flush(final=True)
             if self._wav is not None:
                 self._wav.close()  # completes the header; wave leaves a file object it was given open
+                assert self._file is not None  # opened with the wav (_write), dropped with it (_abandon)
                 self._file.close()
         except OSError:
             logger.exception("call recording lost: cannot finish %s", self.path)
@@ -251,6 +255,7 @@ def _store(*, call_id, tenant_id, path: str, duration: float) -> Recording:
     recording.size_bytes = recording.file.size
     recording.expires_at = timezone.now() + timedelta(days=settings.RETENTION_DAYS["recordings"])
     stored = recording.file.name
+    assert stored is not None  # FieldFile.save has just named it
     transaction.on_commit(lambda: _drop_file(recording.file.storage, old_file, keep=stored))
     try:
         recording.save()

@@ -131,6 +131,7 @@ class PacedAudioTrack(MediaStreamTrack):
             self.underruns += 1  # audio was waiting, but this frame leaves more than a frame late
         self._count(is_audio)
         pts = self._slot * self.samples
+        assert self._start is not None  # the first _wait_for_slot started the schedule
         due = self._start + self._slot * self.period
         self._slot += 1
         if self._on_sent is not None:
@@ -160,7 +161,9 @@ class PacedAudioTrack(MediaStreamTrack):
     def _next_pcm(self) -> tuple[bytes, bool]:
         queue, now = self.queue, self._clock()
         if not self._playing and queue.size:
-            ready = queue.size >= self._prebuffer * RATE * 2 or now - queue.oldest >= self._prebuffer
+            # (queued audio always has its arrival time: `oldest` is None only when the queue is empty)
+            waited = queue.oldest is not None and now - queue.oldest >= self._prebuffer
+            ready = queue.size >= self._prebuffer * RATE * 2 or waited
             self._playing = bool(ready)
         if not self._playing:
             return bytes(self._frame_bytes), False
@@ -269,12 +272,13 @@ class ToRate:
             # start the next sound from a clean filter state.
             self.reset()
             return bytes(2 * (len(mono) * self.rate // frame.sample_rate))
-        if frame.sample_rate != self._input_rate:
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+        resampler = self._resampler  # None exactly when _input_rate is
+        if resampler is None or frame.sample_rate != self._input_rate:
+            self._resampler = resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
             self._input_rate = frame.sample_rate
         source = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="s16", layout="mono")
         source.sample_rate = frame.sample_rate
-        return b"".join(_pcm(piece) for piece in self._resampler.resample(source))
+        return b"".join(_pcm(piece) for piece in resampler.resample(source))
 
     def reset(self) -> None:
         self._resampler = self._input_rate = None
