@@ -33,6 +33,7 @@ PROVIDER_NAMES = {
     "deepgram": "Deepgram",
     "gotoconnect": "GoToConnect",
     "livekit": "LiveKit",
+    "twilio": "Twilio",
     "http": "the check URL",
 }
 
@@ -248,6 +249,25 @@ def check_livekit(secret: dict) -> VerificationResult:
     return VerificationResult(True, f"200 OK: the key lists {count} room(s)")
 
 
+def check_twilio(secret: dict) -> VerificationResult:
+    """Fetch the account the Account SID names (GET /2010-04-01/Accounts/{sid}.json) with its auth token."""
+    import requests
+    from twilio.base.exceptions import TwilioRestException
+
+    from integrations import twilio_api
+
+    client = twilio_api.client(secret["account_sid"], secret["auth_token"], timeout=TIMEOUT_SECONDS)
+    try:
+        account = client.api.v2010.accounts(secret["account_sid"]).fetch()
+    except TwilioRestException as exc:
+        return refused(exc.status, f"{exc.code}: {exc.msg}")
+    except requests.RequestException as exc:
+        return unreachable("twilio", exc)
+    if account.status != "active":  # a suspended or closed account answers but cannot place or take calls
+        return VerificationResult(False, f"200 OK: the account is {account.status}, so it can carry no calls")
+    return VerificationResult(True, f"200 OK: the account is {account.status} ({account.type})")
+
+
 def auth_header(secret: dict) -> tuple[str, str]:
     """The header a generic secret is sent in: `header` is a name, or 'Name: text with <value>'."""
     name, colon, template = secret.get("header", "Authorization: Bearer <value>").partition(":")
@@ -285,5 +305,6 @@ CHECKS = {
     "deepgram": check_deepgram,
     "gotoconnect": check_gotoconnect,
     "livekit": check_livekit,
+    "twilio": check_twilio,
     "http": check_http,
 }

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 WRONG_KEY = "fake-ant-api03-wrong-0123456789abcdefWRNG"
 PRIMARY = {"anthropic": "api_key", "deepgram": "api_key", "gotoconnect": "client_secret", "livekit": "api_secret"}
+PRIMARY["twilio"] = "auth_token"
 PRIMARY["http"] = "value"
 
 
@@ -243,6 +244,7 @@ def test_secrets_never_reach_logs_responses_or_the_audit_log(client, tenant, pro
         _create(client, echoed, name="ECHOED", provider="http"),  # the backend's 401 repeats the token
         _create(client, livekit, name="LK", provider="livekit"),
         _create(client, providers.secret("gotoconnect"), name="GOTO", provider="gotoconnect"),
+        _create(client, providers.secret("twilio"), name="TWILIO", provider="twilio"),  # its answer holds the token
     ]
     credential = ProviderCredential.objects.dangerously_unscoped().get(name="LLM_KEY")
     responses += [
@@ -250,10 +252,10 @@ def test_secrets_never_reach_logs_responses_or_the_audit_log(client, tenant, pro
         client.patch(f"/v1/credentials/{credential.pk}", {"secret": {"api_key": WRONG_KEY}}, format="json"),
         client.get("/v1/credentials"),
     ]
-    assert [r.status_code for r in responses] == [201, 400, 400, 400, 201, 200, 400, 200]
+    assert [r.status_code for r in responses] == [201, 400, 400, 400, 201, 201, 200, 400, 200]
     plaintexts = [
         CREDENTIALS["anthropic"]["api_key"], WRONG_KEY, echoed["value"], livekit["api_secret"],
-        CREDENTIALS["gotoconnect"]["client_secret"], "goto-access-token-never-shown",
+        CREDENTIALS["gotoconnect"]["client_secret"], "goto-access-token-never-shown", CREDENTIALS["twilio"]["auth_token"],
     ]  # fmt: skip
     logs = caplog.text + "\n".join(repr(record.__dict__) for record in caplog.records)
     assert any(record.name.startswith(("httpx", "httpcore")) for record in caplog.records)  # DEBUG really captured

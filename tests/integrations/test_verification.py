@@ -10,6 +10,7 @@ from integrations import netguard, verification
 from tests.integrations.fakes import CREDENTIALS, providers_fixture  # noqa: F401 (the `providers` fixture)
 
 PRIMARY = {"anthropic": "api_key", "deepgram": "api_key", "gotoconnect": "client_secret", "livekit": "api_secret"}
+PRIMARY["twilio"] = "auth_token"
 PRIMARY["http"] = "value"
 
 ACCEPTED = {
@@ -18,6 +19,7 @@ ACCEPTED = {
     "gotoconnect": "200 OK: token issued (scope: webrtc.v1.write call-events.v1.notifications.manage "
     "call-control.v1.calls.write)",
     "livekit": "200 OK: the key lists 1 room(s)",
+    "twilio": "200 OK: the account is active (Full)",
     "http": "200 OK",
 }
 REFUSED = {
@@ -26,6 +28,7 @@ REFUSED = {
     "gotoconnect": "401 Unauthorized: invalid_client: Bad client credentials",
     # LiveKit quotes the refused JWT, whose payload holds the API key: the whole token is masked.
     "livekit": "401 Unauthorized: unauthenticated: invalid token: ••••, error: Signature verification failed",
+    "twilio": "401 Unauthorized: 20003: Unable to fetch record: Authenticate",
     "http": "401 Unauthorized: token 'Bearer ••••' is not valid",  # the backend echoed it: scrubbed
 }
 
@@ -54,7 +57,7 @@ def test_a_refused_secret_fails_with_the_providers_answer(providers, provider):
 def test_each_sdk_speaks_its_providers_protocol(providers):
     for provider in ACCEPTED:
         verification.verify(provider, providers.secret(provider))
-    anthropic, deepgram, goto, livekit, backend = providers.requests
+    anthropic, deepgram, goto, livekit, twilio, backend = providers.requests
     assert (anthropic.method, anthropic.path, anthropic.query) == ("GET", "/v1/models", {"limit": ["1"]})
     assert anthropic.headers.get("x-api-key") == CREDENTIALS["anthropic"]["api_key"]
     assert anthropic.headers.get("anthropic-version")
@@ -69,6 +72,10 @@ def test_each_sdk_speaks_its_providers_protocol(providers):
     claims = jwt.decode(token, CREDENTIALS["livekit"]["api_secret"], algorithms=["HS256"])
     assert (claims["iss"], claims["video"]["roomList"]) == (CREDENTIALS["livekit"]["api_key"], True)
     assert backend.headers.get("Authorization") == f"Bearer {CREDENTIALS['http']['value']}"
+    account = CREDENTIALS["twilio"]
+    assert (twilio.method, twilio.path) == ("GET", f"/2010-04-01/Accounts/{account['account_sid']}.json")
+    basic = base64.b64encode(f"{account['account_sid']}:{account['auth_token']}".encode()).decode()
+    assert twilio.headers.get("Authorization") == f"Basic {basic}"
 
 
 def test_an_unknown_livekit_key_is_named_by_the_server_and_scrubbed(providers):
@@ -100,6 +107,7 @@ def test_an_unreachable_provider_is_a_failure_that_says_so(providers, settings, 
     closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
     settings.ANTHROPIC_BASE_URL = settings.DEEPGRAM_BASE_URL = closed
     settings.GOTO_OAUTH_TOKEN_URL = f"{closed}/oauth/token"
+    settings.TWILIO_API_BASE_URL = closed
     secret = {**providers.secret(provider), **({"url": closed} if provider == "livekit" else {})}
     if provider == "http":
         secret["check_url"] = f"{closed}/check"
@@ -117,6 +125,20 @@ def test_tenant_chosen_urls_on_private_addresses_are_refused_in_production(provi
     assert result.message == "127.0.0.1 is a private, loopback or link-local address, which the platform does not call."
     assert result.ok is False
     assert providers.requests == []
+
+
+def test_a_twilio_account_that_is_not_active_is_not_accepted(providers, monkeypatch):
+    from tests.integrations.fakes import server
+
+    answer = server.twilio_account
+
+    def suspended(request):
+        status, headers, body = answer(request)
+        return status, headers, body.replace(b'"status": "active"', b'"status": "suspended"')
+
+    monkeypatch.setitem(server.ROUTES, ("GET", server.TWILIO_ACCOUNT), suspended)
+    result = verification.verify("twilio", providers.secret("twilio"))
+    assert (result.ok, result.message) == (False, "200 OK: the account is suspended, so it can carry no calls")
 
 
 def test_answers_are_scrubbed_then_truncated():

@@ -10,6 +10,9 @@ installed SDKs' source:
   (RFC 6749 section 2.3.1); errors are {"error", "error_description"}.
 - LiveKit: Twirp POST /twirp/livekit.RoomService/ListRooms with a protobuf body and `Authorization: Bearer
   <JWT>` (HS256 with the API secret, iss = API key, video.roomList); errors are Twirp JSON {"code", "msg"}.
+- Twilio: GET /2010-04-01/Accounts/{AccountSid}.json with HTTP Basic (Account SID : auth token); the
+  account resource answers with its `auth_token` in it, as Twilio's does, so scrubbing is tested; errors are
+  {"code", "message", "more_info", "status"}.
 - A tenant backend: GET /check with `Authorization: Bearer <value>`, or /check-key with `X-API-Key`. Its 401
   echoes the token it was given, as careless backends do, so that scrubbing is tested.
 """
@@ -30,8 +33,10 @@ CREDENTIALS = {
     "deepgram": {"api_key": "dg-valid-0123456789abcdef0123456789abcdefDGKY"},
     "gotoconnect": {"client_id": "goto-client-0001", "client_secret": "goto-secret-0123456789abcdefGOTO"},
     "livekit": {"api_key": "APIvalidKey0001", "api_secret": "lk-secret-0123456789abcdef0123456789abcdefLIVE"},
+    "twilio": {"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef0123456789abTWIL"},
     "http": {"value": "backend-token-0123456789abcdefHTTP"},
 }
+TWILIO_ACCOUNT = f"/2010-04-01/Accounts/{CREDENTIALS['twilio']['account_sid']}.json"
 
 
 @dataclass
@@ -104,6 +109,29 @@ def livekit_list_rooms(request: Request):
     return 200, {"Content-Type": "application/protobuf"}, rooms.SerializeToString()
 
 
+def twilio_account(request: Request):
+    account = CREDENTIALS["twilio"]
+    basic = base64.b64encode(f"{account['account_sid']}:{account['auth_token']}".encode()).decode()
+    if request.headers.get("Authorization") != f"Basic {basic}":
+        error = {"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003"}
+        return _json(401, {**error, "status": 401})
+    return _json(
+        200,
+        {
+            "auth_token": account["auth_token"],
+            "date_created": "Thu, 03 Dec 2026 10:00:00 +0000",
+            "date_updated": "Thu, 03 Dec 2026 10:00:00 +0000",
+            "friendly_name": "Acme Dental",
+            "owner_account_sid": account["account_sid"],
+            "sid": account["account_sid"],
+            "status": "active",
+            "subresource_uris": {},
+            "type": "Full",
+            "uri": TWILIO_ACCOUNT,
+        },
+    )
+
+
 def backend_check(request: Request, presented: str, expected: str):
     if presented != expected:
         return _json(401, {"error": f"token {presented!r} is not valid"})
@@ -115,6 +143,7 @@ ROUTES = {
     ("GET", "/v1/projects"): deepgram_projects,
     ("POST", "/oauth/token"): goto_token,
     ("POST", "/twirp/livekit.RoomService/ListRooms"): livekit_list_rooms,
+    ("GET", TWILIO_ACCOUNT): twilio_account,
     ("GET", "/check"): lambda r: backend_check(
         r, r.headers.get("Authorization", ""), f"Bearer {CREDENTIALS['http']['value']}"
     ),
@@ -192,5 +221,6 @@ def providers_fixture(settings):
     settings.ANTHROPIC_BASE_URL = fake.url
     settings.DEEPGRAM_BASE_URL = fake.url
     settings.GOTO_OAUTH_TOKEN_URL = f"{fake.url}/oauth/token"
+    settings.TWILIO_API_BASE_URL = fake.url
     settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = True  # the fake listens on 127.0.0.1
     return fake
