@@ -199,23 +199,16 @@ def check_deepgram(secret: dict) -> VerificationResult:
     return VerificationResult(True, f"200 OK: the key lists {len(response.projects or [])} project(s)")
 
 
+GOTO_NOT_CHECKED = (
+    "Not checked: GoTo grants tokens only through a user's consent (authorization code + refresh token), "
+    "never for a client id and secret alone, and calls do not use this credential: connect GoTo from the "
+    "Phone numbers page instead."
+)
+
+
 def check_gotoconnect(secret: dict) -> VerificationResult:
-    """OAuth 2 client-credentials token request; the token itself is dropped unread."""
-    form = {"grant_type": "client_credentials", "scope": " ".join(settings.GOTO_OAUTH_SCOPES)}
-    try:
-        response = httpx.post(
-            settings.GOTO_OAUTH_TOKEN_URL,
-            data=form,
-            auth=(secret["client_id"], secret["client_secret"]),
-            headers={"Accept": "application/json"},
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        return unreachable("gotoconnect", exc)
-    body = _json_or_text(response)
-    if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-        return refused(response.status_code, body)
-    return VerificationResult(True, f"200 OK: token issued (scope: {body.get('scope') or form['scope']})")
+    """Nothing to ask GoTo: its OAuth server has no client-credentials grant (docs/telephony.md#connecting-goto)."""
+    return VerificationResult(None, GOTO_NOT_CHECKED)
 
 
 async def _livekit_room_count(url: str, api_key: str, api_secret: str) -> int:

@@ -352,31 +352,14 @@ CHATTERBOX_API_TOKEN = env_secret("CHATTERBOX_API_TOKEN")
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env_secret("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_secret("LIVEKIT_API_SECRET")
-# The platform's OAuth client at GoTo (docs/telephony.md#connecting-goto): GoTo grants only
-# authorization code + refresh token, so each tenant's admin consents once ("Connect GoTo").
 GOTO_CLIENT_ID = env.str("GOTO_CLIENT_ID", default="")
 GOTO_CLIENT_SECRET = env_secret("GOTO_CLIENT_SECRET")
 GOTO_API_BASE_URL = env.str("GOTO_API_BASE_URL", default="https://api.goto.com")
-# GoTo's admin API (GET /admin/rest/v1/me: the consenting user's account keys) lives on its older host.
-GOTO_ADMIN_API_BASE_URL = env.str("GOTO_ADMIN_API_BASE_URL", default="https://api.getgo.com")
 GOTO_WEBSOCKET_URL = env.str("GOTO_WEBSOCKET_URL", default="wss://realtime.goto.com")
-GOTO_OAUTH_AUTHORIZE_URL = env.str(
-    "GOTO_OAUTH_AUTHORIZE_URL", default="https://authentication.logmeininc.com/oauth/authorize"
-)
 GOTO_OAUTH_TOKEN_URL = env.str("GOTO_OAUTH_TOKEN_URL", default="https://authentication.logmeininc.com/oauth/token")
-# The callback registered at GoTo; empty: this site's /telephony/goto/callback/ as the browser reached it.
-GOTO_OAUTH_REDIRECT_URI = env.str("GOTO_OAUTH_REDIRECT_URI", default="")
 GOTO_OAUTH_SCOPES = env.list(
     "GOTO_OAUTH_SCOPES",
-    default=[
-        "webrtc.v1.read",
-        "webrtc.v1.write",
-        "call-events.v1.notifications.manage",
-        "call-events.v1.events.read",
-        "users.v1.lines.read",
-        "call-control.v1.calls.control",
-        "voice-admin.v1.read",
-    ],
+    default=["webrtc.v1.write", "call-events.v1.notifications.manage", "call-control.v1.calls.write"],
 )
 # Twilio's REST API (twilio SDK); another base URL sends the SDK's requests there (tests, an egress proxy).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")

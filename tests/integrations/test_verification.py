@@ -16,8 +16,6 @@ PRIMARY["http"] = "value"
 ACCEPTED = {
     "anthropic": "200 OK: the key lists models (claude-sonnet-4-20250514)",
     "deepgram": "200 OK: the key lists 1 project(s)",
-    "gotoconnect": "200 OK: token issued (scope: webrtc.v1.write call-events.v1.notifications.manage "
-    "call-control.v1.calls.write)",
     "livekit": "200 OK: the key lists 1 room(s)",
     "twilio": "200 OK: the account is active (Full)",
     "http": "200 OK",
@@ -25,7 +23,6 @@ ACCEPTED = {
 REFUSED = {
     "anthropic": "401 Unauthorized: authentication_error: invalid x-api-key",
     "deepgram": "401 Unauthorized: INVALID_AUTH: Invalid credentials.",
-    "gotoconnect": "401 Unauthorized: invalid_client: Bad client credentials",
     # LiveKit quotes the refused JWT, whose payload holds the API key: the whole token is masked.
     "livekit": "401 Unauthorized: unauthenticated: invalid token: ••••, error: Signature verification failed",
     "twilio": "401 Unauthorized: 20003: Unable to fetch record: Authenticate",
@@ -57,17 +54,11 @@ def test_a_refused_secret_fails_with_the_providers_answer(providers, provider):
 def test_each_sdk_speaks_its_providers_protocol(providers):
     for provider in ACCEPTED:
         verification.verify(provider, providers.secret(provider))
-    anthropic, deepgram, goto, livekit, twilio, backend = providers.requests
+    anthropic, deepgram, livekit, twilio, backend = providers.requests
     assert (anthropic.method, anthropic.path, anthropic.query) == ("GET", "/v1/models", {"limit": ["1"]})
     assert anthropic.headers.get("x-api-key") == CREDENTIALS["anthropic"]["api_key"]
     assert anthropic.headers.get("anthropic-version")
     assert deepgram.headers.get("Authorization") == f"Token {CREDENTIALS['deepgram']['api_key']}"
-    client = CREDENTIALS["gotoconnect"]
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    assert goto.headers.get("Authorization") == f"Basic {basic}"
-    assert parse_qs(goto.body.decode())["scope"] == [
-        "webrtc.v1.write call-events.v1.notifications.manage call-control.v1.calls.write"
-    ]
     token = livekit.headers.get("Authorization").removeprefix("Bearer ")
     claims = jwt.decode(token, CREDENTIALS["livekit"]["api_secret"], algorithms=["HS256"])
     assert (claims["iss"], claims["video"]["roomList"]) == (CREDENTIALS["livekit"]["api_key"], True)
@@ -76,6 +67,12 @@ def test_each_sdk_speaks_its_providers_protocol(providers):
     assert (twilio.method, twilio.path) == ("GET", f"/2010-04-01/Accounts/{account['account_sid']}.json")
     basic = base64.b64encode(f"{account['account_sid']}:{account['auth_token']}".encode()).decode()
     assert twilio.headers.get("Authorization") == f"Basic {basic}"
+
+
+def test_a_goto_credential_is_left_unverified_because_goto_has_no_client_credentials_grant(providers):
+    result = verification.verify("gotoconnect", providers.secret("gotoconnect"))
+    assert (result.ok, result.status, result.message) == (None, "unverified", verification.GOTO_NOT_CHECKED)
+    assert providers.requests == []  # nothing was asked of GoTo's token endpoint
 
 
 def test_an_unknown_livekit_key_is_named_by_the_server_and_scrubbed(providers):
