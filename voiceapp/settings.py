@@ -352,14 +352,33 @@ CHATTERBOX_API_TOKEN = env_secret("CHATTERBOX_API_TOKEN")
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env_secret("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_secret("LIVEKIT_API_SECRET")
+# The platform's OAuth client at GoTo (docs/telephony.md#connecting-goto): GoTo grants only
+# authorization code + refresh token, so each tenant's admin consents once ("Connect GoTo").
 GOTO_CLIENT_ID = env.str("GOTO_CLIENT_ID", default="")
 GOTO_CLIENT_SECRET = env_secret("GOTO_CLIENT_SECRET")
 GOTO_API_BASE_URL = env.str("GOTO_API_BASE_URL", default="https://api.goto.com")
+# GoTo's admin API (GET /admin/rest/v1/me: the consenting user's account keys) lives on its older host.
+GOTO_ADMIN_API_BASE_URL = env.str("GOTO_ADMIN_API_BASE_URL", default="https://api.getgo.com")
+# Devices and calls (web calls): GoTo's reference and the code seen working use this host (docs/telephony.md).
+GOTO_WEB_CALLS_BASE_URL = env.str("GOTO_WEB_CALLS_BASE_URL", default="https://webrtc.jive.com")
 GOTO_WEBSOCKET_URL = env.str("GOTO_WEBSOCKET_URL", default="wss://realtime.goto.com")
+GOTO_OAUTH_AUTHORIZE_URL = env.str(
+    "GOTO_OAUTH_AUTHORIZE_URL", default="https://authentication.logmeininc.com/oauth/authorize"
+)
 GOTO_OAUTH_TOKEN_URL = env.str("GOTO_OAUTH_TOKEN_URL", default="https://authentication.logmeininc.com/oauth/token")
+# The callback registered at GoTo; empty: this site's /telephony/goto/callback/ as the browser reached it.
+GOTO_OAUTH_REDIRECT_URI = env.str("GOTO_OAUTH_REDIRECT_URI", default="")
 GOTO_OAUTH_SCOPES = env.list(
     "GOTO_OAUTH_SCOPES",
-    default=["webrtc.v1.write", "call-events.v1.notifications.manage", "call-control.v1.calls.write"],
+    default=[
+        "webrtc.v1.read",
+        "webrtc.v1.write",
+        "call-events.v1.notifications.manage",
+        "call-events.v1.events.read",
+        "users.v1.lines.read",
+        "call-control.v1.calls.control",
+        "voice-admin.v1.read",
+    ],
 )
 # Twilio's REST API (twilio SDK); another base URL sends the SDK's requests there (tests, an egress proxy).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
@@ -382,6 +401,8 @@ CALL_DIAL_DEADLINE_SECONDS = env.int("CALL_DIAL_DEADLINE_SECONDS", default=300)
 
 # GoToConnect call control allows 1,000 requests a minute per account; events may be repeated.
 GOTO_RATE_LIMIT_PER_MINUTE = env.int("GOTO_RATE_LIMIT_PER_MINUTE", default=1000)
+# GoTo allows 10 requests a second per API (notification-channel, call-events, web-calls) by default.
+GOTO_RATE_LIMIT_PER_SECOND = env.int("GOTO_RATE_LIMIT_PER_SECOND", default=10)
 GOTO_REQUEST_TIMEOUT_SECONDS = env.float("GOTO_REQUEST_TIMEOUT_SECONDS", default=10.0)
 GOTO_EVENT_DEDUP_SECONDS = env.int("GOTO_EVENT_DEDUP_SECONDS", default=3600)
 # STUN/TURN servers for the bridge's WebRTC legs (e.g. "stun:stun.example.com:3478"); none: host candidates only.
