@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from integrations import services, vault
+from integrations import services, vault, verification
 from integrations.models import ProviderCredential
 from tenants.models import AuditLog
 from tests import factories
@@ -33,7 +33,7 @@ def _credential_audit() -> list[AuditLog]:
     return list(AuditLog.objects.dangerously_unscoped().filter(action__startswith="credential.").order_by("created_at"))
 
 
-@pytest.mark.parametrize("provider", list(PRIMARY))
+@pytest.mark.parametrize("provider", [provider for provider in PRIMARY if provider != "gotoconnect"])
 def test_create_verifies_with_the_provider_then_stores_it_encrypted(client, tenant, providers, provider):
     secret = providers.secret(provider)
     response = _create(client, secret, provider=provider)
@@ -60,6 +60,15 @@ def test_create_verifies_with_the_provider_then_stores_it_encrypted(client, tena
         "127.0.0.1",
     )
     assert audit.changes == {"name": "LLM_KEY", "provider": provider, "key_id": "dev", "verification": "verified"}
+
+
+def test_a_goto_credential_is_stored_unverified_without_asking_goto(client, tenant, providers):
+    response = _create(client, providers.secret("gotoconnect"), provider="gotoconnect")
+    assert response.status_code == 201, response.json()
+    credential = ProviderCredential.objects.for_tenant(tenant).get()
+    assert (response.json()["verification"], credential.verification) == ("unverified", "unverified")
+    assert credential.verification_message == verification.GOTO_NOT_CHECKED
+    assert providers.requests == []
 
 
 def test_a_secret_the_provider_refuses_is_not_stored(client, tenant, providers):

@@ -1,7 +1,6 @@
 """Provider checks through the real SDKs against local servers that speak each provider's protocol."""
 
 import base64
-from urllib.parse import parse_qs
 
 import jwt
 import pytest
@@ -103,7 +102,6 @@ def test_a_generic_secret_without_check_url_is_left_unverified(providers):
 def test_an_unreachable_provider_is_a_failure_that_says_so(providers, settings, provider):
     closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
     settings.ANTHROPIC_BASE_URL = settings.DEEPGRAM_BASE_URL = closed
-    settings.GOTO_OAUTH_TOKEN_URL = f"{closed}/oauth/token"
     settings.TWILIO_API_BASE_URL = closed
     secret = {**providers.secret(provider), **({"url": closed} if provider == "livekit" else {})}
     if provider == "http":

@@ -73,21 +73,6 @@ def deepgram_projects(request: Request):
     return _json(200, {"projects": [{"project_id": "3f5e3c5e-fake", "name": "Acme Dental"}]})
 
 
-def goto_token(request: Request):
-    expected = CREDENTIALS["gotoconnect"]
-    basic = base64.b64encode(f"{expected['client_id']}:{expected['client_secret']}".encode()).decode()
-    form = parse_qs(request.body.decode())
-    if form.get("grant_type") != ["client_credentials"]:
-        return _json(400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"})
-    if request.headers.get("Authorization") != f"Basic {basic}":
-        return _json(401, {"error": "invalid_client", "error_description": "Bad client credentials"})
-    scope = form.get("scope", [""])[0]
-    return _json(
-        200,
-        {"access_token": "goto-access-token-never-shown", "token_type": "bearer", "expires_in": 3600, "scope": scope},
-    )
-
-
 def livekit_list_rooms(request: Request):
     if request.headers.get("Content-Type") != "application/protobuf":
         return _json(415, {"code": "malformed", "msg": "unexpected Content-Type"})
@@ -141,7 +126,6 @@ def backend_check(request: Request, presented: str, expected: str):
 ROUTES = {
     ("GET", "/v1/models"): anthropic_models,
     ("GET", "/v1/projects"): deepgram_projects,
-    ("POST", "/oauth/token"): goto_token,
     ("POST", "/twirp/livekit.RoomService/ListRooms"): livekit_list_rooms,
     ("GET", TWILIO_ACCOUNT): twilio_account,
     ("GET", "/check"): lambda r: backend_check(
@@ -220,7 +204,6 @@ def providers_fixture(settings):
     fake.requests.clear()
     settings.ANTHROPIC_BASE_URL = fake.url
     settings.DEEPGRAM_BASE_URL = fake.url
-    settings.GOTO_OAUTH_TOKEN_URL = f"{fake.url}/oauth/token"
     settings.TWILIO_API_BASE_URL = fake.url
     settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = True  # the fake listens on 127.0.0.1
     return fake
