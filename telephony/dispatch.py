@@ -24,7 +24,7 @@ from calls import services as call_services
 from calls.state_machine import CallStatus
 from core import events
 from telephony import services
-from telephony.carriers.goto import wire
+from telephony.carriers.goto import legacy_wire as wire
 
 logger = logging.getLogger(__name__)
 

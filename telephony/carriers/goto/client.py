@@ -31,7 +31,8 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_any
 from integrations.config import RetryPolicy
 from integrations.gateway.ratelimit import Bucket, LocalRateLimiter, RedisRateLimiter, acquire
 from integrations.gateway.retry import backoff, is_retryable, outcome_of, retry_after_seconds
-from telephony.carriers.goto import metrics, wire
+from telephony.carriers.goto import legacy_wire as wire
+from telephony.carriers.goto import metrics
 from telephony.carriers.goto.auth import TokenProvider
 from telephony.carriers.goto.config import (
     E164,

@@ -9,7 +9,7 @@ from core.validators import E164_PATTERN
 from integrations.config import RetryPolicy
 from integrations.gateway.oauth import TokenCache
 from integrations.gateway.ratelimit import LocalRateLimiter
-from telephony.carriers.goto import wire
+from telephony.carriers.goto import legacy_wire as wire
 
 SERVICE = "gotoconnect"
 # Operations whose repetition cannot ring anyone twice: answering, hold/resume, hangup and our SDP

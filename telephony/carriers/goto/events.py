@@ -31,7 +31,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from integrations.config import RetryPolicy
 from integrations.gateway.retry import backoff
-from telephony.carriers.goto import metrics, wire
+from telephony.carriers.goto import legacy_wire as wire
+from telephony.carriers.goto import metrics
 from telephony.carriers.goto.client import GoToConfig, GoToConnectError, TokenProvider
 
 if TYPE_CHECKING:
