@@ -366,7 +366,7 @@ GOTO_OAUTH_AUTHORIZE_URL = env.str(
     "GOTO_OAUTH_AUTHORIZE_URL", default="https://authentication.logmeininc.com/oauth/authorize"
 )
 GOTO_OAUTH_TOKEN_URL = env.str("GOTO_OAUTH_TOKEN_URL", default="https://authentication.logmeininc.com/oauth/token")
-# The callback registered at GoTo; empty: this site's /telephony/goto/callback/ as the browser reached it.
+# The callback registered at GoTo; empty: this site's /numbers/goto/callback/ as the browser reached it.
 GOTO_OAUTH_REDIRECT_URI = env.str("GOTO_OAUTH_REDIRECT_URI", default="")
 GOTO_OAUTH_SCOPES = env.list(
     "GOTO_OAUTH_SCOPES",
@@ -382,6 +382,8 @@ GOTO_OAUTH_SCOPES = env.list(
 )
 # Twilio's REST API (twilio SDK); another base URL sends the SDK's requests there (tests, an egress proxy).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+# The public origin Twilio reaches (and signs webhooks for), e.g. https://voice.example.com; empty: the request's.
+TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", default="")
 
 # The bridge's media and a call's timeouts.
 BRIDGE_AUDIO = {

@@ -31,6 +31,7 @@ urlpatterns = [
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("admin/", admin.site.urls),
     path("v1/", include("voiceapp.api.urls")),
+    path("carriers/twilio/", include("telephony.carriers.twilio.urls")),  # Twilio's signed webhooks
     # The dashboard: each app serves its own pages (`<app>/web_urls.py`, namespaced by app).
     path("", include("voiceapp.web.urls")),
     path("", include("agents.web_urls")),

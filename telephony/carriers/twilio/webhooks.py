@@ -1,0 +1,149 @@
+"""The endpoints Twilio calls: a number's voice webhook and the calls' status callbacks.
+
+Every request must carry `X-Twilio-Signature` made with the auth token of the tenant the request is
+about (found by the called number, or by the call's CallSid): a missing or wrong signature is a 403 and
+changes nothing. Answers are TwiML (the voice webhook) or an empty 204 (status callbacks); bad input is
+a 4xx JSON error in the platform's one error shape.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from calls import selectors as call_selectors
+from calls import services as call_services
+from calls.state_machine import CallStatus
+from core import events
+from telephony import carrier_events, services
+from telephony.carriers.twilio import signature, twiml
+from telephony.carriers.twilio.config import TwilioAccount, account_for_tenant
+from telephony.models import PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+# Rejected before anyone answers (<Reject>: nothing billed); other refusals are told why (<Say>, <Hangup>).
+REJECT_CODES = frozenset({"unknown_number", "unassigned_number", "tenant_suspended"})
+# Twilio's CallStatus of a call that was never answered, and what the calls app calls it.
+NOT_ANSWERED = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
+UNANSWERED_STATES = (CallStatus.INITIAL, CallStatus.DIALING, CallStatus.RINGING)
+STREAM_PATH = "/ws/v1/carriers/twilio/stream"
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    error = {"type": "client_error", "code": code, "message": message, "fields": {}}
+    return JsonResponse({"error": error}, status=status)
+
+
+def _twiml(xml: str) -> HttpResponse:
+    return HttpResponse(xml, content_type="text/xml")
+
+
+def _forbidden(reason: str, request: HttpRequest) -> JsonResponse:
+    logger.warning("Twilio webhook %s refused: %s", request.path, reason)
+    return _error(403, "invalid_signature", "The request is not signed by the Twilio account of this number.")
+
+
+def _authentic(request: HttpRequest, account: TwilioAccount | None) -> str:
+    """Why the request is not Twilio's for `account` ("" when it is)."""
+    if account is None:
+        return "the tenant has no Twilio credential"
+    if request.POST.get("AccountSid") != account.account_sid:
+        return "the AccountSid is not the tenant's"
+    if not signature.is_valid(request, account.auth_token):
+        return "missing or invalid X-Twilio-Signature"
+    return ""
+
+
+def _fields(request: HttpRequest, *names: str) -> dict[str, str] | JsonResponse:
+    values = {name: request.POST.get(name, "") for name in names}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        return _error(400, "invalid_request", f"Missing Twilio parameter(s): {', '.join(missing)}.")
+    return values
+
+
+@csrf_exempt  # Twilio signs its requests instead (X-Twilio-Signature)
+@require_POST
+def voice(request: HttpRequest) -> HttpResponse:
+    """A call to one of our Twilio numbers: check it is Twilio's, route it, bridge it to a media stream."""
+    fields = _fields(request, "CallSid", "To", "From", "AccountSid")
+    if isinstance(fields, JsonResponse):
+        return fields
+    call_sid, to, from_ = fields["CallSid"], fields["To"], fields["From"]
+    # The called number decides the tenant: this lookup crosses tenants by design (as inbound_call_accept).
+    number = (
+        PhoneNumber.objects.dangerously_unscoped()
+        .filter(e164=to, provider=PhoneNumber.Provider.TWILIO)
+        .values("tenant_id")
+        .first()
+    )
+    if number is None:  # nobody's number here: nothing to authenticate against, nothing created
+        logger.warning("Twilio call %s to %s: no Twilio number %s on the platform, rejected", call_sid, to, to)
+        return _twiml(twiml.reject())
+    problem = _authentic(request, account_for_tenant(number["tenant_id"]))
+    if problem:
+        return _forbidden(problem, request)
+    try:
+        call = services.inbound_call_accept(external_call_id=call_sid, from_number=from_, to_number=to)
+    except services.CallRejected as exc:
+        logger.warning("Twilio call %s to %s rejected (%s): %s", call_sid, to, exc.code, exc.message)
+        return _twiml(twiml.reject() if exc.code in REJECT_CODES else twiml.say_and_hang_up())
+    if call is None:  # Twilio asked again for the same call (a retry): bridge it if it is still ringing
+        found = call_selectors.call_by_external_id(call_sid)
+        if found is None or found[1] != str(number["tenant_id"]) or found[2] != CallStatus.RINGING:
+            return _twiml(twiml.hang_up())
+        call_id, tenant_id = found[0], found[1]
+    else:
+        call_id, tenant_id = call.call_id, call.tenant_id
+    token = signature.stream_token(call_id=call_id, tenant_id=tenant_id, call_sid=call_sid)
+    return _twiml(twiml.connect_stream(signature.websocket_url(request, STREAM_PATH), token))
+
+
+@csrf_exempt
+@require_POST
+def status(request: HttpRequest) -> HttpResponse:
+    """A call's status callback: a call never answered ends (busy, no answer, failed); a hang-up reaches the bridge."""
+    fields = _fields(request, "CallSid", "CallStatus", "AccountSid")
+    if isinstance(fields, JsonResponse):
+        return fields
+    call_sid, state = fields["CallSid"], fields["CallStatus"]
+    found = services.external_call_resolve(call_sid)
+    if found is None:  # not a call of ours (or one forgotten): nothing to authenticate against
+        logger.warning("Twilio status %s for unknown call %s ignored", state, call_sid)
+        return _error(404, "call_not_found", "No call with this CallSid.")
+    call_id, tenant_id, call_status, consult = found
+    problem = _authentic(request, account_for_tenant(tenant_id))
+    if problem:
+        return _forbidden(problem, request)
+    answered_by = request.POST.get("AnsweredBy", "")
+    if not consult and call_status in UNANSWERED_STATES and state in NOT_ANSWERED:
+        call_services.outbound_failed(call_id=call_id, tenant_id=tenant_id, reason=NOT_ANSWERED[state])
+    elif answered_by:
+        call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="twilio_answered_by", value=answered_by)
+    name = _event_name(state)
+    if name:
+        message = {"type": "pbx.event", "event": name, "data": {"call_id": call_sid, "reason": state}}
+        async_to_sync(get_channel_layer().group_send)(
+            events.call_group(call_id), {**message, "external_call_id": call_sid}
+        )
+    return HttpResponse(status=204)
+
+
+def _event_name(state: str) -> str:
+    """The carrier event (telephony.carrier_events) a Twilio CallStatus is, or ""."""
+    if state == "in-progress":
+        return carrier_events.CONNECTED
+    if state == "completed":
+        return carrier_events.ENDED
+    if state in NOT_ANSWERED:
+        return carrier_events.FAILED
+    return ""
+
+
+def status_callback_path() -> str:
+    return reverse("twilio-status")
