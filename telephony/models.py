@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from agents.models import Agent
 from core.validators import E164_PATTERN, validate_e164
-from tenants.models import TenantOwnedModel
+from tenants.models import TenantOwnedModel, User
 
 
 class PhoneNumber(TenantOwnedModel):
@@ -75,3 +75,50 @@ class PhoneNumber(TenantOwnedModel):
         super().clean()
         if self.agent_id and self.tenant_id and self.agent is not None and self.agent.tenant_id != self.tenant_id:
             raise ValidationError({"agent": "This agent belongs to another tenant."})
+
+
+class GoToConnection(TenantOwnedModel):
+    """A tenant's GoTo Connect grant: the GoTo user who consented, the line the bridge uses, the sealed tokens.
+
+    GoTo's OAuth server grants only authorization code + refresh token, so a tenant admin consents once
+    ("Connect GoTo") and the platform refreshes from then on (docs/telephony.md#connecting-goto). The
+    refresh token (and the current access token) are sealed with the credential vault, bound to the
+    tenant and this row's id; they never appear in plain text in the database, the admin, logs or answers.
+    """
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        RECONNECT_REQUIRED = "reconnect_required", "Reconnect required"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    account_key = models.CharField(max_length=64, help_text="The GoTo account key (GET /admin/rest/v1/me).")
+    organization_id = models.CharField(
+        max_length=255, help_text="The line's organization.id at GoTo: the organizationId web calls need."
+    )
+    extension = models.CharField(max_length=32, help_text="The extension number of the line the bridge uses.")
+    line_id = models.CharField(max_length=255, help_text="The id of that line at GoTo (GET /users/v1/lines).")
+    principal = models.CharField(max_length=255, blank=True, help_text="The GoTo user who consented.")
+    scopes = models.TextField(blank=True, help_text="The scopes GoTo granted, space-separated.")
+    # The vault's seal of {"refresh_token", "access_token"}; empty once disconnected.
+    key_id = models.CharField(max_length=64, blank=True, help_text="Which INTEGRATION_CRYPTO_KEY key sealed it.")
+    nonce = models.BinaryField(max_length=12, default=bytes)
+    ciphertext = models.BinaryField(default=bytes)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="Why the grant stopped working (no secrets).")
+    connected_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-connected_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="goto_connection_one_per_tenant"),
+            models.CheckConstraint(
+                condition=Q(status__in=["connected", "reconnect_required", "disconnected"]),
+                name="goto_connection_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"GoTo ext {self.extension} ({self.get_status_display()})"

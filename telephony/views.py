@@ -10,6 +10,7 @@ from agents.selectors import agent_list
 from core.errors import ApplicationError
 from telephony import selectors, services
 from telephony.forms import NumberAssignForm
+from telephony.models import GoToConnection
 from tenants.web import TenantPageMixin
 
 
@@ -28,6 +29,8 @@ class NumberListView(TenantPageMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["agents"] = list(agent_list(tenant=self.tenant))
+        context["goto_connection"] = GoToConnection.objects.for_tenant(self.tenant).first()
+        context["is_tenant_admin"] = self.allows("admin")
         return context
 
 

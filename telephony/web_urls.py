@@ -2,11 +2,18 @@
 
 from django.urls import path
 
-from telephony import views
+from telephony import goto_views, views
 
 app_name = "telephony"
 
 urlpatterns = [
     path("numbers/", views.NumberListView.as_view(), name="numbers"),
     path("numbers/<uuid:number_id>/assign/", views.NumberAssignView.as_view(), name="number-assign"),
+    path("numbers/goto/connect/", goto_views.GoToConnectView.as_view(), name="goto-connect"),
+    path("numbers/goto/callback/", goto_views.GoToCallbackView.as_view(), name="goto-callback"),
+    path(
+        "numbers/goto/<uuid:connection_id>/disconnect/",
+        goto_views.GoToDisconnectView.as_view(),
+        name="goto-disconnect",
+    ),
 ]

@@ -52,6 +52,8 @@ ALLOWED_BYPASSES = {
     ("tenants/web.py", "memberships_of"): "the dashboard's tenant switcher lists the user's memberships",
     ("tenants/selectors.py", "tenants_for_user"): "the tenants a user belongs to",
     ("telephony/services.py", "inbound_call_accept"): "the dialled number decides the tenant of an inbound call",
+    ("telephony/carriers/goto/auth.py", "_locked_refresh"): "the media worker names a GoTo connection by id",
+    ("telephony/carriers/goto/grant.py", "connected_accounts"): "the media worker serves every tenant's GoTo lines",
     ("telephony/carriers/twilio/webhooks.py", "voice"): "the called number decides whose auth token signs the webhook",
     ("calls/selectors.py", "call_by_external_id"): "a carrier event names its call by the carrier's id only",
     ("calls/selectors.py", "call_by_id_across_tenants"): "a consult leg cached before its tenant was recorded with it",
