@@ -22,7 +22,10 @@ from tests.gateway.conftest import FakeClock
 from tests.telephony.conftest import REDIS_URL
 from tests.telephony.fake_goto import DEFAULT_OFFER_SDP, FakeGoTo
 
-SEED_SCOPES = "webrtc.v1.write call-events.v1.notifications.manage call-control.v1.calls.write"
+SEED_SCOPES = (  # the GOTO_OAUTH_SCOPES default
+    "webrtc.v1.read webrtc.v1.write call-events.v1.notifications.manage call-events.v1.events.read "
+    "users.v1.lines.read call-control.v1.calls.control voice-admin.v1.read"
+)
 
 
 class Sleeps:
