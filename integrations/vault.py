@@ -15,6 +15,7 @@ import binascii
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -172,6 +173,16 @@ def open_sealed(*, key_id: str, nonce, ciphertext, tenant_id, bound_id, label: s
             "Restore the key it was encrypted with, or enter the secret again."
         ) from None
     return json.loads(plaintext)
+
+
+# Rows of higher apps sealed with this vault (GoTo connections in telephony), registered from their
+# AppConfig.ready(): `rotate_credential_keys` calls each, which re-seals what is not under the newest
+# key and returns (how many it re-sealed, a message for each it could not).
+RESEALERS: dict[str, Callable[[], tuple[int, list[str]]]] = {}
+
+
+def register_resealer(label: str, reseal: Callable[[], tuple[int, list[str]]]) -> None:
+    RESEALERS[label] = reseal
 
 
 def seal(credential, secret: dict) -> None:

@@ -11,3 +11,7 @@ class TelephonyConfig(AppConfig):
         from telephony.models import PhoneNumber
 
         carriers.register_dialer(PhoneNumber.Provider.GOTOCONNECT, GoToDialer())
+        from integrations import vault
+        from telephony.carriers.goto.grant import connections_reseal
+
+        vault.register_resealer("GoTo connections", connections_reseal)

@@ -78,6 +78,8 @@ ALLOWED_BYPASSES = {
     ("integrations/services.py", "credential_reencrypt_all"): "key rotation covers every tenant's credentials",
     ("integrations/services.py", "_credential_reencrypt"): "one credential of the rotation, by id",
     ("integrations/webhooks/services.py", "webhook_endpoints_reencrypt"): "key rotation covers every endpoint",
+    ("telephony/carriers/goto/grant.py", "connections_reseal"): "key rotation covers every GoTo connection",
+    ("telephony/carriers/goto/grant.py", "_connection_reseal"): "one GoTo connection of the rotation, by id",
     # Retention
     ("calls/retention.py", "_recordings"): RETENTION,
     ("calls/retention.py", "install"): RETENTION,

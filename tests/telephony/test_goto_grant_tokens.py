@@ -235,3 +235,25 @@ def test_the_media_worker_sees_every_connected_line_and_gets_its_tokens(tenant, 
     tokens = grant.tokens_for(accounts[0].connection_id)
     assert isinstance(tokens, auth.GrantTokens)
     assert asyncio.run(tokens.token()) == goto_oauth.issued[0]["access_token"]
+
+
+def test_key_rotation_re_seals_the_goto_tokens_under_the_newest_key(tenant, goto_oauth, clock, settings, capsys):
+    from django.core.management import call_command
+
+    from integrations import vault
+
+    old, new = vault.generate_key_value("k1"), vault.generate_key_value("k2")
+    settings.INTEGRATION_CRYPTO_KEY = old
+    connection = connect(tenant, goto_oauth)
+    tokens = stored(connection)
+    settings.INTEGRATION_CRYPTO_KEY = f"{new},{old}"
+
+    call_command("rotate_credential_keys")
+    call_command("rotate_credential_keys")  # idempotent
+
+    out = capsys.readouterr().out
+    assert out.count("GoTo connections: 1 re-encrypted, 0 failed.") == 1
+    settings.INTEGRATION_CRYPTO_KEY = new  # the old key can go
+    connection.refresh_from_db()
+    assert connection.key_id == "k2"
+    assert grant.open_tokens(connection) == tokens

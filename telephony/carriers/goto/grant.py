@@ -302,12 +302,15 @@ def read_line(access_token: str) -> GoToLine:
 # --- storage --------------------------------------------------------------------------------------
 
 
-def seal_tokens(connection: GoToConnection, *, refresh_token: str, access_token: str, expires_in: float) -> None:
-    """Seal the tokens onto the (locked or new) row with the vault, bound to its tenant and id."""
-    secret = {"refresh_token": refresh_token, "access_token": access_token}
+def _seal(connection: GoToConnection, secret: dict) -> None:
     connection.key_id, connection.nonce, connection.ciphertext = vault.encrypt(
         tenant_id=connection.tenant_id, credential_id=connection.pk, secret=secret
     )
+
+
+def seal_tokens(connection: GoToConnection, *, refresh_token: str, access_token: str, expires_in: float) -> None:
+    """Seal the tokens onto the (locked or new) row with the vault, bound to its tenant and id."""
+    _seal(connection, {"refresh_token": refresh_token, "access_token": access_token})
     connection.access_expires_at = now() + timedelta(seconds=expires_in)
 
 
@@ -376,8 +379,29 @@ def connection_disconnect(
     return connection
 
 
-def connection_for_tenant(tenant: Tenant) -> GoToConnection | None:
-    return GoToConnection.objects.for_tenant(tenant).first()
+def connections_reseal() -> tuple[int, list[str]]:
+    """Re-seal every GoTo connection's tokens not under the vault's newest key (`rotate_credential_keys`)."""
+    current = vault.keyring().current_id
+    # Key rotation covers the whole vault, every tenant's connections with it.
+    stale = GoToConnection.objects.dangerously_unscoped().exclude(key_id__in=["", current])
+    resealed, failures = 0, []
+    for pk in list(stale.values_list("pk", flat=True)):
+        try:
+            resealed += _connection_reseal(pk, current)
+        except vault.VaultError as exc:
+            failures.append(exc.message)
+            logger.warning("GoTo connection %s not re-sealed: %s", pk, exc.message)
+    return resealed, failures
+
+
+@transaction.atomic
+def _connection_reseal(pk, key_id: str) -> int:
+    connection = GoToConnection.objects.dangerously_unscoped().select_for_update().filter(pk=pk).first()
+    if connection is None or connection.key_id in ("", key_id):
+        return 0  # gone, disconnected or re-sealed since the list was read
+    _seal(connection, open_tokens(connection))
+    connection.save(update_fields=["key_id", "nonce", "ciphertext", "updated_at"])
+    return 1
 
 
 # --- what the media worker uses -------------------------------------------------------------------
