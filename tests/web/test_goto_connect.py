@@ -304,3 +304,21 @@ def test_secrets_never_reach_responses_logs_the_audit_log_or_the_admin(
         assert secret not in logs
         assert secret not in audit
     assert "Sign in at GoTo again for this tenant" in bodies  # the admin's reconnect link
+    assert any(record.name == "httpx2" for record in caplog.records)  # our token request's DEBUG log was captured
+
+
+def test_staff_disconnect_a_tenant_from_the_admin(web_client, staff_client, tenant, goto_oauth):
+    web_client.get(start(web_client, goto_oauth))
+    connection = GoToConnection.objects.for_tenant(tenant).get()
+
+    response = staff_client.post(
+        "/admin/telephony/gotoconnection/",
+        {"action": "disconnect", "_selected_action": [str(connection.pk)]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 GoTo connection(s) disconnected." in response.content.decode()
+    connection.refresh_from_db()
+    assert (connection.status, bytes(connection.ciphertext)) == ("disconnected", b"")
+    assert staff_client.get("/admin/telephony/gotoconnection/add/").status_code == 403  # made only by consent
