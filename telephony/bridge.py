@@ -43,6 +43,7 @@ from core import events
 from telephony import amd, carrier_events, rooms, voicemail
 from telephony.carrier_events import CarrierEvents
 from telephony.media import CallMix, PhoneLeg, recording_store
+from telephony.media.base import LegFactory, MediaLeg
 from telephony.transfers import Transfers
 from voice import io
 from voice.session import CallSession, InProcessMedia, Outcome, RoomMedia, create_call_session
@@ -67,6 +68,7 @@ class CallBridge:
         session_options: dict | None = None,
         turn_handling: TurnHandlingOptions | None = None,
         detect_machine: bool = False,
+        leg_factory: LegFactory | None = None,
     ):
         self.call, self.pbx = call, pbx
         # `models_factory` builds each session's engines (tests and benchmarks pass fakes); None: the agent's own.
@@ -80,12 +82,12 @@ class CallBridge:
         self.audio_input = io.CallAudioInput(label=f"caller-{call.call_id}")
         self._listeners: list[asyncio.Queue] = []
         self._screening: asyncio.Queue | None = None  # the callee's audio for the answering-machine check
-        self.leg = PhoneLeg(
+        # The caller's media leg: WebRTC (PhoneLeg) unless the carrier brings its own (a Twilio media stream).
+        self.leg: MediaLeg = (leg_factory or _webrtc_leg)(
             label=f"call-{call.call_id}",
             on_audio=self._on_caller_audio,
             mix=self.mix,
             session_sample_rate=SESSION_SAMPLE_RATE,
-            ice_servers=settings.WEBRTC_ICE_SERVERS or None,
         )
         self.session: CallSession | None = None
         self._caller_sink: Callable[[rtc.AudioFrame], None] | None = None
@@ -104,13 +106,22 @@ class CallBridge:
 
     async def connect(self, offer_sdp: str) -> str:
         """Accept the remote offer; returns our SDP answer (InvalidOffer for a bad one)."""
+        await self._prepare_media()
+        assert isinstance(self.leg, PhoneLeg)  # an SDP offer is for the WebRTC leg
+        answer = await self.leg.accept(offer_sdp)
+        self._media_up = True
+        return answer
+
+    async def media_started(self) -> None:
+        """A leg without SDP (a carrier's media stream) carries audio now: what `connect` does after its answer."""
+        await self._prepare_media()
+        self._media_up = True
+
+    async def _prepare_media(self) -> None:
         await self._subscribe()
         if self._detect_machine and settings.AMD["enabled"] and self._screening is None:
             self._screening = asyncio.Queue()  # from the first frame: "Hello?" comes right at pick-up
             self._listeners.append(self._screening)
-        answer = await self.leg.accept(offer_sdp)
-        self._media_up = True
-        return answer
 
     async def answer_pbx(self) -> None:
         """The PBX's side of answering (4.1 step 2): get its offer, accept it, send our answer back."""
@@ -140,6 +151,13 @@ class CallBridge:
             return await self._end(reason)
         finally:
             await self._cleanup()
+
+    async def caller_pressed(self, digits: str) -> None:
+        """DTMF from the caller's carrier: the agent is told (before its session exists, the digits are dropped)."""
+        if self.session is not None:
+            self.session.caller_pressed(digits)
+        else:
+            logger.info("call %s: DTMF %s before the agent joined, dropped", self.call.call_id, digits)
 
     def hangup_by_caller(self) -> None:
         """The caller left (a browser closed its socket, said hang-up)."""
@@ -229,7 +247,7 @@ class CallBridge:
     async def _start_session(self) -> CallSession:
         media: InProcessMedia | RoomMedia
         if self.room is None:  # the in-process link
-            media = InProcessMedia(self.audio_input, io.CallAudioOutput(sink=self.leg.play))
+            media = InProcessMedia(self.audio_input, io.CallAudioOutput(sink=self.leg.play, on_clear=self.leg.clear))
             self._caller_sink = self.audio_input.push_frame
         else:  # the phone leg published into the LiveKit room; the agent joins it
             self._caller_sink = await self.room.link(self.leg)
@@ -374,3 +392,7 @@ class CallBridge:
             self.session.write(fn, **kwargs)
         else:
             await database_sync_to_async(fn)(**kwargs)
+
+
+def _webrtc_leg(**options) -> MediaLeg:
+    return PhoneLeg(ice_servers=settings.WEBRTC_ICE_SERVERS or None, **options)

@@ -130,9 +130,11 @@ class CallAudioOutput(io.AudioOutput):
         speed: float = 1.0,
         frame_ms: int = FRAME_MS,
         label: str = "call-output",
+        on_clear: Callable[[], None] | None = None,
     ):
         super().__init__(label=label, capabilities=io.AudioOutputCapabilities(pause=True), sample_rate=sample_rate)
         self._sink = sink
+        self._on_clear = on_clear  # the leg's own clear: audio queued past the sink goes too (barge-in)
         self._speed = speed
         self._frame_ms = frame_ms
         self._queue: collections.deque = collections.deque()
@@ -162,6 +164,8 @@ class CallAudioOutput(io.AudioOutput):
     def clear_buffer(self) -> None:
         self._queue.clear()
         self._epoch += 1
+        if self._on_clear is not None:
+            self._on_clear()
         if self._segment_open:
             self._finish(interrupted=True)
 

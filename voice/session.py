@@ -266,6 +266,11 @@ class CallSession:
         if line:
             self.session.say(line, add_to_chat_ctx=True)
 
+    def caller_pressed(self, digits: str) -> None:
+        """Keypad digits from the caller (DTMF): the agent hears them as the caller's turn and answers."""
+        self._last_activity = time.monotonic()
+        self.session.generate_reply(user_input=f"(The caller pressed {digits} on the keypad.)")
+
     async def synthesize(self, text: str) -> AsyncGenerator[rtc.AudioFrame, None]:
         """The agent's voice for `text`, frame by frame (a warm transfer's briefing, a voicemail)."""
         stream = self.models.tts.synthesize(text)
