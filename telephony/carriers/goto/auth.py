@@ -15,7 +15,8 @@ from datetime import datetime
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connection as db_connection
+from django.db import transaction
 
 from integrations.gateway import GatewayConfigError, GatewayError
 from integrations.gateway.oauth import ClientCredentials, TokenCache
@@ -196,7 +197,7 @@ def _load_or_refresh(connection_id: str, refused: str) -> _Access:
     try:
         outcome = _locked_refresh(connection_id, refused)
     finally:
-        close_old_connections()
+        db_connection.close()  # an executor thread's own connection: not left open behind it (once an hour)
     if isinstance(outcome, GoToConnectError):
         raise outcome
     return outcome
