@@ -71,6 +71,10 @@ def socket_principal(scope: dict) -> SocketPrincipal:
     return SocketPrincipal(tenant=membership.tenant, scopes=frozenset({ROLE_SCOPE[membership.role]}), user_id=user.pk)
 
 
+# Sockets a carrier opens (no Origin, no cookie): each message stream proves itself with a signed token.
+TOKEN_AUTHENTICATED_PATHS = frozenset({"/ws/v1/carriers/twilio/stream"})
+
+
 class OriginOrApiKeyValidator:
     """The websocket origin check, where it protects something.
 
@@ -78,7 +82,8 @@ class OriginOrApiKeyValidator:
     A connection that presents `X-API-Key` is authenticated by that key alone (`socket_principal` never
     falls back to the session when a key is sent), and no web page can add that header to a websocket
     handshake; such a program needs no Origin (plain websocket clients send none). Everything else goes
-    through Channels' AllowedHostsOriginValidator: no Origin, or one outside ALLOWED_HOSTS, is a 403.
+    through Channels' AllowedHostsOriginValidator: no Origin, or one outside ALLOWED_HOSTS, is a 403 (except
+    a carrier's media socket, which uses no session and is authenticated by the token its stream carries).
     """
 
     def __init__(self, application):
@@ -89,5 +94,7 @@ class OriginOrApiKeyValidator:
 
     async def __call__(self, scope, receive, send):
         if scope.get("type") == "websocket" and _header(scope, b"x-api-key"):
+            return await self.application(scope, receive, send)
+        if scope.get("type") == "websocket" and scope.get("path") in TOKEN_AUTHENTICATED_PATHS:
             return await self.application(scope, receive, send)
         return await self.checked(scope, receive, send)

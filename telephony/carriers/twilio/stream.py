@@ -1,0 +1,255 @@
+"""One Twilio Media Streams leg: the caller's mu-law 8 kHz in, the agent's audio out, paced in 20 ms frames.
+
+Twilio sends the caller's audio as base64 G.711 mu-law, 8 kHz mono, 20 ms per `media` message; we decode
+it through a 256-entry lookup table (numpy, no per-sample Python), resample it to the session's rate with
+one swresample context (av) and hand it on as livekit frames. The agent's audio (any rate) is resampled
+to 8 kHz (`telephony.media.tracks.ToRate`, av), encoded through a 65,536-entry table and sent as `media`
+messages on a fixed 20 ms schedule (`start + n * 20 ms`: no drift, a late slot is sent at once, a long
+stall skips the missed slots). `clear()` (barge-in) drops the queue and sends Twilio `clear`, which
+discards what Twilio has buffered; a `mark` follows each reply so Twilio tells us when it was played.
+
+The leg never touches the database and never blocks the loop: the websocket consumer feeds it and sends
+what it produces, one leg per socket.
+"""
+
+import asyncio
+import base64
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import av
+import numpy as np
+from livekit import rtc
+
+from telephony.media.tracks import ToRate
+
+if TYPE_CHECKING:
+    from telephony.media.recording import CallMix
+
+logger = logging.getLogger(__name__)
+
+RATE = 8000
+FRAME_MS = 20
+FRAME_BYTES = RATE * FRAME_MS // 1000  # 160 mu-law bytes, one per sample
+JITTER_SAMPLES = 3000
+SILENCE = b"\xff"  # mu-law zero
+REMOTE_HANGUP, CLOSED = "remote_hangup", "closed"
+
+
+def _mulaw_tables() -> tuple[np.ndarray, np.ndarray]:
+    """G.711 mu-law: the 256 decoded values, and the code of every 16-bit sample (ITU-T G.711, 14-bit form)."""
+    codes = np.arange(256, dtype=np.int32)
+    u = ~codes & 0xFF
+    magnitude = ((((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84
+    decode = np.where(u & 0x80, -magnitude, magnitude).astype(np.int16)
+    pcm = np.arange(-32768, 32768, dtype=np.int32) >> 2  # 14-bit
+    negative = pcm < 0
+    value = np.minimum(np.where(negative, -pcm, pcm), 8159) + 0x21  # clip, bias (33 in 14-bit)
+    segment = np.clip(np.floor(np.log2(value)).astype(np.int32) - 5, 0, 7)
+    code = np.where(value > 0x1FFF, 0x7F, (segment << 4) | ((value >> (segment + 1)) & 0x0F))  # the top: clipped
+    encode = (~(code | np.where(negative, 0x80, 0)) & 0xFF).astype(np.uint8)
+    return decode, encode
+
+
+DECODE, ENCODE = _mulaw_tables()
+
+
+def mulaw_decode(data: bytes) -> np.ndarray:
+    return DECODE[np.frombuffer(data, dtype=np.uint8)]
+
+
+def mulaw_encode(pcm: np.ndarray) -> bytes:
+    return ENCODE[pcm.astype(np.int32) + 32768].tobytes()
+
+
+Send = Callable[[dict], Awaitable[None]]
+
+
+class TwilioStreamLeg:
+    """The bridge's media leg over one Media Streams websocket (`send` puts a JSON message on it)."""
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        send: Send,
+        on_audio: Callable[[rtc.AudioFrame], None] | None = None,
+        mix: "CallMix | None" = None,
+        session_sample_rate: int = 16000,
+        max_catch_up: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.label, self._send = label, send
+        self._on_audio, self._mix, self._session_rate = on_audio, mix, session_sample_rate
+        self._max_catch_up, self._clock = max_catch_up, clock
+        self.stream_sid = ""
+        self._inbound: av.AudioResampler | None = None
+        self._to_8k = ToRate(RATE)
+        self._queue = bytearray()  # mu-law waiting for its slot
+        self._pacer: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._closed_reason: asyncio.Future | None = None
+        self._closing = False
+        self._marks = 0
+        self.frames_in = self.frames_out = self.skipped = self.send_errors = 0
+        self.jitter_ms: collections.deque[float] = collections.deque(maxlen=JITTER_SAMPLES)
+
+    # --- inbound ---------------------------------------------------------------------------------
+
+    def feed(self, payload: bytes) -> None:
+        """One `media` message's audio (already base64-decoded mu-law) from the caller."""
+        if self._closing or not payload:
+            return
+        self.frames_in += 1
+        pcm = mulaw_decode(payload)
+        if self._session_rate == RATE:
+            frames = [rtc.AudioFrame(pcm.tobytes(), RATE, 1, len(pcm))]
+        else:
+            frames = self._resample(pcm)
+        for frame in frames:
+            self._deliver(frame)
+
+    def _resample(self, pcm: np.ndarray) -> list[rtc.AudioFrame]:
+        if self._inbound is None:
+            self._inbound = av.AudioResampler(format="s16", layout="mono", rate=self._session_rate)
+        source = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        source.sample_rate = RATE
+        out = []
+        for piece in self._inbound.resample(source):
+            samples = piece.to_ndarray().reshape(-1)[: piece.samples]
+            out.append(rtc.AudioFrame(samples.tobytes(), self._session_rate, 1, piece.samples))
+        return out
+
+    def _deliver(self, frame: rtc.AudioFrame) -> None:
+        consumers = [self._on_audio] if self._on_audio is not None else []
+        if (mix := self._mix) is not None:
+            consumers.append(mix.caller)
+        for consume in consumers:
+            try:
+                consume(frame)
+            except Exception:  # a consumer's bug must not end the caller's audio
+                logger.exception("leg %s: inbound audio consumer failed", self.label)
+
+    # --- outbound --------------------------------------------------------------------------------
+
+    def play(self, frame: rtc.AudioFrame) -> None:
+        """Queue agent audio towards the caller: any rate or channel count; sent in 20 ms frames."""
+        if self._closing:
+            return
+        pcm = np.frombuffer(self._to_8k.convert(frame), dtype=np.int16)
+        self._queue.extend(mulaw_encode(pcm))
+        if self._pacer is None:
+            self._pacer = asyncio.create_task(self._pace(), name=f"TwilioStreamLeg.pace-{self.label}")
+        self._wake.set()
+
+    def clear(self) -> None:
+        """Barge-in: drop our queue and tell Twilio to drop what it has buffered."""
+        self._queue.clear()
+        self._to_8k.reset()
+        if self.stream_sid and not self._closing:
+            self._post({"event": "clear", "streamSid": self.stream_sid})
+
+    @property
+    def queued_seconds(self) -> float:
+        return len(self._queue) / RATE
+
+    async def _pace(self) -> None:
+        period = FRAME_MS / 1000
+        while not self._closing:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            start, slot = self._clock(), 0
+            while self._queue and not self._closing:  # one reply, on its own schedule
+                due = start + slot * period
+                delay = due - self._clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                late = self._clock() - due
+                if late > self._max_catch_up:  # a long stall: skip the missed slots instead of a burst
+                    missed = int(late / period)
+                    slot += missed
+                    self.skipped += missed
+                    continue
+                self.jitter_ms.append(max(late, 0.0) * 1000)
+                piece = bytes(self._queue[:FRAME_BYTES]).ljust(FRAME_BYTES, SILENCE)  # a reply's tail: padded
+                del self._queue[:FRAME_BYTES]
+                await self._send_media(piece)
+                slot += 1
+            if not self._closing:
+                self._marks += 1
+                await self._safe_send(
+                    {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": f"reply-{self._marks}"}}
+                )
+
+    async def _send_media(self, piece: bytes) -> None:
+        message = {
+            "event": "media",
+            "streamSid": self.stream_sid,
+            "media": {"payload": base64.b64encode(piece).decode()},
+        }
+        await self._safe_send(message)
+        self.frames_out += 1
+        if self._mix is not None:
+            pcm = DECODE[np.frombuffer(piece, dtype=np.uint8)]
+            try:
+                self._mix.agent(rtc.AudioFrame(pcm.tobytes(), RATE, 1, len(pcm)))
+            except Exception:
+                logger.exception("leg %s: recording mix failed", self.label)
+
+    async def _safe_send(self, message: dict) -> None:
+        try:
+            await self._send(message)
+        except Exception:  # the socket is gone: the consumer's disconnect closes the leg
+            self.send_errors += 1
+
+    def _post(self, message: dict) -> None:
+        task = asyncio.get_running_loop().create_task(self._safe_send(message))
+        self._posted.add(task)
+        task.add_done_callback(self._posted.discard)
+
+    _posted: set[asyncio.Task] = set()
+
+    # --- lifetime --------------------------------------------------------------------------------
+
+    def _closed_future(self) -> asyncio.Future:
+        if self._closed_reason is None:
+            self._closed_reason = asyncio.get_running_loop().create_future()
+        return self._closed_reason
+
+    def remote_closed(self) -> None:
+        """Twilio ended the stream (`stop`, or the socket closed): the caller hung up or the call moved on."""
+        future = self._closed_future()
+        if not future.done():
+            future.set_result(CLOSED if self._closing else REMOTE_HANGUP)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or (self._closed_reason is not None and self._closed_reason.done())
+
+    async def wait_closed(self) -> str:
+        return await asyncio.shield(self._closed_future())
+
+    async def aclose(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        future = self._closed_future()
+        if not future.done():
+            future.set_result(CLOSED)
+        self._queue.clear()
+        self._wake.set()
+        if self._pacer is not None:
+            self._pacer.cancel()
+            await asyncio.gather(self._pacer, return_exceptions=True)
+
+    def jitter_percentiles(self) -> dict:
+        values = np.fromiter(self.jitter_ms, dtype=float)
+        if not len(values):
+            return {"p50": None, "p99": None, "max": None}
+        p50, p99 = np.percentile(values, [50, 99])
+        return {"p50": float(p50), "p99": float(p99), "max": float(values.max())}
