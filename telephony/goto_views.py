@@ -8,6 +8,7 @@ what happened, never a 500, and never shows a code, token or secret.
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,8 +28,6 @@ ADMIN_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN)
 
 def redirect_uri(request: HttpRequest) -> str:
     """The callback GoTo sends the browser back to: GOTO_OAUTH_REDIRECT_URI, else this site's callback URL."""
-    from django.conf import settings
-
     return settings.GOTO_OAUTH_REDIRECT_URI or request.build_absolute_uri(reverse("telephony:goto-callback"))
 
 
