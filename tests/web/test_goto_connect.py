@@ -322,3 +322,23 @@ def test_staff_disconnect_a_tenant_from_the_admin(web_client, staff_client, tena
     connection.refresh_from_db()
     assert (connection.status, bytes(connection.ciphertext)) == ("disconnected", b"")
     assert staff_client.get("/admin/telephony/gotoconnection/add/").status_code == 403  # made only by consent
+
+
+def test_a_configured_redirect_uri_is_the_one_sent_at_both_steps(web_client, tenant, goto_oauth, settings):
+    settings.GOTO_OAUTH_REDIRECT_URI = "https://voice.example/numbers/goto/callback/"
+    response = web_client.post(CONNECT_URL)
+    assert parse_qs(urlsplit(response["Location"]).query)["redirect_uri"] == [settings.GOTO_OAUTH_REDIRECT_URI]
+    back = httpx.get(response["Location"]).headers["location"]
+
+    web_client.get(back.removeprefix("https://voice.example"))
+
+    [exchange] = goto_oauth.token_requests()
+    assert exchange.form["redirect_uri"] == [settings.GOTO_OAUTH_REDIRECT_URI]
+    assert GoToConnection.objects.for_tenant(tenant).get().status == "connected"
+
+
+def test_a_signed_out_browser_is_sent_to_sign_in_first(client, goto_oauth):
+    response = client.get("/numbers/goto/callback/", {"code": "x", "state": "y"})
+
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert goto_oauth.requests == []
