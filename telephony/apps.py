@@ -11,6 +11,9 @@ class TelephonyConfig(AppConfig):
         from telephony.models import PhoneNumber
 
         carriers.register_dialer(PhoneNumber.Provider.GOTOCONNECT, GoToDialer())
+        from telephony.carriers.twilio.dialer import TwilioDialer
+
+        carriers.register_dialer(PhoneNumber.Provider.TWILIO, TwilioDialer())
         from integrations import vault
         from telephony.carriers.goto.grant import connections_reseal
 

@@ -22,7 +22,15 @@ from telephony.carriers.twilio.consumer import TwilioStreamConsumer
 from telephony.carriers.twilio.stream import mulaw_decode, mulaw_encode
 from telephony.models import PhoneNumber
 from tests import factories
-from tests.telephony.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, StreamCaller, new_call_sid, signed_form, voice_params
+from tests.telephony.fake_twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FakeTwilio,
+    StreamCaller,
+    new_call_sid,
+    signed_form,
+    voice_params,
+)
 from tests.voice.session_fakes import Reply, last_user_text
 from tests.voice.session_support import FAST_TURNS, fake_models, make_agent
 
@@ -54,7 +62,15 @@ def fake_engines(monkeypatch):
 
 
 @pytest.fixture
-def server(asgi_server, number):
+def fake_twilio(settings):
+    fake = FakeTwilio().start()
+    settings.TWILIO_API_BASE_URL = fake.url  # the bridge hangs up and transfers through the SDK: here
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def server(asgi_server, number, fake_twilio):
     return asgi_server
 
 
@@ -275,7 +291,7 @@ def test_a_second_stream_for_a_call_already_bridged_is_refused(server):
     assert async_to_sync(scenario)() == (1008, True)
 
 
-def test_a_flood_or_bad_media_ends_that_call_only_and_unknown_events_are_ignored(server, monkeypatch):
+def test_a_flood_or_bad_media_ends_that_call_only_and_unknown_events_are_ignored(server, fake_twilio, monkeypatch):
     monkeypatch.setattr(stream_consumer, "MAX_MESSAGES_PER_SECOND", 100)
     monkeypatch.setattr(TwilioStreamConsumer, "clock", staticmethod(lambda: 0.0))  # one window: no timing involved
 
@@ -298,3 +314,41 @@ def test_a_flood_or_bad_media_ends_that_call_only_and_unknown_events_are_ignored
     assert codes == (1008, 1008) and alive
     assert good.end_reason == Call.EndReason.CALLER_HANGUP
     assert {flood.end_reason, bad.end_reason} == {Call.EndReason.AGENT_HANGUP}
+    hung_up = {r.path.rsplit("/", 1)[-1] for r in fake_twilio.requests if r.form == {"Status": "completed"}}
+    assert hung_up == {f"{flood.external_call_id}.json", f"{bad.external_call_id}.json"}  # through the REST API
+
+
+def test_an_outbound_call_picked_up_by_a_person_gets_the_agent(server, number, fake_twilio, settings):
+    from calls.services import call_initiate
+
+    settings.TWILIO_WEBHOOK_BASE_URL = server.url
+    call = factories.CallFactory(
+        tenant=number.tenant, agent=number.agent, phone_number=number, direction="outbound",
+        status="initial", from_number=OUR_NUMBER, to_number="+15557654321",
+    )  # fmt: skip
+    call = call_initiate(call=call)
+    answer_url = fake_twilio.calls[call.external_call_id]["form"]["Url"]
+
+    async def scenario():
+        params = {"AccountSid": ACCOUNT_SID, "CallSid": call.external_call_id, "AnsweredBy": "human"}
+        form = signed_form(answer_url, params)
+        async with httpx.AsyncClient() as client:
+            response = await client.post(answer_url, data=form["data"], headers=form["headers"], timeout=10)
+        stream = ElementTree.fromstring(response.text).find("Connect/Stream")  # noqa: S314 (our own answer)
+        callee = StreamCaller(
+            stream.get("url"),
+            call_sid=call.external_call_id,
+            parameters={"token": stream.find("Parameter").get("value")},
+        )
+        await callee.connect()
+        await wait_heard(callee, 0.2)  # the agent speaks first: no answering-machine wait for a person
+        await wait_quiet(callee)
+        await callee.stop()
+        return await wait_for_call(pk=call.pk, status="ended")
+
+    ended = async_to_sync(scenario)()
+    assert (ended.end_reason, ended.metadata["twilio_answered_by"], "amd" in ended.metadata) == (
+        Call.EndReason.CALLER_HANGUP, "human", False,
+    )  # fmt: skip
+    turns = TranscriptTurn.objects.dangerously_unscoped().filter(call=ended).order_by("turn_number")
+    assert turns.first().text == GREETING

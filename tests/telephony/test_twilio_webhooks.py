@@ -70,7 +70,7 @@ def test_a_signed_call_to_our_number_is_created_ringing_and_bridged_to_a_media_s
     assert (call.status, call.direction, call.external_call_id) == ("ringing", "inbound", call_sid)
     assert (call.from_number, call.to_number) == (CALLER, OUR_NUMBER)
     claims = signature.stream_claims(parameter.get("value"))
-    assert claims == {"call": str(call.pk), "tenant": str(call.tenant_id), "sid": call_sid}
+    assert claims == {"call": str(call.pk), "tenant": str(call.tenant_id), "sid": call_sid, "amd": False}
 
 
 @pytest.mark.parametrize(

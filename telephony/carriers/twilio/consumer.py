@@ -26,6 +26,8 @@ from calls.state_machine import CallStatus
 from core import jsonsafe
 from telephony.bridge import CallBridge
 from telephony.carriers.twilio import signature
+from telephony.carriers.twilio.config import account_for_tenant
+from telephony.carriers.twilio.rest import TwilioCarrier
 from telephony.carriers.twilio.stream import TwilioStreamLeg
 from telephony.carriers.twilio.twiml import STREAM_TOKEN_PARAMETER
 
@@ -116,8 +118,13 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
             self.leg.stream_sid = self.stream_sid
             return self.leg
 
-        detect = call.direction == "outbound"
-        self.bridge = bridge = CallBridge(call, leg_factory=leg_factory, detect_machine=detect, **self.bridge_options)
+        detect = call.direction == "outbound" and bool(claims.get("amd"))  # Twilio could not tell, or a machine
+        carrier = await database_sync_to_async(_carrier)(claims["tenant"], call.our_number)
+        self.bridge = bridge = CallBridge(
+            call, pbx=carrier, leg_factory=leg_factory, detect_machine=detect, **self.bridge_options
+        )
+        if carrier is not None:
+            carrier.events = bridge.pbx_events
         await bridge.media_started()
         self.task = asyncio.create_task(self._run(bridge), name=f"twilio-call-{call.call_id}")
         logger.info("Twilio stream %s carries call %s", self.stream_sid, call.call_id)
@@ -168,6 +175,11 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
             self.leg.remote_closed()
         if self.task is not None and not self.task.done():
             await asyncio.gather(self.task, return_exceptions=True)
+
+
+def _carrier(tenant_id: str, our_number: str) -> TwilioCarrier | None:
+    account = account_for_tenant(tenant_id)
+    return TwilioCarrier(account, caller_id=our_number) if account is not None else None
 
 
 def _waiting_call(call_id: str, tenant_id: str, call_sid: str):

@@ -41,9 +41,10 @@ def is_valid(request: HttpRequest, auth_token: str) -> bool:
     return RequestValidator(auth_token).validate(public_url(request), params, signature)
 
 
-def stream_token(*, call_id: str, tenant_id: str, call_sid: str) -> str:
-    """A signed, short-lived token naming the call a media stream may carry."""
-    return signing.dumps({"call": call_id, "tenant": tenant_id, "sid": call_sid}, salt=STREAM_TOKEN_SALT)
+def stream_token(*, call_id: str, tenant_id: str, call_sid: str, amd: bool = False) -> str:
+    """A signed, short-lived token naming the call a media stream may carry (`amd`: listen for a machine first)."""
+    claims = {"call": call_id, "tenant": tenant_id, "sid": call_sid, "amd": amd}
+    return signing.dumps(claims, salt=STREAM_TOKEN_SALT)
 
 
 def stream_claims(token: str) -> dict | None:

@@ -7,4 +7,5 @@ from telephony.carriers.twilio import webhooks
 urlpatterns = [
     path("voice", webhooks.voice, name="twilio-voice"),
     path("status", webhooks.status, name="twilio-status"),
+    path("answer", webhooks.answer, name="twilio-answer"),
 ]

@@ -7,6 +7,7 @@ a 4xx JSON error in the platform's one error shape.
 """
 
 import logging
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -132,6 +133,49 @@ def status(request: HttpRequest) -> HttpResponse:
             events.call_group(call_id), {**message, "external_call_id": call_sid}
         )
     return HttpResponse(status=204)
+
+
+# AnsweredBy (machine_detection=Enable): a person, a machine (or fax), or Twilio could not tell.
+MACHINES = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
+
+
+@csrf_exempt
+@require_POST
+def answer(request: HttpRequest) -> HttpResponse:
+    """A call we placed was picked up: Twilio asks what to do (with AnsweredBy); bridge it to a media stream.
+
+    A person gets the agent at once; a machine gets the agent's voicemail message (our detector waits for
+    its tone) or, with no message, a hang-up and the call ends `voicemail`; when Twilio could not tell,
+    our own detector listens first (telephony/amd.py).
+    """
+    fields = _fields(request, "CallSid", "AccountSid")
+    if isinstance(fields, JsonResponse):
+        return fields
+    call_sid = fields["CallSid"]
+    call_id, tenant_id = request.GET.get("call", ""), request.GET.get("tenant", "")
+    try:
+        uuid.UUID(call_id), uuid.UUID(tenant_id)
+    except ValueError:
+        return _error(400, "invalid_request", "call and tenant must name one of our calls.")
+    problem = _authentic(request, account_for_tenant(tenant_id))
+    if problem:
+        return _forbidden(problem, request)
+    call = call_selectors.bridge_call_load(call_id=call_id, tenant_id=tenant_id)
+    status_ = call_selectors.call_status(call_id=call_id, tenant_id=tenant_id)
+    if call is None or status_ is None or call.external_call_id not in (None, "", call_sid):
+        return _error(404, "call_not_found", "No such call.")
+    if status_[2] != CallStatus.DIALING:
+        return _twiml(twiml.hang_up())  # ended meanwhile (canceled, swept): nobody to bridge
+    if not call.external_call_id:  # Twilio was quicker than our dial's answer: the CallSid is known now
+        call_services.call_set_external_id(call_id=call_id, tenant_id=tenant_id, external_call_id=call_sid)
+    answered_by = request.POST.get("AnsweredBy", "")
+    if answered_by:
+        call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="twilio_answered_by", value=answered_by)
+    if answered_by in MACHINES and (answered_by == "fax" or not call.voicemail_message):
+        call_services.outbound_failed(call_id=call_id, tenant_id=tenant_id, reason="voicemail")
+        return _twiml(twiml.hang_up())
+    token = signature.stream_token(call_id=call_id, tenant_id=tenant_id, call_sid=call_sid, amd=answered_by != "human")
+    return _twiml(twiml.connect_stream(signature.websocket_url(request, STREAM_PATH), token))
 
 
 def _event_name(state: str) -> str:

@@ -1,0 +1,149 @@
+"""Twilio's REST API through the official SDK: dialling, live call updates and numbers.
+
+The SDK's client is synchronous (requests); the bridge's calls run it in a thread so the media loop never
+blocks. Every request goes to `TWILIO_API_BASE_URL` (integrations.twilio_api). Nothing is retried: a
+dial or a call update is never sent twice.
+"""
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+
+from twilio.base.exceptions import TwilioRestException
+
+from integrations import twilio_api
+from telephony import carrier_events
+from telephony.carrier_events import CarrierEvents
+from telephony.carriers.twilio import twiml
+from telephony.carriers.twilio.config import TwilioAccount
+
+logger = logging.getLogger(__name__)
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# The progress we ask Twilio to report on a call we place (status callbacks).
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class TwilioError(Exception):
+    """Twilio refused a request: `code` is Twilio's error code (or the HTTP status), kept for the call's notes."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _refusal(exc: TwilioRestException) -> TwilioError:
+    return TwilioError(f"twilio_{exc.code or exc.status}", f"Twilio answered {exc.status}: {exc.msg}")
+
+
+@dataclass(frozen=True)
+class NumberAtTwilio:
+    sid: str
+    e164: str
+    friendly_name: str
+    voice_url: str
+
+
+class TwilioRest:
+    """One account's REST calls (sync: run them in a thread from async code)."""
+
+    def __init__(self, account: TwilioAccount):
+        self.account = account
+        self.client = twilio_api.client(account.account_sid, account.auth_token)
+
+    def place_call(self, *, to: str, from_: str, answer_url: str, status_callback: str) -> str:
+        """Dial `to` from `from_`; when answered Twilio fetches `answer_url` (with AnsweredBy). Returns the CallSid."""
+        try:
+            call = self.client.calls.create(
+                to=to,
+                from_=from_,
+                url=answer_url,
+                status_callback=status_callback,
+                status_callback_event=STATUS_EVENTS,
+                machine_detection="Enable",
+            )
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+        return call.sid
+
+    def update_twiml(self, call_sid: str, xml: str) -> None:
+        """Replace what a live call is doing with new TwiML (its media stream, if any, ends)."""
+        try:
+            self.client.calls(call_sid).update(twiml=xml)
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+
+    def hang_up(self, call_sid: str) -> None:
+        try:
+            self.client.calls(call_sid).update(status="completed")
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+
+    def numbers(self) -> list[NumberAtTwilio]:
+        """The account's incoming phone numbers (every page)."""
+        try:
+            found = self.client.incoming_phone_numbers.list()
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+        return [NumberAtTwilio(n.sid, n.phone_number, n.friendly_name or "", n.voice_url or "") for n in found]
+
+    def point_number(self, sid: str, *, voice_url: str, status_callback: str) -> None:
+        """Send the number's calls to our voice webhook (POST), and their progress to our status callback."""
+        try:
+            self.client.incoming_phone_numbers(sid).update(
+                voice_url=voice_url, voice_method="POST", status_callback=status_callback, status_callback_method="POST"
+            )
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+
+
+class TwilioCarrier:
+    """The call control the bridge uses on a Twilio call (telephony.carriers.base), by CallSid.
+
+    A Twilio call's media is its Media Stream (the stream consumer builds the leg), so there is no SDP here.
+    Blind transfers replace the call's TwiML with <Dial>; warm transfers and conferences are not offered on
+    Twilio yet and fail cleanly (the caller stays with the agent, a `call.transfer_failed` is stored).
+    """
+
+    def __init__(self, account: TwilioAccount, *, caller_id: str = ""):
+        self.rest = TwilioRest(account)
+        self.caller_id = caller_id
+        self.events: CarrierEvents | None = None  # the bridge's, set by the stream consumer
+
+    def dial_string(self, target: str) -> str:
+        if not E164.match(target):
+            raise ValueError(f"Twilio dials E.164 numbers only, not {target!r}")
+        return target
+
+    async def hangup(self, call_id: str) -> None:
+        await asyncio.to_thread(self.rest.hang_up, call_id)
+
+    async def blind_transfer(self, call_id: str, target: str) -> None:
+        await asyncio.to_thread(self.rest.update_twiml, call_id, twiml.dial(target, caller_id=self.caller_id))
+        if self.events is not None:  # Twilio took the new TwiML: the caller is on their way to the target
+            await self.events.add(call_id, carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": target})
+
+    async def send_digits(self, call_id: str, digits: str, stream_url: str, token: str) -> None:
+        """DTMF towards the callee (an outbound call's phone menu): <Play digits>, then a new media stream."""
+        await asyncio.to_thread(self.rest.update_twiml, call_id, twiml.play_digits(digits, stream_url, token))
+
+    async def create_call(self, **_: object) -> str:
+        raise TwilioError(
+            "twilio_consult_unsupported", "Consult legs (warm transfers, conferences) are not offered on Twilio yet"
+        )
+
+    async def warm_transfer(self, call_id: str, consult_call_id: str) -> None:
+        raise TwilioError("twilio_consult_unsupported", "Warm transfers are not offered on Twilio yet")
+
+    async def merge(self, call_id: str, consult_call_id: str) -> None:
+        raise TwilioError("twilio_consult_unsupported", "Conferences are not offered on Twilio yet")
+
+    async def hold(self, call_id: str) -> None:
+        raise TwilioError("twilio_consult_unsupported", "Holding a call is not offered on Twilio yet")
+
+    async def resume(self, call_id: str) -> None:
+        return None  # nothing was held
+
+    async def aclose(self) -> None:
+        return None
