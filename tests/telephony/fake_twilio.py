@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 from twilio.request_validator import RequestValidator
+from websockets.exceptions import ConnectionClosedOK
 
 ACCOUNT_SID = "AC" + "ab" * 16
 AUTH_TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
@@ -117,6 +118,15 @@ class FakeTwilio:
         }
         self.numbers.append(number)
         return number
+
+    def add_inbound(self, call_sid: str, *, to: str, from_: str) -> None:
+        """A call Twilio is carrying to one of our numbers (so that updates to it find it)."""
+        self.calls[call_sid] = {
+            "sid": call_sid,
+            "status": "in-progress",
+            "form": {"To": to, "From": from_},
+            "updates": [],
+        }
 
     # The routes: (method, path relative to the account) -> handler(request, *groups)
     def answer(self, request: Request) -> tuple[int, dict]:
@@ -297,7 +307,12 @@ class StreamCaller:
         payload = {**message, "sequenceNumber": str(self.sequence)}
         if with_sid:
             payload["streamSid"] = self.stream_sid
-        await self.socket.send(json.dumps(payload))
+        if self.closed.is_set():
+            return  # our side ended the stream (the call ended or moved on): Twilio sends nothing more
+        try:
+            await self.socket.send(json.dumps(payload))
+        except ConnectionClosedOK:
+            return  # closed by our side a moment ago, before the reader saw it
 
     async def send_raw(self, text: str) -> None:
         await self.socket.send(text)

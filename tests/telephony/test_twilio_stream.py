@@ -42,6 +42,9 @@ GREETING = "Hello from Acme."
 
 def respond(chat_ctx) -> Reply:
     heard = last_user_text(chat_ctx).lower()
+    if "billing" in heard or "front desk" in heard:
+        target = "Billing" if "billing" in heard else "Front desk"
+        return Reply(text="One moment.", tool="transfer_call", arguments={"target": target})
     if "pressed" in heard:
         return Reply(text=f"You pressed {heard.split('pressed ')[1].split()[0]}.")
     return Reply(text="Monday to Friday.")
@@ -352,3 +355,77 @@ def test_an_outbound_call_picked_up_by_a_person_gets_the_agent(server, number, f
     )  # fmt: skip
     turns = TranscriptTurn.objects.dangerously_unscoped().filter(call=ended).order_by("turn_number")
     assert turns.first().text == GREETING
+
+
+TRANSFER_TARGETS = [
+    {"name": "Billing", "destination": "+15550002222", "type": "blind", "description": "Invoices"},
+    {"name": "Front desk", "destination": "+15550003333", "type": "warm", "description": "Reception"},
+]
+
+
+def transfer_call(server, fake_twilio, monkeypatch, line: str, *, known_to_twilio: bool = True):
+    options = {**TwilioStreamConsumer.bridge_options, "models_factory": functools.partial(models, (line,))}
+    monkeypatch.setattr(TwilioStreamConsumer, "bridge_options", options)
+
+    async def scenario():
+        call_sid = new_call_sid()
+        if known_to_twilio:
+            fake_twilio.add_inbound(call_sid, to=OUR_NUMBER, from_=CALLER)
+        url, token = await ring(server, call_sid)
+        caller = StreamCaller(url, call_sid=call_sid, parameters={"token": token})
+        await caller.connect()
+        await wait_heard(caller, 0.2)
+        await wait_quiet(caller)
+        await caller.play(tone(0.6))
+        await caller.silence(0.4)
+        await wait_quiet(caller, quiet=1.5)
+        if not caller.closed.is_set():
+            await caller.stop()
+        return call_sid, await wait_for_call(external_call_id=call_sid, status="ended")
+
+    return async_to_sync(scenario)()
+
+
+def events_of(call) -> list[tuple[str, dict]]:
+    return list(
+        CallEvent.objects.dangerously_unscoped()
+        .filter(call=call)
+        .order_by("sequence")
+        .values_list("event_type", "payload")
+    )
+
+
+def test_a_blind_transfer_replaces_the_calls_twiml_with_a_dial(server, number, fake_twilio, monkeypatch):
+    number.agent.transfer_targets = TRANSFER_TARGETS
+    number.agent.save()
+    call_sid, call = transfer_call(server, fake_twilio, monkeypatch, "billing please")
+    [update] = fake_twilio.calls[call_sid]["updates"]
+    assert update == {
+        "Twiml": '<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+15559876543">+15550002222</Dial></Response>'
+    }
+    assert call.end_reason == Call.EndReason.TRANSFERRED
+    transferred = [payload for kind, payload in events_of(call) if kind == "call.transferred"]
+    assert transferred == [{"call_id": str(call.pk), "transferred_to": "+15550002222"}]
+
+
+def test_a_transfer_twilio_refuses_returns_the_caller_to_the_agent(server, number, fake_twilio, monkeypatch):
+    number.agent.transfer_targets = TRANSFER_TARGETS
+    number.agent.save()
+    _, call = transfer_call(server, fake_twilio, monkeypatch, "billing please", known_to_twilio=False)
+    kinds = [kind for kind, _ in events_of(call)]
+    assert "call.transfer_failed" in kinds and "call.transferred" not in kinds
+    assert call.end_reason == Call.EndReason.CALLER_HANGUP  # the caller stayed with the agent, then hung up
+    texts = (
+        TranscriptTurn.objects.dangerously_unscoped().filter(call=call, speaker="agent").values_list("text", flat=True)
+    )
+    assert any("couldn't connect you" in text for text in texts)
+
+
+def test_a_warm_transfer_is_not_offered_on_twilio_and_fails_cleanly(server, number, fake_twilio, monkeypatch):
+    number.agent.transfer_targets = TRANSFER_TARGETS
+    number.agent.save()
+    call_sid, call = transfer_call(server, fake_twilio, monkeypatch, "the front desk please")
+    failed = [payload for kind, payload in events_of(call) if kind == "call.transfer_failed"]
+    assert [(p["transfer_type"], p["target"]) for p in failed] == [("warm", "+15550003333")]
+    assert fake_twilio.calls[call_sid]["updates"] == []
+    assert call.end_reason == Call.EndReason.CALLER_HANGUP
