@@ -123,3 +123,38 @@ class NumberDetailApi(TenantScopedAPIView):
             number=number, actor=self.audit_actor(), **_with_agent(self, data.validated_data)
         )
         return Response(NumberOutput(number).data)
+
+
+class TwilioImportInput(Input):
+    point_webhooks = serializers.BooleanField(
+        default=False, help_text="Also set each number's voice webhook and status callback at Twilio to this platform."
+    )
+
+
+class TwilioImportOutput(serializers.Serializer):
+    imported = serializers.ListField(child=serializers.CharField())
+    skipped = serializers.DictField(child=serializers.CharField())
+    pointed = serializers.ListField(child=serializers.CharField())
+
+
+class TwilioNumbersImportApi(TenantScopedAPIView):
+    """Import the voice numbers of the tenant's Twilio account (admin)."""
+
+    serializer_class = NumberOutput
+    required_scopes = {"POST": "admin"}
+
+    def tenant_queryset(self):
+        return selectors.phone_number_list(tenant=self.tenant)
+
+    @extend_schema(
+        operation_id="numbers_import_twilio",
+        request=TwilioImportInput,
+        responses={200: TwilioImportOutput, **error_responses(400, 401, 403, 409, 415, 429)},
+    )
+    def post(self, request):
+        from telephony.carriers.twilio.numbers import twilio_numbers_import
+
+        data = TwilioImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = twilio_numbers_import(tenant=self.tenant, actor=self.audit_actor(), **data.validated_data)
+        return Response(TwilioImportOutput(report).data)

@@ -5,4 +5,5 @@ from telephony import apis
 urlpatterns = [
     path("numbers", apis.NumberListCreateApi.as_view(), name="numbers"),
     path("numbers/<uuid:number_id>", apis.NumberDetailApi.as_view(), name="number-detail"),
+    path("numbers/import-twilio", apis.TwilioNumbersImportApi.as_view(), name="numbers-import-twilio"),
 ]

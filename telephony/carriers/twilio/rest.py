@@ -6,11 +6,12 @@ dial or a call update is never sent twice.
 """
 
 import asyncio
+import json
 import logging
 import re
 from dataclasses import dataclass
 
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from integrations import twilio_api
 from telephony import carrier_events
@@ -35,6 +36,17 @@ class TwilioError(Exception):
 
 def _refusal(exc: TwilioRestException) -> TwilioError:
     return TwilioError(f"twilio_{exc.code or exc.status}", f"Twilio answered {exc.status}: {exc.msg}")
+
+
+def _page_refusal(exc: TwilioException) -> TwilioError:
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", 0)
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    return TwilioError(f"twilio_{body.get('code') or status}", f"Twilio answered {status}: {body.get('message', '')}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class TwilioRest:
             found = self.client.incoming_phone_numbers.list()
         except TwilioRestException as exc:
             raise _refusal(exc) from exc
+        except TwilioException as exc:  # a list page refused: the SDK raises its base error with the response
+            raise _page_refusal(exc) from exc
         return [NumberAtTwilio(n.sid, n.phone_number, n.friendly_name or "", n.voice_url or "") for n in found]
 
     def point_number(self, sid: str, *, voice_url: str, status_callback: str) -> None:
