@@ -42,7 +42,7 @@ from calls.selectors import BridgeCall
 from core import events
 from telephony import amd, carrier_events, rooms, voicemail
 from telephony.carrier_events import CarrierEvents
-from telephony.media import CallMix, PhoneLeg, recording_store
+from telephony.media import CallMix, PhoneLeg, dtmf, recording_store
 from telephony.media.base import LegFactory, MediaLeg
 from telephony.transfers import Transfers
 from voice import io
@@ -69,6 +69,7 @@ class CallBridge:
         turn_handling: TurnHandlingOptions | None = None,
         detect_machine: bool = False,
         leg_factory: LegFactory | None = None,
+        digits_out: bool = False,
     ):
         self.call, self.pbx = call, pbx
         # `models_factory` builds each session's engines (tests and benchmarks pass fakes); None: the agent's own.
@@ -78,6 +79,7 @@ class CallBridge:
             turn_handling,
         )
         self._detect_machine = detect_machine
+        self._digits_out = digits_out  # the agent may press keys (in-band DTMF on the leg)
         self.mix = CallMix() if settings.CALL_RECORDING_ENABLED else None
         self.audio_input = io.CallAudioInput(label=f"caller-{call.call_id}")
         self._listeners: list[asyncio.Queue] = []
@@ -158,6 +160,10 @@ class CallBridge:
             self.session.caller_pressed(digits)
         else:
             logger.info("call %s: DTMF %s before the agent joined, dropped", self.call.call_id, digits)
+
+    def _send_digits(self, digits: str) -> None:
+        """The agent presses keys: their DTMF tones go out on the leg like its voice."""
+        self.leg.play(dtmf.tones(digits))
 
     def hangup_by_caller(self) -> None:
         """The caller left (a browser closed its socket, said hang-up)."""
@@ -259,6 +265,7 @@ class CallBridge:
             models=self._models(),
             turn_handling=self._turn_handling,
             session_options=self._session_options,
+            digit_sink=self._send_digits if self._digits_out else None,
         )
         await session.start()
         return session

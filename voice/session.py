@@ -91,8 +91,11 @@ DEFAULT_TURN_HANDLING: TurnHandlingOptions = {
 class CallSession:
     """One call's running agent session. Create it with `create_call_session()`."""
 
-    def __init__(self, *, profile, call_id, caller: dict, models, media, turn_handling, session_options=None):
+    def __init__(
+        self, *, profile, call_id, caller: dict, models, media, turn_handling, session_options=None, digit_sink=None
+    ):
         self.profile, self.call_id, self.models, self.media = profile, str(call_id), models, media
+        self._digit_sink = digit_sink  # plays keypad tones on the call (the bridge's), None: the agent cannot
         self.recorder = CallRecorder(
             call_id=self.call_id, tenant_id=profile.tenant_id, voice=(profile.voice or {}).get("provider_voice_id", "")
         )
@@ -126,6 +129,7 @@ class CallSession:
                 webhook_timeout_seconds=pipeline["tools"]["webhook_timeout_seconds"],
                 max_concurrent_tools=pipeline["tools"]["max_concurrent_tools"],
                 transfer_enabled=pipeline["conversation"].get("transfer_enabled", True),
+                digits_enabled=self._digit_sink is not None,
             ),
         )
 
@@ -265,6 +269,12 @@ class CallSession:
         self.session.input.set_audio_enabled(True)
         if line:
             self.session.say(line, add_to_chat_ctx=True)
+
+    def send_digits(self, digits: str) -> None:
+        """The agent's `send_digits` tool: keypad tones on the call (stored as a tool call like any other)."""
+        self._last_activity = time.monotonic()
+        if self._digit_sink is not None:
+            self._digit_sink(digits)
 
     def caller_pressed(self, digits: str) -> None:
         """Keypad digits from the caller (DTMF): the agent hears them as the caller's turn and answers."""
@@ -409,12 +419,13 @@ async def create_call_session(
     models: PipelineModels | None = None,
     turn_handling: TurnHandlingOptions | None = None,
     session_options: dict | None = None,
+    digit_sink=None,
 ) -> CallSession:
     """The one way to build a call's session: loads the agent for the call's tenant, builds its engines.
 
     `models` replaces the configured providers (tests, benchmarks); `turn_handling` overrides the
     framework's turn-taking options (endpointing, interruption, preemptive generation) and
-    `session_options` any other `AgentSession` option.
+    `session_options` any other `AgentSession` option; `digit_sink(digits)` lets the agent press keys.
     """
     profile, caller = await database_sync_to_async(_load_for_call)(
         tenant_id=tenant_id, call_id=call_id, agent_ref=agent_ref
@@ -430,6 +441,7 @@ async def create_call_session(
         media=media,
         turn_handling=turn_handling,
         session_options=session_options,
+        digit_sink=digit_sink,
     )
 
 

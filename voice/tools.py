@@ -13,8 +13,9 @@ and JSON Schema. When the LLM calls one:
    so the caller is told and the conversation carries on;
 5. every call is stored as a `ToolCall` with a `tool.called` event.
 
-Two tools are built in: `transfer_call` (to one of the agent's transfer targets, blind or warm)
-and `end_call`. Both let the LLM speak first and act when that speech is over.
+Built in: `transfer_call` (to one of the agent's transfer targets, blind or warm), `end_call`, and, where
+the call's carrier can play keypad tones, `send_digits`. They let the LLM speak first and act when that
+speech is over.
 """
 
 import asyncio
@@ -51,12 +52,15 @@ class CallControl(Protocol):
 
     def request_end(self) -> None: ...
 
+    def send_digits(self, digits: str) -> None: ...
+
 
 @dataclass
 class ToolSettings:
     webhook_timeout_seconds: float = 10
     max_concurrent_tools: int = 3
     transfer_enabled: bool = True
+    digits_enabled: bool = False  # the call's carrier can play keypad tones (send_digits)
 
 
 @dataclass
@@ -112,6 +116,8 @@ class CallTools:
         if self.ctx.settings.transfer_enabled and self.ctx.transfer_targets:
             tools.append(self._transfer_tool())
         tools.append(self._end_tool())
+        if self.ctx.settings.digits_enabled:
+            tools.append(self._digits_tool())
         return tools
 
     # --- webhook tools ---------------------------------------------------------------------------
@@ -240,6 +246,34 @@ class CallTools:
             return json.dumps({"status": "ending"}) + " Say a short goodbye; the call ends after it."
 
         return llm.function_tool(end_call, raw_schema=schema)
+
+    def _digits_tool(self) -> llm.Tool:
+        schema = {
+            "name": "send_digits",
+            "description": "Press keys on the phone (DTMF), e.g. to choose an option in a phone menu.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "digits": {"type": "string", "pattern": "^[0-9*#w]{1,32}$", "description": "Keys; w waits 0.5 s."}
+                },
+                "required": ["digits"],
+            },
+        }
+        validator = jsonschema.Draft202012Validator(schema["parameters"])
+
+        async def send_digits(raw_arguments: dict, context: RunContext):
+            started = _now()
+            problem = schema_errors(validator, raw_arguments)
+            if problem:
+                self._record("send_digits", raw_arguments, started, ToolCall.Status.FAILED, error=problem)
+                raise ToolError(f"Cannot press those keys: {problem}.")
+            digits = raw_arguments["digits"]
+            self._record("send_digits", raw_arguments, started, ToolCall.Status.SUCCEEDED, result={"sent": digits})
+            # Press the keys once anything the agent is saying now has been played.
+            context.speech_handle.add_done_callback(lambda _: self.ctx.control.send_digits(digits))
+            return json.dumps({"status": "sent", "digits": digits})
+
+        return llm.function_tool(send_digits, raw_schema=schema)
 
 
 def _loop_gateway() -> "Gateway":

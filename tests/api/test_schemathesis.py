@@ -28,6 +28,7 @@ from calls.state_machine import CallStatus
 from integrations.models import BackendService
 from tenants.services import api_key_create
 from tests import factories
+from tests.telephony import fake_twilio
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -125,6 +126,8 @@ def seeded(transactional_db):
     credential = factories.ProviderCredentialFactory(
         tenant=tenant, name="TICKETING_TOKEN", provider="http", secret={"value": "seed-token-0123456789"}
     )
+    twilio = {"account_sid": fake_twilio.ACCOUNT_SID, "auth_token": fake_twilio.AUTH_TOKEN}  # for the numbers import
+    factories.ProviderCredentialFactory(tenant=tenant, name="TWILIO", provider="twilio", secret=twilio)
     doomed_credential = factories.ProviderCredentialFactory(
         tenant=tenant, name="DOOMED", provider="http", secret={"value": "doomed-token-0123456789"}
     )
@@ -223,8 +226,18 @@ def _exercise(operation, mode, strategy, base_url, session, statuses, failures) 
     run()
 
 
+@pytest.fixture
+def twilio_api(settings):  # pytest-django's settings (this module's `settings` name is Hypothesis')
+    """The fake Twilio with one number, where the numbers import asks."""
+    fake = fake_twilio.FakeTwilio().start()
+    fake.add_number("+15550100002", "Schema line")
+    settings.TWILIO_API_BASE_URL = fake.url
+    yield fake
+    fake.stop()
+
+
 @pytest.mark.fuzz
-def test_api_conforms_to_its_openapi_schema(live_server, seeded):
+def test_api_conforms_to_its_openapi_schema(live_server, seeded, twilio_api):
     config = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
     schema = schemathesis.openapi.from_url(f"{live_server.url}/v1/schema?format=json", config=config, timeout=30)
     headers = {"X-API-Key": seeded["secret"]}

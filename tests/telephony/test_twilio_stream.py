@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from calls.models import Call, CallEvent, Recording, TranscriptTurn
+from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
 from integrations import services as credential_services
 from telephony.carriers.twilio import consumer as stream_consumer
 from telephony.carriers.twilio.consumer import TwilioStreamConsumer
@@ -31,7 +31,7 @@ from tests.telephony.fake_twilio import (
     signed_form,
     voice_params,
 )
-from tests.voice.session_fakes import Reply, last_user_text
+from tests.voice.session_fakes import Reply, last_tool_output, last_user_text
 from tests.voice.session_support import FAST_TURNS, fake_models, make_agent
 
 pytestmark = pytest.mark.slow  # a live server, a websocket and an agent session per test
@@ -41,7 +41,11 @@ GREETING = "Hello from Acme."
 
 
 def respond(chat_ctx) -> Reply:
+    if last_tool_output(chat_ctx) is not None and "digits" in last_tool_output(chat_ctx).output:
+        return Reply(text="Done.")
     heard = last_user_text(chat_ctx).lower()
+    if "menu" in heard:
+        return Reply(text="Pressing one and two.", tool="send_digits", arguments={"digits": "12"})
     if "billing" in heard or "front desk" in heard:
         target = "Billing" if "billing" in heard else "Front desk"
         return Reply(text="One moment.", tool="transfer_call", arguments={"target": target})
@@ -429,3 +433,47 @@ def test_a_warm_transfer_is_not_offered_on_twilio_and_fails_cleanly(server, numb
     assert [(p["transfer_type"], p["target"]) for p in failed] == [("warm", "+15550003333")]
     assert fake_twilio.calls[call_sid]["updates"] == []
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
+
+
+def dtmf_heard(samples: np.ndarray, rate: int = 8000) -> str:
+    """The keys in `samples`, by the Goertzel power of the eight DTMF frequencies in 50 ms windows."""
+    from telephony.media.dtmf import COLUMNS, FREQUENCIES, ROWS
+
+    keys, previous, size = [], "", int(rate * 0.05)
+    for start in range(0, len(samples) - size, size):
+        window = samples[start : start + size].astype(float)
+        power = {f: abs(np.dot(window, np.exp(-2j * np.pi * f * np.arange(size) / rate))) for f in ROWS + COLUMNS}
+        row, column = max(ROWS, key=power.get), max(COLUMNS, key=power.get)
+        loud = power[row] > 0.1 * size * 32767 * 0.25 and power[column] > 0.1 * size * 32767 * 0.25
+        others = sorted(power.values())[-3]
+        key = (
+            next((k for k, pair in FREQUENCIES.items() if pair == (row, column)), "")
+            if loud and others < 0.3 * min(power[row], power[column])
+            else ""
+        )
+        if key and key != previous:
+            keys.append(key)
+        previous = key
+    return "".join(keys)
+
+
+def test_the_agent_presses_keys_on_the_line(server, number, monkeypatch):
+    options = {**TwilioStreamConsumer.bridge_options, "models_factory": functools.partial(models, ("main menu",))}
+    monkeypatch.setattr(TwilioStreamConsumer, "bridge_options", options)
+
+    async def scenario():
+        caller, call_sid = await answered(server)
+        await wait_heard(caller, 0.2)
+        await wait_quiet(caller)
+        before = len(caller.heard)
+        await caller.play(tone(0.6))
+        await caller.silence(0.4)
+        await wait_quiet(caller, quiet=1.5)
+        await caller.stop()
+        call = await wait_for_call(external_call_id=call_sid, status="ended")
+        return mulaw_decode(bytes(caller.heard[before:])), call
+
+    heard, call = async_to_sync(scenario)()
+    assert dtmf_heard(heard) == "12"
+    [tool] = ToolCall.objects.dangerously_unscoped().filter(call=call, tool_name="send_digits")
+    assert (tool.arguments, tool.status) == ({"digits": "12"}, "succeeded")

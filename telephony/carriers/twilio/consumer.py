@@ -121,7 +121,7 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
         detect = call.direction == "outbound" and bool(claims.get("amd"))  # Twilio could not tell, or a machine
         carrier = await database_sync_to_async(_carrier)(claims["tenant"], call.our_number)
         self.bridge = bridge = CallBridge(
-            call, pbx=carrier, leg_factory=leg_factory, detect_machine=detect, **self.bridge_options
+            call, pbx=carrier, leg_factory=leg_factory, detect_machine=detect, digits_out=True, **self.bridge_options
         )
         if carrier is not None:
             carrier.events = bridge.pbx_events

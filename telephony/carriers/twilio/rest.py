@@ -138,10 +138,6 @@ class TwilioCarrier:
         if self.events is not None:  # Twilio took the new TwiML: the caller is on their way to the target
             await self.events.add(call_id, carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": target})
 
-    async def send_digits(self, call_id: str, digits: str, stream_url: str, token: str) -> None:
-        """DTMF towards the callee (an outbound call's phone menu): <Play digits>, then a new media stream."""
-        await asyncio.to_thread(self.rest.update_twiml, call_id, twiml.play_digits(digits, stream_url, token))
-
     async def create_call(self, **_: object) -> str:
         raise TwilioError(
             "twilio_consult_unsupported", "Consult legs (warm transfers, conferences) are not offered on Twilio yet"

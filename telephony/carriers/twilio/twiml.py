@@ -53,10 +53,3 @@ def conference(name: str, *, end_on_exit: bool = False, beep: bool = False) -> s
     dial_.conference(name, end_conference_on_exit=end_on_exit, beep=beep)
     response.append(dial_)
     return str(response)
-
-
-def play_digits(digits: str, url: str, token: str) -> str:
-    """Send DTMF `digits` on the call (`w` waits half a second), then bridge it to a new media stream."""
-    response = VoiceResponse()
-    response.play(digits=digits)
-    return str(_stream(response, url, token))
