@@ -9,6 +9,7 @@ from django.views.generic import ListView
 from agents.selectors import agent_list
 from core.errors import ApplicationError
 from telephony import selectors, services
+from telephony.carriers.twilio.numbers import twilio_setup
 from telephony.forms import NumberAssignForm
 from telephony.models import GoToConnection
 from tenants.web import TenantPageMixin
@@ -31,6 +32,7 @@ class NumberListView(TenantPageMixin, ListView):
         context["agents"] = list(agent_list(tenant=self.tenant))
         context["goto_connection"] = GoToConnection.objects.for_tenant(self.tenant).first()
         context["is_tenant_admin"] = self.allows("admin")
+        context["twilio"] = twilio_setup(self.request, self.tenant)
         return context
 
 

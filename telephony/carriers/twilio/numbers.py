@@ -31,6 +31,20 @@ def webhook_urls() -> tuple[str, str]:
     return (f"{base}{VOICE_PATH}", f"{base}{STATUS_PATH}") if base else ("", "")
 
 
+def twilio_setup(request, tenant: Tenant) -> dict | None:
+    """What the Phone numbers page says about Twilio: the URLs to paste at Twilio (None: the tenant has no Twilio)."""
+    connected = account_for_tenant(tenant.pk) is not None
+    if (
+        not connected
+        and not PhoneNumber.objects.for_tenant(tenant).filter(provider=PhoneNumber.Provider.TWILIO).exists()
+    ):
+        return None
+    voice_url, status_url = webhook_urls()
+    if not voice_url:  # the origin this page was reached at: right unless Twilio reaches us elsewhere
+        voice_url, status_url = request.build_absolute_uri(VOICE_PATH), request.build_absolute_uri(STATUS_PATH)
+    return {"connected": connected, "voice_url": voice_url, "status_url": status_url}
+
+
 def twilio_numbers_import(*, tenant: Tenant, point_webhooks: bool = False, actor: dict | None = None) -> ImportReport:
     """Add the voice numbers of the tenant's Twilio account as its numbers; optionally point their webhooks at us."""
     account = account_for_tenant(tenant.pk)
