@@ -3,6 +3,7 @@
     .venv/bin/python bench/media.py --quick            # N = 1, 10, 25, 50; 15 s each; about 2 minutes
     .venv/bin/python bench/media.py                    # N = 1, 10, 25, 50, 75, 100; 30 s each
     .venv/bin/python bench/media.py --calls 50 --seconds 60 --no-record --session-rate 48000
+    .venv/bin/python bench/media.py --carrier twilio --quick   # Twilio Media Streams instead (bench/media_twilio.py)
 
 Each call is what a media worker runs for a phone call on the in-process link:
 
@@ -265,7 +266,7 @@ def report(r: Round, args) -> None:
 
 def header(args) -> None:
     print(
-        f"cores: {os.cpu_count()}, calls per caller process: {args.per_process}, {args.seconds:g} s per round, "
+        f"carrier: {args.carrier}, cores: {os.cpu_count()}, calls per caller process: {args.per_process}, {args.seconds:g} s per round, "
         f"a sentence every {args.every:g} s, session rate {args.session_rate} Hz, "
         f"recording mix: {'on' if args.record else 'off'}, gc.freeze: yes, "
         f"GIL switch interval: {args.switch_interval or sys.getswitchinterval() * 1000:g} ms"
@@ -282,6 +283,7 @@ def header(args) -> None:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--carrier", choices=["webrtc", "twilio"], default="webrtc", help="The call's media path")
     parser.add_argument("--quick", action="store_true", help="N = 1, 10, 25, 50 for 15 s each (about 2 minutes)")
     parser.add_argument("--calls", type=int, nargs="+", default=None)
     parser.add_argument("--seconds", type=float, default=None, help="Length of each call (default 30, --quick 15)")
@@ -319,9 +321,14 @@ def main() -> None:
     pipeline.setup_django(args.database_url)
     recordings = tempfile.mkdtemp(prefix="bench-media-")
     header(args)
+    round_of = run_round
+    if args.carrier == "twilio":
+        import media_twilio
+
+        round_of = media_twilio.run_round
     try:
         warm = argparse.Namespace(**{**vars(args), "seconds": 8.0})
-        asyncio.run(run_round(1, warm, speech, recordings))  # first-use costs are not a call's
+        asyncio.run(round_of(1, warm, speech, recordings))  # first-use costs are not a call's
         from voice.session import prepare_worker
 
         prepare_worker()
@@ -329,7 +336,7 @@ def main() -> None:
             sys.setswitchinterval(args.switch_interval / 1000)
         knee = None
         for n in args.calls:
-            result = asyncio.run(run_round(n, args, speech, recordings))
+            result = asyncio.run(round_of(n, args, speech, recordings))
             report(result, args)
             knee = knee or (n if result.knee else None)
         print(f"knee: {knee if knee else f'not reached (up to {max(args.calls)} calls)'}")

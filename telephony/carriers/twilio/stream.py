@@ -4,8 +4,9 @@ Twilio sends the caller's audio as base64 G.711 mu-law, 8 kHz mono, 20 ms per `m
 it through a 256-entry lookup table (numpy, no per-sample Python), resample it to the session's rate with
 one swresample context (av) and hand it on as livekit frames. The agent's audio (any rate) is resampled
 to 8 kHz (`telephony.media.tracks.ToRate`, av), encoded through a 65,536-entry table and sent as `media`
-messages on a fixed 20 ms schedule (`start + n * 20 ms`: no drift, a late slot is sent at once, a long
-stall skips the missed slots). `clear()` (barge-in) drops the queue and sends Twilio `clear`, which
+messages on a fixed 20 ms schedule per reply (`start + n * 20 ms`: no drift, a late slot is sent at
+once, a long stall skips the missed slots; a reply starts after a 40 ms prebuffer and ends, with a
+`mark`, after 100 ms without audio). `clear()` (barge-in) drops the queue and sends Twilio `clear`, which
 discards what Twilio has buffered; a `mark` follows each reply so Twilio tells us when it was played.
 
 The leg never touches the database and never blocks the loop: the websocket consumer feeds it and sends
@@ -15,6 +16,7 @@ what it produces, one leg per socket.
 import asyncio
 import base64
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +38,7 @@ FRAME_MS = 20
 FRAME_BYTES = RATE * FRAME_MS // 1000  # 160 mu-law bytes, one per sample
 JITTER_SAMPLES = 3000
 SILENCE = b"\xff"  # mu-law zero
+IDLE_SLOTS = 5  # a reply is over (and marked) when no audio came for this many slots (100 ms)
 REMOTE_HANGUP, CLOSED = "remote_hangup", "closed"
 
 
@@ -80,11 +83,12 @@ class TwilioStreamLeg:
         mix: "CallMix | None" = None,
         session_sample_rate: int = 16000,
         max_catch_up: float = 0.1,
+        prebuffer: float = 0.04,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.label, self._send = label, send
         self._on_audio, self._mix, self._session_rate = on_audio, mix, session_sample_rate
-        self._max_catch_up, self._clock = max_catch_up, clock
+        self._max_catch_up, self._prebuffer, self._clock = max_catch_up, prebuffer, clock
         self.stream_sid = ""
         self._inbound: av.AudioResampler | None = None
         self._to_8k = ToRate(RATE)
@@ -94,7 +98,7 @@ class TwilioStreamLeg:
         self._closed_reason: asyncio.Future | None = None
         self._closing = False
         self._marks = 0
-        self.frames_in = self.frames_out = self.skipped = self.send_errors = 0
+        self.frames_in = self.frames_out = self.skipped = self.underruns = self.send_errors = 0
         self.jitter_ms: collections.deque[float] = collections.deque(maxlen=JITTER_SAMPLES)
 
     # --- inbound ---------------------------------------------------------------------------------
@@ -163,8 +167,9 @@ class TwilioStreamLeg:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            start, slot = self._clock(), 0
-            while self._queue and not self._closing:  # one reply, on its own schedule
+            await self._prebuffer_reply()
+            start, slot, idle = self._clock(), 0, 0
+            while not self._closing and idle <= IDLE_SLOTS:  # one reply, on its own schedule
                 due = start + slot * period
                 delay = due - self._clock()
                 if delay > 0:
@@ -175,16 +180,34 @@ class TwilioStreamLeg:
                     slot += missed
                     self.skipped += missed
                     continue
+                slot += 1
+                if not self._queue:  # the agent's next frame is not here yet: nothing to send in this slot
+                    idle += 1
+                    continue
+                idle = 0
                 self.jitter_ms.append(max(late, 0.0) * 1000)
+                if late > period:  # more than a frame late: the caller may have heard a gap
+                    self.underruns += 1
                 piece = bytes(self._queue[:FRAME_BYTES]).ljust(FRAME_BYTES, SILENCE)  # a reply's tail: padded
                 del self._queue[:FRAME_BYTES]
                 await self._send_media(piece)
-                slot += 1
-            if not self._closing:
+            if not self._closing:  # the reply has been sent: Twilio echoes the mark once it has played it
                 self._marks += 1
-                await self._safe_send(
-                    {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": f"reply-{self._marks}"}}
-                )
+                mark = {"name": f"reply-{self._marks}"}
+                await self._safe_send({"event": "mark", "streamSid": self.stream_sid, "mark": mark})
+
+    async def _prebuffer_reply(self) -> None:
+        """A reply starts once `prebuffer` seconds are queued or its first audio has waited that long: the
+        agent side hands frames over in real time on its own clock, and one spare frame absorbs the two
+        clocks' jitter."""
+        first, wanted = self._clock(), int(self._prebuffer * RATE)
+        while len(self._queue) < wanted and not self._closing:
+            left = self._prebuffer - (self._clock() - first)
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
 
     async def _send_media(self, piece: bytes) -> None:
         message = {
@@ -246,6 +269,21 @@ class TwilioStreamLeg:
         if self._pacer is not None:
             self._pacer.cancel()
             await asyncio.gather(self._pacer, return_exceptions=True)
+
+    @property
+    def stats(self) -> dict:
+        """Counters for monitoring and the bench, named as PhoneLeg's: frames in/out, lateness, pacing jitter (ms)."""
+        return {
+            "codec": "pcmu",
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "audio_frames_out": self.frames_out,  # only audio is sent: no silence frames on a media stream
+            "underruns": self.underruns,
+            "skipped": self.skipped,
+            "gaps": 0,
+            "queued_seconds": self.queued_seconds,
+            "jitter_ms": list(self.jitter_ms),
+        }
 
     def jitter_percentiles(self) -> dict:
         values = np.fromiter(self.jitter_ms, dtype=float)
