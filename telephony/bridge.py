@@ -126,11 +126,47 @@ class CallBridge:
             self._listeners.append(self._screening)
 
     async def answer_pbx(self) -> None:
-        """The PBX's side of answering (4.1 step 2): get its offer, accept it, send our answer back."""
-        ext = self.call.external_call_id
-        offer = await self.pbx.answer(ext)
-        answer = await self.connect(offer)
-        await self.pbx.send_answer(ext, answer)
+        """The carrier's side of answering: it connects the ringing call's media to our leg (whoever offers)."""
+        await self._prepare_media()
+        await self.pbx.answer_leg(self.call.external_call_id, self.leg)
+        self._media_up = True
+
+    async def dial_pbx(self, to_number: str) -> str:
+        """Place an outbound carrier call whose media offer is ours (the leg's); returns the carrier's id.
+
+        Listening on the call's group starts first: the carrier's events may come before its answer does.
+        """
+        await self._prepare_media()
+        dial_string = self.pbx.dial_string(to_number)
+        external_id = await self.pbx.create_call(dial_string=dial_string, caller_id=self.call.our_number, leg=self.leg)
+        self.call.external_call_id = external_id
+        self._media_up = True
+        return external_id
+
+    async def run_dialled(self) -> str | None:
+        """After `dial_pbx`: until the callee picks up, then the call; returns the end reason.
+
+        A call that fails or ends unanswered was ended by `telephony.dispatch` (with the carrier's reason):
+        the bridge only cleans up and returns None. One never answered within twice the setup timeout
+        (the stuck-call sweep's limit) is hung up.
+        """
+        ext = self.call.external_call_id or ""
+        names = {carrier_events.CONNECTED, carrier_events.FAILED, carrier_events.ENDED}
+        try:
+            name, _ = await self.pbx_events.wait(ext, names, 2 * settings.CALL_SETUP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await self.pbx.hangup(ext)
+            await self._cleanup()
+            return None
+        if name != carrier_events.CONNECTED:
+            await self._cleanup()
+            return None
+        return await self.run()
+
+    async def discard(self) -> None:
+        """Release a bridge whose call never got going (the dial was refused): nothing is stored."""
+        await self._cleanup()
 
     async def run_pbx(self) -> str:
         """A PBX call from ringing (inbound) or picked up (outbound) to its end; returns the end reason."""

@@ -1,7 +1,8 @@
 """Channels consumers of the telephony app.
 
-- `MediaWorkerConsumer`: the media workers' shared channel (`settings.MEDIA_WORKER_CHANNEL`): new PBX
-  calls and picked-up outbound calls; each becomes a task of this process's `MediaWorker`.
+- `MediaWorkerConsumer`: the media workers' shared channel (`settings.MEDIA_WORKER_CHANNEL`): GoTo calls
+  to hang up (a canceled or stuck dial); each becomes a task of this process's `MediaWorker`. Outbound
+  GoTo dials have their own channel, read by the worker itself (`telephony.worker.dial_channel`).
 - `BrowserCallConsumer`: `/ws/v1/test-calls`, the browser test call: a WebRTC peer (the dashboard, or
   any program) offers SDP and talks to one of its tenant's agents over the same bridge and session.
 
@@ -34,11 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 class MediaWorkerConsumer(AsyncConsumer):
-    async def pbx_ringing(self, message: dict) -> None:
-        worker.current().take_inbound(message["event"])
-
-    async def pbx_connected(self, message: dict) -> None:
-        worker.current().take_outbound(call_id=message["call_id"], tenant_id=message["tenant_id"])
+    async def goto_hangup(self, message: dict) -> None:
+        worker.current().take_hangup(message)
 
 
 CLOSE_CODES = {400: 4400, 401: 4401, 402: 4402, 403: 4403, 404: 4404, 409: 4409, 429: 4429}

@@ -1,30 +1,25 @@
-"""Where each PBX event goes (the subscriber's handler in the media worker).
+"""Where a carrier event about one of our calls goes (GoTo's call states, translated by `callstate`).
 
-- `call.ringing` -> the media workers' shared channel: whichever worker takes it answers the call.
-- `call.connected` of an outbound call still dialling -> the same channel: a worker runs its bridge.
-- `call.failed` / `call.ended` of a call nobody answered yet -> the call ends here (no_answer, busy,
-  voicemail...), since no bridge owns it.
-- everything else (hang-up, transfer outcomes, a consult leg's progress) -> the call's own group
-  `call.<id>`, where its bridge is listening, whichever process that is in.
+- a call not answered yet that fails or ends (no_answer, busy, ...) ends here: `outbound_failed`
+  stores why, whether or not a bridge is still waiting for it;
+- every event then goes to the call's own group `call.<id>`, where its bridge is listening, whichever
+  process that is in (the bridge of an outbound call waits there for `call.connected`).
 
-The PBX may report a call before our dial request has stored its id (the events socket can be faster
-than the REST answer), so an unknown PBX call id is looked up again for a few seconds before the
-event is dropped with a log line.
+GoTo may report a call before the dial's answer has stored its id (the channel can be faster than the
+REST answer), so an unknown carrier call id is looked up again for a few seconds before the event is
+dropped with a log line. The lookup must not hold up the events behind it: each runs as its own task.
 """
 
 import asyncio
-import dataclasses
 import logging
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from calls import services as call_services
 from calls.state_machine import CallStatus
 from core import events
-from telephony import services
-from telephony.carriers.goto import legacy_wire as wire
+from telephony import carrier_events, services
 
 logger = logging.getLogger(__name__)
 
@@ -32,37 +27,28 @@ RESOLVE_ATTEMPTS = 12
 RESOLVE_DELAY_SECONDS = 0.25
 NOT_ANSWERED = (CallStatus.INITIAL, CallStatus.DIALING, CallStatus.RINGING)
 
+_routing: set[asyncio.Task] = set()
 
-async def handle_pbx_event(event) -> None:
-    """The EventSubscriber's handler: route one (de-duplicated) PBX event."""
-    layer = get_channel_layer()
-    if event.name == wire.CALL_RINGING:
-        await layer.send(settings.MEDIA_WORKER_CHANNEL, {"type": "pbx.ringing", "event": dataclasses.asdict(event)})
-        return
-    # Waiting for a late id must not hold up the events behind this one.
-    task = asyncio.create_task(_route(layer, event), name=f"pbx-route-{event.id}")
+
+async def report(external_id: str, name: str, data: dict) -> None:
+    """Route one (de-duplicated) carrier event about the carrier call `external_id`."""
+    task = asyncio.create_task(_route(external_id, name, data), name=f"carrier-event-{external_id}")
     _routing.add(task)  # held until done: the loop keeps only weak references to tasks
     task.add_done_callback(_routing.discard)
 
 
-_routing: set[asyncio.Task] = set()
-
-
-async def _route(layer, event) -> None:
-    found = await _resolve(event.call_id)
+async def _route(external_id: str, name: str, data: dict) -> None:
+    found = await _resolve(external_id)
     if found is None:
-        logger.warning("PBX event %s for unknown PBX call %s dropped", event.name, event.call_id)
+        logger.warning("carrier event %s for unknown carrier call %s dropped", name, external_id)
         return
     call_id, tenant_id, status, consult = found
-    if not consult and status == CallStatus.DIALING and event.name == wire.CALL_CONNECTED:
-        message = {"type": "pbx.connected", "call_id": call_id, "tenant_id": tenant_id}
-        await layer.send(settings.MEDIA_WORKER_CHANNEL, message)
-        return
-    if not consult and status in NOT_ANSWERED and event.name in (wire.CALL_FAILED, wire.CALL_ENDED):
-        reason = event.data.get("reason") or "no_answer"
+    if not consult and status in NOT_ANSWERED and name in (carrier_events.FAILED, carrier_events.ENDED):
+        reason = data.get("reason") or "no_answer"
+        reason = "no_answer" if reason == "hangup" else reason
         await database_sync_to_async(call_services.outbound_failed)(call_id=call_id, tenant_id=tenant_id, reason=reason)
-    message = {"type": "pbx.event", "event": event.name, "data": event.data, "external_call_id": event.call_id}
-    await layer.group_send(events.call_group(call_id), message)
+    message = {"type": "pbx.event", "event": name, "data": data, "external_call_id": external_id}
+    await get_channel_layer().group_send(events.call_group(call_id), message)
 
 
 async def _resolve(external_id: str):

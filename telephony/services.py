@@ -66,7 +66,9 @@ def phone_number_update(*, number: PhoneNumber, actor: dict | None = None, **fie
 CONSULT_LEG_TTL = 2 * 3600
 
 
-def inbound_call_accept(*, external_call_id: str, from_number: str, to_number: str) -> BridgeCall | None:
+def inbound_call_accept(
+    *, external_call_id: str, from_number: str, to_number: str, tenant_id=None
+) -> BridgeCall | None:
     """A carrier says a call is ringing: find the dialled number's tenant and agent, and start the call.
 
     Raises CallRejected for a number nobody answers (unknown, released or inactive, no agent, the tenant
@@ -77,6 +79,9 @@ def inbound_call_accept(*, external_call_id: str, from_number: str, to_number: s
     number = PhoneNumber.objects.dangerously_unscoped().select_related("tenant", "agent").filter(e164=to_number).first()
     if number is None or number.status != PhoneNumber.Status.ACTIVE:
         raise CallRejected(f"No active number {to_number} on the platform.", code="unknown_number")
+    if tenant_id is not None and str(number.tenant_id) != str(tenant_id):
+        # The carrier account the call arrived on is another tenant's: that tenant's agents never answer it.
+        raise CallRejected(f"Number {to_number} is not this carrier account's.", code="unknown_number")
     agent = number.agent
     if agent is None or agent.deleted_at is not None:
         raise CallRejected(f"Number {to_number} is not assigned to an agent.", code="unassigned_number")

@@ -99,11 +99,11 @@ class Transfers:
         payload = {"call_id": self.call.call_id, "transferred_to": data.get("transferred_to") or target}
         self.session.record(CallEvent.Type.CALL_TRANSFERRED, payload)
 
-    async def _dial_consult(self, carrier: Carrier, target: str) -> str:
-        """Dial a second leg (the warm-transfer target or a supervisor) and wait until it answers."""
+    async def _dial_consult(self, carrier: Carrier, target: str, leg: PhoneLeg) -> str:
+        """Dial a second leg (the warm-transfer target or a supervisor), its media on `leg`; wait until it answers."""
         mark = self.events.mark
         dial_string = carrier.dial_string(target)
-        consult = await carrier.create_call(dial_string=dial_string, caller_id=self.call.our_number)
+        consult = await carrier.create_call(dial_string=dial_string, caller_id=self.call.our_number, leg=leg)
         await database_sync_to_async(services.consult_leg_register)(
             external_id=consult, call_id=self.call.call_id, tenant_id=self.call.tenant_id
         )
@@ -118,14 +118,10 @@ class Transfers:
     async def _warm(self, carrier: Carrier, ext: str, target: str, context: str) -> None:
         await carrier.hold(ext)
         self.session.record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
-        consult, briefing_leg = None, None
+        consult = None
+        briefing_leg = PhoneLeg(label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None)
         try:
-            consult = await self._dial_consult(carrier, target)
-            briefing_leg = PhoneLeg(
-                label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None
-            )
-            offer = await carrier.answer(consult)
-            await carrier.send_answer(consult, await briefing_leg.accept(offer))
+            consult = await self._dial_consult(carrier, target, briefing_leg)
             await speak(
                 self.session, briefing_leg, BRIEFING.format(agent=self.call.agent_name, context=context).strip()
             )
@@ -143,19 +139,24 @@ class Transfers:
             self.session.record(CallEvent.Type.CALL_RESUMED, {"call_id": self.call.call_id})
             raise
         finally:
-            if briefing_leg is not None:
-                await briefing_leg.aclose()
+            await briefing_leg.aclose()
 
     async def _conference(self, carrier: Carrier, ext: str, target: str) -> None:
-        consult = await self._dial_consult(carrier, target)
-        mark = self.events.mark
-        await carrier.merge(ext, consult)
-        names = {carrier_events.MERGED, carrier_events.TRANSFER_FAILED}
-        name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
-        if name != carrier_events.MERGED:
-            with contextlib.suppress(Exception):
-                await carrier.hangup(consult)
-            raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
+        # The supervisor's call is ours until merged (a leg with media, silent); the merge joins its party
+        # into the caller's call, whose media the agent keeps.
+        consult_leg = PhoneLeg(label=f"supervisor-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None)
+        try:
+            consult = await self._dial_consult(carrier, target, consult_leg)
+            mark = self.events.mark
+            await carrier.merge(ext, consult)
+            names = {carrier_events.MERGED, carrier_events.TRANSFER_FAILED}
+            name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
+            if name != carrier_events.MERGED:
+                with contextlib.suppress(Exception):
+                    await carrier.hangup(consult)
+                raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
+        finally:
+            await consult_leg.aclose()
         payload = {"call_id": self.call.call_id, "refer_id": consult, "target": target}
         self.session.record(CallEvent.Type.CALL_MERGED, payload)
         self.session.resume(None)  # back to conversing, the supervisor on the line

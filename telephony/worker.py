@@ -1,22 +1,33 @@
-"""One media worker process: its calls (one asyncio task each), the PBX client, the setup sweeper.
+"""One media worker process: its calls (one asyncio task each), its GoTo lines, the setup sweeper.
 
-`manage.py run_media` runs it: it takes new calls from the media workers' shared channel
-(`settings.MEDIA_WORKER_CHANNEL`, any worker may take any call), subscribes to the PBX's call
-events and routes them (`telephony.dispatch`). On SIGTERM it stops taking calls, lets the running
-ones finish for up to `drain_seconds`, then ends the rest.
+`manage.py run_media` runs it: it takes work from the media workers' shared channel
+(`settings.MEDIA_WORKER_CHANNEL`, any worker may take any message: an outbound GoTo dial, a hang-up),
+and keeps one `GoToLine` per connected GoTo account (notification channel, call-events subscription,
+web-calls device and extension). An inbound GoTo call rings every worker's device: the first worker to
+claim it answers it. On SIGTERM the worker stops taking calls, lets the running ones finish for up to
+`drain_seconds`, then ends the rest.
 """
 
 import asyncio
+import contextlib
 import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
-from calls import selectors as call_selectors
 from calls import services as call_services
-from calls.models import Call
-from telephony import services
+from calls.selectors import BridgeCall
+from telephony import dispatch, services
 from telephony.bridge import CallBridge
-from telephony.carriers.goto.client import GoToConfig, GoToConnectClient
+from telephony.carriers.goto import inbound
+from telephony.carriers.goto.api import ApiConfig, GoToApi, TokenSource
+from telephony.carriers.goto.callstate import EventDeduplicator, SharedStore
+from telephony.carriers.goto.config import GoToConnectError
+from telephony.carriers.goto.line import Account, GoToLine
 
 logger = logging.getLogger(__name__)
 
@@ -26,26 +37,170 @@ SWEEP_SECONDS = 30.0
 class MediaWorker:
     """The calls of this process. `bridge_options` go to every CallBridge (tests and benchmarks pass fakes)."""
 
-    def __init__(self, *, pbx=None, bridge_options: dict | None = None):
-        config = GoToConfig.from_settings()
-        self.pbx = pbx if pbx is not None else (GoToConnectClient(config) if config.configured else None)
+    def __init__(
+        self,
+        *,
+        bridge_options: dict | None = None,
+        worker_id: str | None = None,
+        line_state: Callable[[bool], None] | None = None,
+    ):
         self.bridge_options = bridge_options or {}
+        self.line_state = line_state  # told True/False as a GoTo line's notification channel comes up or goes down
+        self.worker_id = worker_id or uuid.uuid4().hex[:8]
         self.calls: dict[str, asyncio.Task] = {}
         self.accepting = True
+        self.lines: dict[str, GoToLine] = {}  # by GoTo connection id
+        self._line_tasks: dict[str, asyncio.Task] = {}
+        self._dial_listener: asyncio.Task | None = None
+        self._states_dedup = EventDeduplicator(key_prefix="goto:state")
+        self._ringing_claims = EventDeduplicator(key_prefix="goto:incoming")
+        self._store = SharedStore()
+
+    # --- GoTo lines --------------------------------------------------------------------------------
+
+    def add_goto_line(
+        self, account: Account, tokens: TokenSource, *, api_options: dict | None = None, listener_options=None
+    ) -> GoToLine:
+        """Serve one connected GoTo account from this worker (its channel, device and calls)."""
+        from django.conf import settings
+
+        api = GoToApi(ApiConfig.from_settings(), tokens=tokens, account_key=account.account_key, **(api_options or {}))
+        line = GoToLine(
+            account,
+            api,
+            worker_id=self.worker_id,
+            emit=dispatch.report,
+            on_incoming=self._on_incoming,
+            dedup=self._states_dedup,
+            store=self._store,
+            ttl_seconds=settings.GOTO_EVENT_DEDUP_SECONDS,
+            listener_options={"on_state": self.line_state, **(listener_options or {})},
+        )
+        self.lines[account.connection_id] = line
+        if self._dial_listener is None:
+            self._dial_listener = asyncio.create_task(self._listen_dials(), name="goto-dials")
+        task = asyncio.create_task(line.run(), name=f"goto-line-{account.connection_id}")
+        self._line_tasks[account.connection_id] = task
+        return line
+
+    async def start_goto(self) -> None:
+        """Serve every connected GoTo account not served yet, and stop serving the disconnected ones."""
+        try:
+            from telephony.carriers.goto import grant
+        except ImportError:  # FALLBACK until the OAuth grant module is in: no tenant's GoTo line is served
+            logger.warning("GoTo grants are not available (telephony/carriers/goto/grant.py): no GoTo line served")
+            return
+        accounts = await database_sync_to_async(grant.connected_accounts)()
+        current = {a.connection_id: a for a in accounts}
+        for connection_id in [c for c in self.lines if c not in current]:
+            await self._remove_line(connection_id)
+        for connection_id, found in current.items():
+            running = self._line_tasks.get(connection_id)
+            if running is not None and not running.done():
+                continue
+            if running is not None:  # its listener stopped (a revoked grant): served again once reconnected
+                await self._remove_line(connection_id)
+            account = Account(
+                tenant_id=found.tenant_id,
+                connection_id=found.connection_id,
+                account_key=found.account_key,
+                organization_id=found.organization_id,
+                extension=found.extension,
+                line_id=found.line_id,
+            )
+            self.add_goto_line(account, grant.tokens_for(connection_id))
+
+    async def _remove_line(self, connection_id: str) -> None:
+        line, task = self.lines.pop(connection_id, None), self._line_tasks.pop(connection_id, None)
+        if line is not None:
+            await line.shutdown()
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def line_for(self, tenant_id: str) -> GoToLine | None:
+        """The tenant's GoTo line in this worker (a tenant connects one GoTo account)."""
+        return next((line for line in self.lines.values() if line.account.tenant_id == str(tenant_id)), None)
 
     # --- new calls -------------------------------------------------------------------------------
 
-    def take_inbound(self, event: dict) -> None:
-        """`call.ringing` from the PBX (the event as a dict: id, name, call_id, data, timestamp)."""
-        if not self._accepting(event.get("call_id")):
-            return
-        self._spawn(f"pbx:{event['call_id']}", self._inbound(event))
+    async def _on_incoming(self, line: GoToLine, incoming: inbound.Incoming) -> None:
+        """A web call rings on this worker's device (and on every other worker's): the first claim answers."""
+        if not self._accepting(incoming.call_id) or await self._ringing_claims.seen(incoming.call_id):
+            return  # another worker's (or an announcement repeated): the line forgets it in time
+        self._spawn(f"goto:{incoming.call_id}", self._inbound(line, incoming))
 
-    def take_outbound(self, *, call_id: str, tenant_id: str) -> None:
-        """An outbound call the callee picked up (`call.connected` while dialling)."""
-        if not self._accepting(call_id):
+    async def _inbound(self, line: GoToLine, incoming: inbound.Incoming) -> None:
+        try:
+            call = await database_sync_to_async(services.inbound_call_accept)(
+                external_call_id=incoming.call_id,
+                from_number=incoming.from_number,
+                to_number=incoming.to_number,
+                tenant_id=line.account.tenant_id,
+            )
+        except services.CallRejected as exc:
+            logger.warning("inbound GoTo call %s rejected (%s): %s", incoming.call_id, exc.code, exc.message)
+            line.forget(incoming.call_id)
+            await self._hang_up(line, incoming.call_id)
             return
-        self._spawn(call_id, self._outbound(call_id, tenant_id))
+        if call is None:
+            line.forget(incoming.call_id)
+            return  # already taken
+        bridge = CallBridge(call, pbx=line, detect_machine=False, **self.bridge_options)
+        reason = await bridge.run_pbx()
+        logger.info("call %s ended: %s", call.call_id, reason)
+
+    async def _listen_dials(self) -> None:
+        """Outbound GoTo dials, read here rather than by the Channels consumer: nothing on the way to the
+        dialer's reply may wait for a database thread (the dialer may be holding it while it waits)."""
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(dial_channel())
+            try:
+                self.take_dial(message)
+            except Exception:
+                logger.exception("a GoTo dial message could not be taken")
+
+    def take_dial(self, message: dict) -> None:
+        """An outbound GoTo call to place (`GoToDialer.dial` waits for the reply)."""
+        call_id = (message.get("call") or {}).get("call_id")
+        if not self._accepting(call_id):
+            return  # left on no one: the dialer's wait runs out and the call ends `media_worker_unavailable`
+        self._spawn(str(call_id), self._dial(message))
+
+    async def _dial(self, message: dict) -> None:
+        layer, reply_to = get_channel_layer(), message["reply_to"]
+        if time.time() > float(message.get("deadline", 0)):
+            logger.warning("dial of call %s arrived after its dialer gave up: not placed", message["call"]["call_id"])
+            return
+        call = BridgeCall(**message["call"])
+        line = self.line_for(call.tenant_id)
+        if line is None:
+            await layer.send(reply_to, _refusal("goto_not_connected", "This tenant has no connected GoTo line."))
+            return
+        bridge = CallBridge(call, pbx=line, detect_machine=True, **self.bridge_options)
+        try:
+            external_id = await bridge.dial_pbx(message["to_number"])
+        except Exception as exc:
+            code = exc.code if isinstance(exc, GoToConnectError) else "dial_failed"
+            logger.warning("call %s: GoTo refused the dial (%s)", call.call_id, code)
+            await layer.send(reply_to, _refusal(code, str(exc)))
+            await bridge.discard()
+            return
+        await layer.send(reply_to, {"external_call_id": external_id})
+        reason = await bridge.run_dialled()
+        logger.info("call %s ended: %s", call.call_id, reason)
+
+    def take_hangup(self, message: dict) -> None:
+        """Hang up a GoTo call no bridge owns (a canceled or stuck dial)."""
+        self._spawn(f"hangup:{message['external_call_id']}", self._hangup_message(message))
+
+    async def _hangup_message(self, message: dict) -> None:
+        line = self.line_for(message["tenant_id"])
+        if line is None:
+            logger.warning("no GoTo line of tenant %s to hang up %s", message["tenant_id"], message["external_call_id"])
+            return
+        await self._hang_up(line, message["external_call_id"])
 
     def _accepting(self, ref) -> bool:
         if not self.accepting:
@@ -57,54 +212,27 @@ class MediaWorker:
         self.calls[key] = task
         task.add_done_callback(lambda _: self.calls.pop(key, None))
 
-    async def _inbound(self, event: dict) -> None:
-        data = event.get("data") or {}
-        external_id = event.get("call_id") or data.get("call_id")
-        if not external_id:  # a call we cannot name can be neither answered nor hung up
-            logger.warning("PBX ringing event %s has no call id: ignored", event.get("id"))
-            return
+    async def _hang_up(self, line: GoToLine, external_id: str) -> None:
         try:
-            call = await database_sync_to_async(services.inbound_call_accept)(
-                external_call_id=external_id, from_number=data.get("from", ""), to_number=data.get("to", "")
-            )
-        except services.CallRejected as exc:
-            logger.warning("inbound PBX call %s rejected (%s): %s", external_id, exc.code, exc.message)
-            await self._hang_up(external_id)
-            return
-        if call is None:
-            return  # another worker has it
-        await self._run(call, detect_machine=False)
-
-    async def _outbound(self, call_id: str, tenant_id: str) -> None:
-        call = await database_sync_to_async(call_selectors.bridge_call_load)(call_id=call_id, tenant_id=tenant_id)
-        if call is None:
-            logger.warning("outbound call %s of tenant %s is gone", call_id, tenant_id)
-            return
-        await self._run(call, detect_machine=call.direction == Call.Direction.OUTBOUND)
-
-    async def _run(self, call, *, detect_machine: bool) -> None:
-        bridge = CallBridge(call, pbx=self.pbx, detect_machine=detect_machine, **self.bridge_options)
-        reason = await bridge.run_pbx()
-        logger.info("call %s ended: %s", call.call_id, reason)
-
-    async def _hang_up(self, external_id: str) -> None:
-        if self.pbx is None:
-            return
-        try:
-            await self.pbx.hangup(external_id)
+            await line.hangup(external_id)
         except Exception:
-            logger.warning("could not hang up rejected PBX call %s", external_id, exc_info=True)
+            logger.warning("could not hang up GoTo call %s", external_id, exc_info=True)
 
     # --- housekeeping ----------------------------------------------------------------------------
 
-    async def sweep(self) -> None:
-        """End calls stuck in setup (an event lost while nobody owned the call) or left open, every 30 s."""
+    async def sweep(self, *, goto: bool = True) -> None:
+        """Every 30 s: end calls stuck in setup or left open; serve newly connected GoTo accounts."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await database_sync_to_async(call_services.calls_end_stuck)()
             except Exception:
                 logger.exception("setup sweep failed")
+            if goto:
+                try:
+                    await self.start_goto()
+                except Exception:
+                    logger.exception("GoTo lines could not be refreshed")
 
     async def drain(self, seconds: float) -> None:
         """Stop taking calls; wait for the running ones up to `seconds`, then end them."""
@@ -116,8 +244,15 @@ class MediaWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.pbx is not None:
-            await self.pbx.aclose()
+        if self._dial_listener is not None:
+            self._dial_listener.cancel()
+            await asyncio.gather(self._dial_listener, return_exceptions=True)
+        for connection_id in list(self.lines):
+            with contextlib.suppress(Exception):
+                await self._remove_line(connection_id)
+        await self._states_dedup.aclose()
+        await self._ringing_claims.aclose()
+        await self._store.aclose()
 
 
 _current: MediaWorker | None = None
@@ -134,3 +269,25 @@ def current() -> MediaWorker:
 def install(worker: MediaWorker | None) -> None:
     global _current
     _current = worker
+
+
+def dial_channel() -> str:
+    """The channel outbound GoTo dials are sent on; every media worker serving a GoTo line reads it."""
+    from django.conf import settings
+
+    return f"{settings.MEDIA_WORKER_CHANNEL}.goto-dial"
+
+
+def _refusal(code: str, message: str) -> dict:
+    return {"error": code, "message": message[:300]}
+
+
+def dial_message(call: BridgeCall, *, to_number: str, reply_to: str, deadline: float) -> dict:
+    """What `GoToDialer.dial` sends a media worker (`take_dial`)."""
+    return {
+        "type": "goto.dial",
+        "call": asdict(call),
+        "to_number": to_number,
+        "reply_to": reply_to,
+        "deadline": deadline,
+    }

@@ -361,7 +361,6 @@ GOTO_API_BASE_URL = env.str("GOTO_API_BASE_URL", default="https://api.goto.com")
 GOTO_ADMIN_API_BASE_URL = env.str("GOTO_ADMIN_API_BASE_URL", default="https://api.getgo.com")
 # Devices and calls (web calls): GoTo's reference and the code seen working use this host (docs/telephony.md).
 GOTO_WEB_CALLS_BASE_URL = env.str("GOTO_WEB_CALLS_BASE_URL", default="https://webrtc.jive.com")
-GOTO_WEBSOCKET_URL = env.str("GOTO_WEBSOCKET_URL", default="wss://realtime.goto.com")
 GOTO_OAUTH_AUTHORIZE_URL = env.str(
     "GOTO_OAUTH_AUTHORIZE_URL", default="https://authentication.logmeininc.com/oauth/authorize"
 )
@@ -401,8 +400,6 @@ CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
 CALL_DIAL_LEASE_SECONDS = env.int("CALL_DIAL_LEASE_SECONDS", default=30)
 CALL_DIAL_DEADLINE_SECONDS = env.int("CALL_DIAL_DEADLINE_SECONDS", default=300)
 
-# GoToConnect call control allows 1,000 requests a minute per account; events may be repeated.
-GOTO_RATE_LIMIT_PER_MINUTE = env.int("GOTO_RATE_LIMIT_PER_MINUTE", default=1000)
 # GoTo allows 10 requests a second per API (notification-channel, call-events, web-calls) by default.
 GOTO_RATE_LIMIT_PER_SECOND = env.int("GOTO_RATE_LIMIT_PER_SECOND", default=10)
 GOTO_REQUEST_TIMEOUT_SECONDS = env.float("GOTO_REQUEST_TIMEOUT_SECONDS", default=10.0)

@@ -1,6 +1,9 @@
 """The call control every carrier adapter gives the bridge, whatever its protocol."""
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from telephony.media import PhoneLeg
 
 
 class Carrier(Protocol):
@@ -13,14 +16,14 @@ class Carrier(Protocol):
     def dial_string(self, target: str) -> str:
         """How this carrier dials a target given as E.164 or `ext:NNN` (ValueError-like refusal when it cannot)."""
 
-    async def create_call(self, *, dial_string: str, caller_id: str) -> str:
-        """Dial out (a new call or a consult leg); returns the carrier's id for it."""
+    async def create_call(self, *, dial_string: str, caller_id: str, leg: "PhoneLeg") -> str:
+        """Dial out (a new call or a consult leg) with its media on `leg`; returns the carrier's id for it.
 
-    async def answer(self, call_id: str) -> str:
-        """Take a ringing call; returns the carrier's media offer (SDP)."""
+        Who makes the SDP offer is the carrier's business (GoTo's web calls: we offer, GoTo answers).
+        """
 
-    async def send_answer(self, call_id: str, sdp: str) -> None:
-        """Our media answer (SDP) to the carrier's offer."""
+    async def answer_leg(self, call_id: str, leg: "PhoneLeg") -> None:
+        """Take a ringing call with its media on `leg` (the carrier negotiates SDP either way round)."""
 
     async def hangup(self, call_id: str) -> None: ...
 

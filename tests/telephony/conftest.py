@@ -1,4 +1,4 @@
-"""Telephony fixtures: a fake GoToConnect on 127.0.0.1 with the GOTO_* settings pointed at it."""
+"""Telephony fixtures: a fake GoTo Connect on 127.0.0.1 with the GOTO_* settings pointed at it."""
 
 import os
 import uuid
@@ -6,20 +6,21 @@ import uuid
 import pytest
 import redis
 
-from telephony.carriers.goto import client as goto_client
+from telephony.carriers.goto import api as goto_api
 from tests.telephony.bridge_support import point_settings_at
 from tests.telephony.fake_goto import FakeGoTo
 
 
 @pytest.fixture
 def fake_goto(settings):
-    """A started FakeGoTo (background thread, usable from sync and async tests) that the settings name."""
+    """A started FakeGoTo (background thread, usable from sync and async tests) that the settings name,
+    with one account (key "acct-1", organization "org-1", extension "7001")."""
     fake = FakeGoTo().start()
+    fake.add_account("acct-1", organization_id="org-1", extension="7001")
     point_settings_at(fake, settings)
     yield fake
     fake.stop()
-    goto_client.TOKENS.clear()
-    goto_client.LOCAL_LIMITER.reset()
+    goto_api.LOCAL_LIMITER.reset()
 
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/11"  # the tests' own (bench/redis_dbs.py)

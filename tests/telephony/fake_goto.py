@@ -1,32 +1,31 @@
-"""A fake GoToConnect on 127.0.0.1: the OAuth2 token endpoint, REST call control and the events WebSocket.
+"""A fake GoTo Connect on 127.0.0.1 speaking GoTo's documented shapes (docs/telephony.md#goto-connect).
 
-It speaks the wire contract of `telephony/goto/wire.py` but spells every path, field and event name
-itself, on purpose: a typo in the client's wire module then fails the tests instead of being copied
-into its test double.
+It spells every path, field and event name itself, on purpose: a typo in the client's `wire` module
+then fails the tests instead of being copied into its test double.
+
+- Notification channels: POST /notification-channel/v1/channels/{nickname} {"channelType": "WebSockets"}
+  -> 201 {channelId, channelNickname, channelData {channelType, channelURL, isConnected}, channelLifetime};
+  PUT …/{nickname}/{channelId} -> 200 (refresh); DELETE -> 204 (404 when gone). The socket at channelURL
+  takes no header and expects nothing from the client (a frame sent to it is recorded as a violation).
+- Call events: POST /call-events/v1/subscriptions -> 207 {"accountKeys": [{"id", "status", ...}]};
+  call-state frames {"event": "Notification", "eventId", "timestamp", "data": {"source": "call-events",
+  "type": "call-state", "content": {metadata, state}}} with a sequence number per conversation space;
+  GET /call-events/v1/conversation-spaces/{id}/events?sequenceFrom&sequenceTo -> {"items": [...]}.
+- Web calls: devices, extensions, calls (our SDP offer in, its answer out), answer, hangup, hold,
+  unhold, dtmf, blind-transfer, warm-transfer, merge; `incoming` notifications for inbound calls.
+- Errors: {"reference", "errorCode", "message", "constraintViolations"}; `fail_next` injects them (429...).
 
     fake = FakeGoTo().start()             # sync tests: its own event loop in a background thread
     async with FakeGoTo() as fake: ...    # async tests: served on the test's own loop
 
-Drive it from tests:
-- `emit(name, data, repeat=1) -> id` sends an event to every subscriber (thread-safe); every event is
-  logged, and a subscription with `since` replays the log after that id ("": all of it); the
-  acknowledgement's `cursor` is the newest id at that moment ("" for an empty log);
-- `ring(from_, to)` registers an inbound call and emits call.ringing; `hangup_remote(call_id)` call.ended;
-- `fail_next(pattern, status, times=1, retry_after=None, delay=0.0)` injects errors (or stalls);
-- `expire_tokens()` invalidates every token (REST answers 401, sockets close with 4001);
-- `drop_connections()` cuts every socket without a close frame;
-- hooks (async or plain callables, None for the default behaviour), run on the fake's own loop:
-  `on_create_call(body) -> {"call_id"?, "events"?}`, `on_answer(call_id) -> offer SDP`,
-  `on_sdp_answer(call_id, sdp)`, `on_blind_transfer(call_id, body)`, `on_warm_transfer(call_id, body)`,
-  `on_merge(call_id, body)` (these three may return {"events": [...]}) and `on_hangup(call_id)`.
-  "events" is a script: a list of {"event": name, "data": {...}, "after": seconds since the previous step}
-  (call_id is filled in); see `dialing_then_connected()` and `dialing_then_failed()`.
-- `requests`, `token_requests`, `calls` (call id -> state), `sdp_answers` record what happened;
-  `wait_for_request` / `await_request` and `wait_for_subscribers` / `await_subscribers` wait for them.
+Tokens: `issue_token()` makes a token valid, `expire_tokens()` invalidates all (REST answers 401).
+Media hooks (async or plain, run on the fake's loop): `on_place_call(call_id, body) -> answer SDP`,
+`on_incoming(call_id) -> offer SDP or None`, `on_answer(call_id, body) -> SDP or None` (the answer's body).
+Call scripts: `place_script(call_id, body) -> list of steps` decides what follows a placed call (default
+`answered()`); steps are {"state", "remote", "ours"?, "deliver"?}: each becomes a call state.
 """
 
 import asyncio
-import base64
 import inspect
 import itertools
 import json
@@ -41,15 +40,15 @@ from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
-CALLS = "/web-calls/v1/calls"
-TOKEN_PATH = "/oauth/token"
-EVENTS_PATH = "/realtime"
-DIAL_STRING = re.compile(r"^(tel:\+[1-9][0-9]{1,14}|ext:[0-9]{1,10})\Z")
-CLOSE_TOKEN_EXPIRED = 4001
-CLOSE_BAD_SUBSCRIBE = 4400
+CHANNELS = "/notification-channel/v1/channels"
+SUBSCRIPTIONS = "/call-events/v1/subscriptions"
+SPACES = "/call-events/v1/conversation-spaces"
+WEB_CALLS = "/web-calls/v1"
+DIAL_STRING = re.compile(r"^(\+[1-9][0-9]{1,14}|[0-9]{1,10})\Z")
+TONES = re.compile(r"^[0-9*#A-D]+\Z")
 
-# A syntactically valid audio offer for tests that never negotiate media; media tests set `on_answer`.
-DEFAULT_OFFER_SDP = (
+# A syntactically valid audio SDP for tests that never negotiate media.
+DEFAULT_SDP = (
     "v=0\r\n"
     "o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"
     "s=-\r\n"
@@ -62,7 +61,7 @@ DEFAULT_OFFER_SDP = (
     "a=ice-pwd:fakefakefakefakefakefake\r\n"
     "a=fingerprint:sha-256 "
     "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n"
-    "a=setup:actpass\r\n"
+    "a=setup:active\r\n"
     "a=mid:0\r\n"
     "a=sendrecv\r\n"
     "a=rtcp-mux\r\n"
@@ -78,119 +77,125 @@ class Recorded:
     path: str
     json: Any
     token: str | None
-    status: int = 0
-
-
-@dataclass
-class TokenRequest:
-    client_id: str
-    grant_type: str
-    scope: str
+    query: dict = field(default_factory=dict)
     status: int = 0
 
 
 @dataclass
 class _Failure:
     pattern: re.Pattern
-    status: int | None
+    status: int
     times: int
-    retry_after: str | None
-    delay: float
     method: str | None
-    message: str | None = None
+    code: str
+    message: str = ""
 
 
 @dataclass
-class _Subscriber:
-    ws: web.WebSocketResponse
-    request: web.Request
-    token: str
-    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+class Channel:
+    channel_id: str
+    nickname: str
+    sockets: list = field(default_factory=list)
+    account_keys: set = field(default_factory=set)
+    deleted: bool = False
+
+
+@dataclass
+class Call:
+    """A web call: ours is the device's leg; the remote party is the other participant."""
+
+    call_id: str
+    leg_id: str
+    space: str
+    account_key: str
+    direction: str
+    dial_string: str
+    remote_id: str
+    state: str = "ringing"
+    held: bool = False
+    tones: list = field(default_factory=list)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def dialing_then_connected(connect_after: float = 0.05) -> list[dict]:
-    """The default outbound script: call.dialing at once, call.connected a little later."""
-    return [
-        {"event": "call.dialing", "data": {}, "after": 0.0},
-        {"event": "call.connected", "data": {"answered_at": None}, "after": connect_after},
-    ]
+def answered() -> list[dict]:
+    """A placed call that rings and is picked up."""
+    return [{"state": "STARTING", "remote": "RINGING"}, {"state": "ACTIVE", "remote": "CONNECTED"}]
 
 
-def dialing_then_failed(reason: str, fail_after: float = 0.05) -> list[dict]:
-    """An outbound call that does not connect: reason no_answer, busy, voicemail, rejected or error."""
-    return [
-        {"event": "call.dialing", "data": {}, "after": 0.0},
-        {"event": "call.failed", "data": {"reason": reason}, "after": fail_after},
-    ]
+def not_answered(status: str) -> list[dict]:
+    """A placed call that ends before anyone picks up; the remote's last status is `status` (RINGING, BUSY...)."""
+    return [{"state": "STARTING", "remote": status}, {"state": "ENDING", "remote": None}]
 
 
-def _error(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {"reference": secrets.token_hex(6), "errorCode": code, "message": message, "constraintViolations": []}
+    return web.json_response(body, status=status)
 
 
 def _bearer(request: web.Request) -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
+    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def _call_hook(hook, *args):
+async def _hook(hook, *args):
     result = hook(*args)
     return await result if inspect.isawaitable(result) else result
 
 
 class FakeGoTo:
-    """See the module docstring."""
+    """See the module docstring. `accounts` maps account keys to {"organization_id", "extension"}."""
 
-    def __init__(self, *, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret"):  # noqa: S107
-        self.client_id, self.client_secret = client_id, client_secret
-        self.expires_in = 3600
+    def __init__(self, *, channel_lifetime: int = 10800):
+        self.channel_lifetime = channel_lifetime
+        self.accounts: dict[str, dict] = {}
         self.requests: list[Recorded] = []
-        self.token_requests: list[TokenRequest] = []
-        self.events: list[dict] = []  # every event emitted, in order (the replay log)
-        self.calls: dict[str, str] = {}  # call id -> ringing, dialing, connected, held, transferred, merged, ended
-        self.sdp_answers: dict[str, str] = {}
+        self.channels: dict[str, Channel] = {}
+        self.devices: dict[str, dict] = {}  # device id -> {"channel", "extensions": {(org, number)}}
+        self.calls: dict[str, Call] = {}
+        self.states: dict[str, list[dict]] = {}  # conversation space -> every state content, in order
+        self.refreshes: list[str] = []
         self.hangups: list[str] = []
-        self.subscriptions: list[dict] = []  # {"token", "since"} of every accepted subscribe
-        self.on_create_call = self.on_answer = self.on_sdp_answer = None
-        self.on_blind_transfer = self.on_warm_transfer = self.on_merge = self.on_hangup = None
-        self._instance = secrets.token_hex(4)  # event ids unique across fakes (dedup stores outlive a test)
-        self._event_numbers = itertools.count(1)
-        self._call_numbers = itertools.count(1)
-        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self.violations: list[str] = []  # frames a client sent on a channel socket
+        self.subscription_failures: dict[str, int] = {}  # account key -> how many more subscribes fail
+        self.on_place_call = self.on_incoming = self.on_answer = None
+        self.place_script = None
+        self.transfer_refused: str | None = None  # an errorCode GoTo answers transfers with
+        self._instance = secrets.token_hex(3)
+        self._numbers = itertools.count(1)
+        self._tokens: set[str] = set()
         self._failures: list[_Failure] = []
-        self._subscribers: list[_Subscriber] = []
         self._tasks: set[asyncio.Task] = set()
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-    # --- addresses -----------------------------------------------------------------------------------------
+    # --- addresses and accounts ----------------------------------------------------------------------
     @property
-    def api_base_url(self) -> str:
+    def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def token_url(self) -> str:
-        return f"{self.api_base_url}{TOKEN_PATH}"
+    def add_account(self, account_key: str, *, organization_id: str, extension: str) -> None:
+        self.accounts[account_key] = {"organization_id": organization_id, "extension": extension}
 
-    @property
-    def websocket_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{EVENTS_PATH}"
+    def issue_token(self) -> str:
+        token = f"fake-at-{secrets.token_hex(8)}"
+        with self._lock:
+            self._tokens.add(token)
+        return token
 
-    # --- lifecycle -----------------------------------------------------------------------------------------
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> "FakeGoTo":
-        """Serve from a background thread with its own event loop (for sync tests; async ones can use it too)."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
+        """Serve from a background thread with its own event loop (for sync tests)."""
+        ready, failure = threading.Event(), []
 
         def serve():
             loop = asyncio.new_event_loop()
@@ -228,18 +233,20 @@ class FakeGoTo:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        app = web.Application(middlewares=[self._rest_middleware])
-        app.router.add_post(TOKEN_PATH, self._token)
-        app.router.add_get(EVENTS_PATH, self._events_socket)
-        app.router.add_post(CALLS, self._create_call)
-        app.router.add_post(CALLS + "/{call_id}/answer", self._answer)
-        app.router.add_post(CALLS + "/{call_id}/sdp-answer", self._sdp_answer)
-        app.router.add_put(CALLS + "/{call_id}/hold", self._hold)
-        app.router.add_delete(CALLS + "/{call_id}/hold", self._resume)
-        app.router.add_post(CALLS + "/{call_id}/blind-transfer", self._blind_transfer)
-        app.router.add_post(CALLS + "/{call_id}/warm-transfer", self._warm_transfer)
-        app.router.add_post(CALLS + "/{call_id}/merge", self._merge)
-        app.router.add_delete(CALLS + "/{call_id}", self._hangup)
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post(CHANNELS + "/{nickname}", self._create_channel)
+        app.router.add_put(CHANNELS + "/{nickname}/{channel_id}", self._refresh_channel)
+        app.router.add_delete(CHANNELS + "/{nickname}/{channel_id}", self._delete_channel)
+        app.router.add_get("/ws/{channel_id}", self._socket)
+        app.router.add_post(SUBSCRIPTIONS, self._subscribe)
+        app.router.add_get(SPACES + "/{space}/events", self._space_events)
+        app.router.add_post(WEB_CALLS + "/devices", self._create_device)
+        app.router.add_delete(WEB_CALLS + "/devices/{device_id}", self._delete_device)
+        app.router.add_post(WEB_CALLS + "/devices/{device_id}/extensions", self._add_extension)
+        app.router.add_post(WEB_CALLS + "/calls", self._place_call)
+        app.router.add_delete(WEB_CALLS + "/calls/{call_id}", self._hangup)
+        for action in ("answer", "hold", "unhold", "dtmf", "blind-transfer", "warm-transfer", "merge"):
+            app.router.add_post(WEB_CALLS + "/calls/{call_id}/" + action, self._action)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -249,122 +256,102 @@ class FakeGoTo:
     async def _close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for sub in list(self._subscribers):
-            await sub.ws.close(code=1001, message=b"server shutting down")
+        for channel in list(self.channels.values()):
+            for ws in list(channel.sockets):
+                await ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
 
-    # --- test controls (thread-safe) ---------------------------------------------------------------------
-    def emit(self, name: str, data: dict | None = None, *, repeat: int = 1) -> str:
-        """Log an event and send it `repeat` times to every subscriber; returns its id."""
-        event = {
-            "type": "event",
-            "id": f"evt-{self._instance}-{next(self._event_numbers):06d}",
-            "event": name,
-            "timestamp": now_iso(),
-            "data": dict(data or {}),
-        }
-        self._in_loop(self._publish, event, repeat)
-        return event["id"]
-
-    def ring(self, from_: str = "+15551234567", to: str = "+15559876543", *, call_id: str | None = None) -> str:
-        """An inbound call: registered as ringing, announced with call.ringing; returns its call id."""
-        call_id = call_id or f"in-{self._instance}-{next(self._call_numbers)}"
-        with self._lock:
-            self.calls[call_id] = "ringing"
-        self.emit("call.ringing", {"call_id": call_id, "from": from_, "to": to, "direction": "inbound"})
-        return call_id
-
-    def hangup_remote(self, call_id: str, reason: str = "hangup") -> str:
-        """The remote party hangs up: call.ended."""
-        with self._lock:
-            self.calls[call_id] = "ended"
-        return self.emit("call.ended", {"call_id": call_id, "reason": reason})
-
+    # --- test controls (thread-safe) -----------------------------------------------------------------
     def fail_next(
-        self,
-        path_pattern: str,
-        status: int | None,
-        times: int = 1,
-        retry_after: float | str | None = None,
-        *,
-        delay: float = 0.0,
-        method: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        """The next `times` requests whose path matches the regex get `status` (after `delay` s).
-
-        status None with a delay stalls the request and then serves it normally, as a slow PBX would.
-        """
-        failure = _Failure(
-            re.compile(path_pattern),
-            status,
-            times,
-            None if retry_after is None else str(retry_after),
-            delay,
-            method.upper() if method else None,
-            message,
-        )
+        self, path_pattern: str, status: int, times: int = 1, *, method: str | None = None, code: str = "", message=""
+    ):
+        """The next `times` requests whose path matches get `status` with GoTo's error body."""
+        failure = _Failure(re.compile(path_pattern), status, times, method.upper() if method else None, code, message)
         with self._lock:
             self._failures.append(failure)
-
-    def send_raw(self, text: str) -> None:
-        """Send a raw text frame to every subscriber (malformed messages); it is not logged for replay."""
-        self._in_loop(self._send_raw, text)
-
-    def expire_tokens(self) -> None:
-        """Every token issued so far stops working: the next call gets 401, open sockets close with 4001."""
-        with self._lock:
-            self._tokens.clear()
-        self._in_loop(self._close_all, CLOSE_TOKEN_EXPIRED)
-
-    def drop_connections(self) -> None:
-        """Cut every events socket without a close frame (a network failure)."""
-        self._in_loop(self._abort_all)
-
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
 
     def requests_to(self, path_pattern: str, method: str | None = None) -> list[Recorded]:
         pattern = re.compile(path_pattern)
         with self._lock:
             return [r for r in self.requests if pattern.search(r.path) and (method is None or r.method == method)]
 
-    def wait_for_request(
-        self, path_pattern: str, timeout: float = 5.0, *, method: str | None = None, count: int = 1
-    ) -> Recorded:
-        """Block until `count` matching requests arrived (sync tests); returns the count-th."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.requests_to(path_pattern, method)) >= count, timeout):
-                raise AssertionError(f"no request to {path_pattern!r} within {timeout} s: {self.requests}")
-            return self.requests_to(path_pattern, method)[count - 1]
+    def live_channels(self) -> list[Channel]:
+        with self._lock:
+            return [c for c in self.channels.values() if not c.deleted]
 
-    async def await_request(
-        self, path_pattern: str, timeout: float = 5.0, *, method: str | None = None, count: int = 1
-    ) -> Recorded:
-        """`wait_for_request` for async tests (never blocks the loop)."""
-        await self.until(lambda: len(self.requests_to(path_pattern, method)) >= count, timeout, path_pattern)
-        return self.requests_to(path_pattern, method)[count - 1]
+    def sockets(self) -> int:
+        with self._lock:
+            return sum(len(c.sockets) for c in self.channels.values() if not c.deleted)
 
-    def wait_for_subscribers(self, count: int = 1, timeout: float = 5.0) -> None:
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self._subscribers) >= count, timeout):
-                raise AssertionError(f"{len(self._subscribers)} of {count} subscribers within {timeout} s")
+    def subscribed(self, account_key: str) -> int:
+        """Open sockets of channels subscribed to `account_key`."""
+        with self._lock:
+            return sum(len(c.sockets) for c in self.live_channels() if account_key in c.account_keys)
 
-    async def await_subscribers(self, count: int = 1, timeout: float = 5.0) -> None:
-        await self.until(lambda: self.subscriber_count() >= count, timeout, f"{count} subscribers")
+    def registered(self, extension: str) -> int:
+        """Devices with `extension` whose channel has an open socket."""
+        with self._lock:
+            return sum(
+                1
+                for device in self.devices.values()
+                if any(number == extension for _, number in device["extensions"])
+                and self.channels.get(device["channel"]) is not None
+                and self.channels[device["channel"]].sockets
+            )
 
-    @staticmethod
-    async def until(condition, timeout: float = 5.0, what: str = "a condition") -> None:
-        """Wait (in async tests) until `condition()` holds."""
+    def send_housekeeping(self, kind: str) -> None:
+        """WEBSOCKET_REFRESH_REQUIRED or WEBSOCKET_TO_BE_CLOSED on every socket."""
+        self._in_loop(self._broadcast, {"source": "notification-websocket", "type": kind, "content": {}}, None)
+
+    def send_raw(self, text: str) -> None:
+        self._in_loop(self._send_raw, text)
+
+    def drop_sockets(self) -> None:
+        """Cut every channel socket without a close frame (a network failure)."""
+        self._in_loop(self._abort_all)
+
+    def emit_state(
+        self,
+        call_id: str,
+        state: str,
+        remote: str | None,
+        *,
+        ours: str | None = "CONNECTED",
+        extra: list[dict] | None = None,
+        deliver: bool = True,
+        repeat: int = 1,
+    ) -> int:
+        """A call state of the call's conversation space (participants [] when remote and ours are None)."""
+        return self._state(self.calls[call_id], state, remote, ours, extra or [], deliver, repeat)
+
+    def ring(
+        self, from_: str = "+15551234567", to: str = "+15559876543", *, account_key: str | None = None, repeat: int = 1
+    ) -> str:
+        """An inbound call to the account's extension: `incoming` (`repeat` times) on the devices' channels."""
+        account_key = account_key or next(iter(self.accounts))
+        call = self._new_call(account_key, "INBOUND", from_, from_)
+        self._in_loop(self._spawn, self._announce(call, to, repeat))
+        return call.call_id
+
+    def hangup_remote(self, call_id: str) -> None:
+        """The remote party hangs up: ENDING, with no participants (as GoTo sent it live)."""
+        with self._lock:
+            self.calls[call_id].state = "ended"
+        self.emit_state(call_id, "ENDING", None, ours=None)
+
+    async def until(self, condition, timeout: float = 10.0, what: str = "a condition") -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
             await asyncio.sleep(0.005)
 
-    # --- plumbing --------------------------------------------------------------------------------------------
+    async def await_request(self, path_pattern: str, timeout: float = 10.0, *, method: str | None = None, count=1):
+        await self.until(lambda: len(self.requests_to(path_pattern, method)) >= count, timeout, path_pattern)
+        return self.requests_to(path_pattern, method)[count - 1]
+
+    # --- plumbing ------------------------------------------------------------------------------------
     def _in_loop(self, fn, *args) -> None:
         if self._loop is None:
             raise RuntimeError("FakeGoTo is not started")
@@ -382,307 +369,393 @@ class FakeGoTo:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _publish(self, event: dict, repeat: int = 1) -> None:
+    def _frame(self, data: dict) -> str:
+        return json.dumps(
+            {"event": "Notification", "eventId": secrets.token_hex(8), "timestamp": now_iso(), "data": data}
+        )
+
+    def _broadcast(self, data: dict, account_key: str | None, repeat: int = 1) -> None:
+        text = self._frame({**data, "timestamp": now_iso()})
         with self._lock:
-            self.events.append(event)
-            for sub in self._subscribers:
-                for _ in range(repeat):
-                    sub.queue.put_nowait(event)
+            targets = [
+                ws
+                for c in self.live_channels()
+                if account_key is None or account_key in c.account_keys
+                for ws in c.sockets
+            ]
+        for ws in targets:
+            for _ in range(repeat):
+                self._spawn(ws.send_str(text))
 
     def _send_raw(self, text: str) -> None:
-        with self._lock:
-            for sub in self._subscribers:
-                sub.queue.put_nowait(text)
-
-    def _close_all(self, code: int) -> None:
-        with self._lock:
-            subs, self._subscribers = self._subscribers, []
-        for sub in subs:
-            self._spawn(sub.ws.close(code=code, message=b"token expired"))
+        for channel in self.live_channels():
+            for ws in channel.sockets:
+                self._spawn(ws.send_str(text))
 
     def _abort_all(self) -> None:
+        for channel in self.live_channels():
+            for ws in list(channel.sockets):
+                request = ws._req  # aiohttp keeps the request on the response
+                if request is not None and request.transport is not None:
+                    request.transport.abort()
+
+    def _new_call(self, account_key: str, direction: str, dial_string: str, remote_number: str) -> Call:
+        number = next(self._numbers)
+        call = Call(
+            call_id=f"call-{self._instance}-{number}",
+            leg_id=f"leg-{self._instance}-{number}",
+            space=f"space-{self._instance}-{number}",
+            account_key=account_key,
+            direction=direction,
+            dial_string=dial_string,
+            remote_id=f"remote-{self._instance}-{number}:{remote_number}",
+        )
         with self._lock:
-            subs, self._subscribers = self._subscribers, []
-        for sub in subs:
-            if sub.request.transport is not None:
-                sub.request.transport.abort()
+            self.calls[call.call_id] = call
+            self.states[call.space] = []
+        return call
 
-    def _token_valid(self, token: str | None) -> bool:
+    def _state(self, call: Call, state: str, remote, ours, extra, deliver: bool, repeat: int) -> int:
         with self._lock:
-            expiry = self._tokens.get(token or "")
-        return expiry is not None and time.monotonic() < expiry
-
-    def _take_failure(self, method: str, path: str) -> _Failure | None:
-        with self._lock:
-            for failure in self._failures:
-                if failure.pattern.search(path) and failure.method in (None, method):
-                    failure.times -= 1
-                    if failure.times <= 0:
-                        self._failures.remove(failure)
-                    return failure
-        return None
-
-    async def _injected(self, method: str, path: str) -> web.Response | None:
-        failure = self._take_failure(method, path)
-        if failure is None:
-            return None
-        if failure.delay:
-            await asyncio.sleep(failure.delay)
-        if failure.status is None:
-            return None
-        headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else None
-        message = failure.message or f"injected failure {failure.status}"
-        return _error(failure.status, "injected", message, headers)
-
-    def _run_script(self, call_id: str, steps: list[dict]) -> None:
-        async def run():
-            for step in steps:
-                await asyncio.sleep(float(step.get("after", 0.0)))
-                data = {"call_id": call_id, **step.get("data", {})}
-                if step["event"] == "call.connected" and not data.get("answered_at"):
-                    data["answered_at"] = now_iso()
-                self._set_state(call_id, step["event"])
-                self._publish(
+            sequence = len(self.states[call.space]) + 1
+            participants = []
+            if ours is not None:
+                participants.append({"id": call.leg_id, "type": {"value": "LINE"}, "status": {"value": ours}})
+            if remote is not None:
+                number = call.remote_id.rpartition(":")[2]
+                participants.append(
                     {
-                        "type": "event",
-                        "id": f"evt-{self._instance}-{next(self._event_numbers):06d}",
-                        "event": step["event"],
-                        "timestamp": now_iso(),
-                        "data": data,
+                        "id": call.remote_id,
+                        "type": {"value": "PHONE_NUMBER", "callee": {"number": number}},
+                        "status": {"value": remote},
                     }
                 )
+            participants.extend(extra)
+            content = {
+                "metadata": {
+                    "conversationSpaceId": call.space,
+                    "accountKey": call.account_key,
+                    "direction": call.direction,
+                    "dialString": call.dial_string,
+                    "callCreated": now_iso(),
+                },
+                "state": {
+                    "id": secrets.token_hex(6),
+                    "type": state,
+                    "sequenceNumber": sequence,
+                    "timestamp": now_iso(),
+                    "participants": participants if state != "ENDING" or remote or ours else [],
+                },
+            }
+            self.states[call.space].append(content)
+        if deliver:
+            data = {"source": "call-events", "type": "call-state", "content": content}
+            self._in_loop(self._broadcast, data, call.account_key, repeat)
+        return sequence
 
-        if steps:
-            self._spawn(run())
+    def _run_script(self, call: Call, steps: list[dict]) -> None:
+        async def run():
+            for step in steps:
+                await asyncio.sleep(0)  # each step after what the client had to do for the previous one
+                self._state(call, step["state"], step.get("remote"), step.get("ours", "CONNECTED"), [], True, 1)
+                if step["state"] == "ENDING":
+                    call.state = "ended"
 
-    def _set_state(self, call_id: str, event: str) -> None:
-        states = {"call.connected": "connected", "call.failed": "ended", "call.ended": "ended"}
-        if event in states:
-            with self._lock:
-                self.calls[call_id] = states[event]
+        self._spawn(run())
 
-    # --- OAuth2 token endpoint ---------------------------------------------------------------------------
-    async def _token(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        client_id, secret = _basic(request)
-        record = TokenRequest(client_id, str(form.get("grant_type", "")), str(form.get("scope", "")))
-        with self._changed:
-            self.token_requests.append(record)
-        response = await self._injected("POST", request.path) or self._issue(record, secret)
-        record.status = response.status
-        with self._changed:
-            self._changed.notify_all()
-        return response
-
-    def _issue(self, record: TokenRequest, secret: str) -> web.Response:
-        if record.client_id != self.client_id or secret != self.client_secret:
-            return web.json_response(
-                {"error": "invalid_client", "error_description": "Bad client credentials"}, status=401
-            )
-        if record.grant_type != "client_credentials":
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        token = f"fake-at-{secrets.token_hex(12)}"
+    async def _announce(self, call: Call, to: str, repeat: int = 1) -> None:
+        offer = await _hook(self.on_incoming, call.call_id) if self.on_incoming else None
+        content = {"callId": call.call_id, "legId": call.leg_id, "caller": {"number": call.dial_string}}
+        content["callee"] = {"number": to}
+        if offer:
+            content["sdp"] = offer
+        data = {"source": "WebRTC", "type": "incoming", "usage": "VOIP", "ttl": 60, "content": content}
+        text = self._frame(data)
+        extension = self.accounts[call.account_key]["extension"]
         with self._lock:
-            self._tokens[token] = time.monotonic() + self.expires_in
-        return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in})
+            channel_ids = [
+                d["channel"] for d in self.devices.values() if any(n == extension for _, n in d["extensions"])
+            ]
+            targets = [ws for cid in channel_ids if cid in self.channels for ws in self.channels[cid].sockets]
+        for _ in range(repeat):
+            for ws in targets:
+                await ws.send_str(text)
 
-    # --- REST: recording, injected failures, bearer check --------------------------------------------------
+    # --- REST: recording, injected failures, bearer check ---------------------------------------------
     @web.middleware
-    async def _rest_middleware(self, request: web.Request, handler):
-        if not request.path.startswith(CALLS):
+    async def _middleware(self, request: web.Request, handler):
+        if request.path.startswith("/ws/"):
             return await handler(request)
-        body = await request.json() if request.can_read_body else None
-        token = _bearer(request)
-        record = Recorded(request.method, request.raw_path.split("?", 1)[0], body, token)
-        with self._changed:
+        try:
+            body = await request.json() if request.body_exists else None
+        except ValueError:
+            return _error(400, "MALFORMED_REQUEST", "The body is not JSON.")
+        record = Recorded(
+            request.method, request.raw_path.split("?", 1)[0], body, _bearer(request), dict(request.query)
+        )
+        with self._lock:
             self.requests.append(record)
-        response = await self._injected(request.method, record.path)
-        if response is None and not self._token_valid(token):
-            response = _error(401, "invalid_token", "The access token is missing, invalid or expired.")
-        if response is None:
+            failure = next(
+                (f for f in self._failures if f.pattern.search(record.path) and f.method in (None, request.method)),
+                None,
+            )
+            if failure is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+            token_ok = record.token in self._tokens
+        if failure is not None:
+            response = _error(
+                failure.status, failure.code or "INJECTED", failure.message or f"injected {failure.status}"
+            )
+        elif not token_ok:
+            response = _error(401, "AUTHN_INVALID_TOKEN", "The access token is missing, invalid or expired.")
+        else:
             try:
                 response = await handler(request)
-            except web.HTTPException as exc:  # aiohttp's own 404/405 for paths outside the contract
-                response = _error(exc.status, "not_found" if exc.status == 404 else "bad_request", exc.reason)
+            except web.HTTPException as exc:
+                response = _error(exc.status, "NOT_FOUND" if exc.status == 404 else "BAD_REQUEST", exc.reason)
         record.status = response.status
-        with self._changed:
-            self._changed.notify_all()
         return response
 
-    def _known(self, request: web.Request) -> tuple[str, web.Response | None]:
-        call_id = unquote(request.match_info["call_id"])
-        with self._lock:
-            state = self.calls.get(call_id)
-        if state is None or state == "ended":
-            return call_id, _error(404, "call_not_found", f"No active call {call_id}.")
-        return call_id, None
-
-    # --- REST: call control ------------------------------------------------------------------------------
-    async def _create_call(self, request: web.Request) -> web.Response:
+    # --- notification channels -----------------------------------------------------------------------
+    async def _create_channel(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if not DIAL_STRING.match(str(body.get("dial_string", ""))):
-            return _error(400, "invalid_dial_string", "dial_string must be tel:+E164 or ext:<digits>.")
-        plan = await _call_hook(self.on_create_call, body) if self.on_create_call else None
-        plan = plan or {}
-        call_id = plan.get("call_id") or f"out-{self._instance}-{next(self._call_numbers)}"
+        if body != {"channelType": "WebSockets"}:
+            return _error(400, "BAD_REQUEST", 'Expected {"channelType": "WebSockets"}.')
+        nickname = unquote(request.match_info["nickname"])
+        channel_id = f"WebSockets.{secrets.token_hex(8)}"
         with self._lock:
-            self.calls[call_id] = "dialing"
-        self._run_script(call_id, plan["events"] if "events" in plan else dialing_then_connected())
-        return web.json_response({"call_id": call_id}, status=201)
+            self.channels[channel_id] = Channel(channel_id, nickname)
+        url = f"ws://127.0.0.1:{self.port}/ws/{channel_id}"
+        answer = {
+            "channelId": channel_id,
+            "channelNickname": nickname,
+            "channelData": {"channelType": "WebSockets", "channelURL": url, "isConnected": False},
+            "channelLifetime": self.channel_lifetime,
+            "somethingNew": {"clients ignore": "unknown attributes"},
+        }
+        return web.json_response(answer, status=201)
 
-    async def _answer(self, request: web.Request) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        offer = await _call_hook(self.on_answer, call_id) if self.on_answer else DEFAULT_OFFER_SDP
-        with self._lock:
-            self.calls[call_id] = "answering"
-        return web.json_response({"sdp": offer, "type": "offer"})
+    def _channel(self, request: web.Request) -> Channel | None:
+        channel = self.channels.get(unquote(request.match_info["channel_id"]))
+        if channel is None or channel.deleted or channel.nickname != unquote(request.match_info["nickname"]):
+            return None
+        return channel
 
-    async def _sdp_answer(self, request: web.Request) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        body = await request.json()
-        if body.get("type") != "answer" or not isinstance(body.get("sdp"), str) or not body["sdp"]:
-            return _error(400, "invalid_sdp", 'Expected {"type": "answer", "sdp": "..."}.')
+    async def _refresh_channel(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return _error(404, "NOT_FOUND", "No such channel.")
+        if await request.json() != {"channelType": "WebSockets"}:
+            return _error(400, "BAD_REQUEST", 'Expected {"channelType": "WebSockets"}.')
         with self._lock:
-            self.sdp_answers[call_id] = body["sdp"]
-            self.calls[call_id] = "connected"
-        if self.on_sdp_answer:
-            await _call_hook(self.on_sdp_answer, call_id, body["sdp"])
+            self.refreshes.append(channel.channel_id)
+        return web.json_response({"channelId": channel.channel_id, "channelLifetime": self.channel_lifetime})
+
+    async def _delete_channel(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if channel is None:
+            return _error(404, "NOT_FOUND", "No such channel.")
+        with self._lock:
+            channel.deleted = True
+        for ws in list(channel.sockets):
+            await ws.close()
         return web.Response(status=204)
 
-    async def _hold(self, request: web.Request) -> web.Response:
-        return self._set(request, "held")
-
-    async def _resume(self, request: web.Request) -> web.Response:
-        return self._set(request, "connected")
-
-    def _set(self, request: web.Request, state: str) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        with self._lock:
-            self.calls[call_id] = state
-        return web.Response(status=204)
-
-    async def _blind_transfer(self, request: web.Request) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        body = await request.json()
-        if not DIAL_STRING.match(str(body.get("dial_string", ""))):
-            return _error(400, "invalid_dial_string", "dial_string must be tel:+E164 or ext:<digits>.")
-        default = [{"event": "call.transferred", "data": {"transferred_to": body["dial_string"]}}]
-        return await self._scripted(call_id, self.on_blind_transfer, body, default, "transferred")
-
-    async def _warm_transfer(self, request: web.Request) -> web.Response:
-        return await self._refer(request, self.on_warm_transfer, "call.transferred", "transferred_to", "transferred")
-
-    async def _merge(self, request: web.Request) -> web.Response:
-        return await self._refer(request, self.on_merge, "call.merged", "refer_id", "merged")
-
-    async def _refer(self, request: web.Request, hook, event: str, key: str, state: str) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        body = await request.json()
-        refer_id = body.get("refer_id")
-        if not isinstance(refer_id, str) or not refer_id:
-            return _error(400, "invalid_request", "refer_id is required.")
-        with self._lock:
-            if self.calls.get(refer_id) in (None, "ended"):
-                return _error(404, "refer_call_not_found", f"No active call {refer_id} to refer to.")
-        default = [{"event": event, "data": {key: refer_id}}]
-        return await self._scripted(call_id, hook, body, default, state)
-
-    async def _scripted(self, call_id: str, hook, body: dict, default: list[dict], state: str) -> web.Response:
-        plan = await _call_hook(hook, call_id, body) if hook else None
-        with self._lock:
-            self.calls[call_id] = state
-        self._run_script(call_id, plan["events"] if plan and "events" in plan else default)
-        return web.Response(status=202)
-
-    async def _hangup(self, request: web.Request) -> web.Response:
-        call_id, missing = self._known(request)
-        if missing:
-            return missing
-        with self._lock:
-            self.calls[call_id] = "ended"
-            self.hangups.append(call_id)
-        if self.on_hangup:
-            await _call_hook(self.on_hangup, call_id)
-        return web.Response(status=204)
-
-    # --- events WebSocket -----------------------------------------------------------------------------------
-    async def _events_socket(self, request: web.Request) -> web.StreamResponse:
-        token = _bearer(request)
-        if not self._token_valid(token):
-            return _error(401, "invalid_token", "The access token is missing, invalid or expired.")
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        channel = self.channels.get(request.match_info["channel_id"])
+        if channel is None or channel.deleted:
+            return web.Response(status=404)
+        if "Authorization" in request.headers:
+            self.violations.append("Authorization header on the channel socket")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        sub = _Subscriber(ws, request, token or "")
-        first = await ws.receive(timeout=10)
-        if first.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            return ws
-        if not self._subscribe(sub, first):
-            await ws.send_json({"type": "error", "code": "invalid_subscribe", "message": "Expected a subscribe."})
-            await ws.close(code=CLOSE_BAD_SUBSCRIBE)
-            return ws
-        writer = asyncio.get_running_loop().create_task(self._write(sub))
+        with self._lock:
+            channel.sockets.append(ws)
         try:
             async for message in ws:
-                if message.type == WSMsgType.ERROR:
-                    break
+                if message.type == WSMsgType.TEXT:
+                    self.violations.append(message.data)
         finally:
-            writer.cancel()
-            with self._changed:
-                if sub in self._subscribers:
-                    self._subscribers.remove(sub)
-                self._changed.notify_all()
+            with self._lock:
+                if ws in channel.sockets:
+                    channel.sockets.remove(ws)
         return ws
 
-    def _subscribe(self, sub: _Subscriber, message) -> bool:
-        """Queue "subscribed" and the replay, then register, in one step: no event can slip in between."""
-        try:
-            payload = json.loads(message.data) if message.type == WSMsgType.TEXT else None
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict) or payload.get("type") != "subscribe":
-            return False
-        if "call-events" not in (payload.get("channels") or []):
-            return False
-        since = payload.get("since")
-        with self._changed:
-            ids = [event["id"] for event in self.events]
-            start = 0 if since == "" else (ids.index(since) + 1 if since in ids else len(ids))  # "": the whole log
-            backlog = self.events[start:]
-            cursor = ids[-1] if ids else ""  # where this subscription begins
-            ack = {"type": "subscribed", "channels": ["call-events"], "since": since, "cursor": cursor}
-            sub.queue.put_nowait(ack)
-            for event in backlog:
-                sub.queue.put_nowait(event)
-            self._subscribers.append(sub)
-            self.subscriptions.append({"token": sub.token, "since": since})
-            self._changed.notify_all()
-        return True
+    # --- call events -----------------------------------------------------------------------------------
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        channel = self.channels.get(str(body.get("channelId")))
+        keys = body.get("accountKeys")
+        if channel is None or channel.deleted or not isinstance(keys, list):
+            return _error(400, "BAD_REQUEST", "channelId and accountKeys are required.")
+        results = []
+        for item in keys:
+            key = item.get("id") if isinstance(item, dict) else None
+            with self._lock:
+                failing = self.subscription_failures.get(key, 0)
+                if failing:
+                    self.subscription_failures[key] = failing - 1
+            if key not in self.accounts or failing:
+                results.append(
+                    {"id": key, "status": 403, "errorCode": "AUTHZ_INSUFFICIENT_SCOPE", "message": "Not allowed."}
+                )
+                continue
+            with self._lock:
+                channel.account_keys.add(key)
+            results.append({"id": key, "status": 200, "message": "Success"})
+        return web.json_response({"accountKeys": results}, status=207)
 
-    @staticmethod
-    async def _write(sub: _Subscriber) -> None:
-        while True:
-            message = await sub.queue.get()
-            if sub.ws.closed:
-                return
-            await sub.ws.send_str(message if isinstance(message, str) else json.dumps(message))
+    async def _space_events(self, request: web.Request) -> web.Response:
+        space = unquote(request.match_info["space"])
+        if space not in self.states:
+            return _error(404, "NOT_FOUND", "No such conversation space.")
+        first, last = int(request.query.get("sequenceFrom", 1)), int(request.query.get("sequenceTo", 10**9))
+        items = [s for s in self.states[space] if first <= s["state"]["sequenceNumber"] <= last]
+        return web.json_response({"items": items})
+
+    # --- devices and calls -----------------------------------------------------------------------------
+    async def _create_device(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        info, callbacks = body.get("clientInformation") or {}, body.get("callbackReference") or {}
+        device_id, channel_id = info.get("deviceId"), callbacks.get("incomingCallChannelId")
+        if not device_id or channel_id not in self.channels or info.get("platform") != "INTEGRATOR":
+            return _error(400, "BAD_REQUEST", "clientInformation.deviceId and a known incomingCallChannelId.")
+        with self._lock:
+            self.devices[device_id] = {"channel": channel_id, "extensions": set()}
+        return web.json_response({"clientInformation": info, "callbackReference": callbacks}, status=201)
+
+    async def _delete_device(self, request: web.Request) -> web.Response:
+        with self._lock:
+            gone = self.devices.pop(unquote(request.match_info["device_id"]), None)
+        return web.Response(status=204) if gone else _error(404, "NOT_FOUND", "No such device.")
+
+    async def _add_extension(self, request: web.Request) -> web.Response:
+        device = self.devices.get(unquote(request.match_info["device_id"]))
+        body = await request.json()
+        if device is None:
+            return _error(404, "NOT_FOUND", "No such device.")
+        organization, extensions = body.get("organizationId"), body.get("extensions") or []
+        known = {(a["organization_id"], a["extension"]) for a in self.accounts.values()}
+        for item in extensions:
+            if (organization, item.get("number")) not in known:
+                return _error(403, "UNAUTHORIZED", "Not an extension of this organization.")
+            with self._lock:
+                device["extensions"].add((organization, item["number"]))
+        return web.json_response({"items": extensions}, status=201)
+
+    async def _place_call(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        device = self.devices.get(str(body.get("deviceId")))
+        pair = (body.get("organizationId"), body.get("extensionNumber"))
+        if device is None or pair not in device["extensions"]:
+            return _error(400, "BAD_REQUEST", "deviceId with that organizationId and extensionNumber.")
+        if not DIAL_STRING.match(str(body.get("dialString", ""))):
+            return _error(400, "BAD_REQUEST", "dialString must be a number or an extension.")
+        if body.get("inCallChannelId") not in self.channels or not str(body.get("sdp", "")).startswith("v=0"):
+            return _error(400, "BAD_REQUEST", "inCallChannelId and an SDP offer are required.")
+        account_key = next(k for k, a in self.accounts.items() if (a["organization_id"], a["extension"]) == pair)
+        call = self._new_call(account_key, "OUTBOUND", body["dialString"], body["dialString"])
+        sdp = await _hook(self.on_place_call, call.call_id, body) if self.on_place_call else DEFAULT_SDP
+        steps = await _hook(self.place_script, call.call_id, body) if self.place_script else answered()
+        self._run_script(call, steps)
+        return web.json_response({"id": call.call_id, "legId": call.leg_id, "sdp": sdp, "state": "new"}, status=201)
+
+    def _live(self, request: web.Request) -> Call | None:
+        call = self.calls.get(unquote(request.match_info["call_id"]))
+        return call if call is not None and call.state != "ended" else None
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        call = self._live(request)
+        if call is None:
+            return _error(404, "NOT_FOUND", "No such call.")
+        with self._lock:
+            call.state = "ended"
+            self.hangups.append(call.call_id)
+        self._state(call, "ENDING", None, None, [], True, 1)
+        return web.Response(status=204)
+
+    async def _action(self, request: web.Request) -> web.Response:
+        call = self._live(request)
+        if call is None:
+            return _error(404, "NOT_FOUND", "No such call.")
+        action = request.path.rsplit("/", 1)[1]
+        body = await request.json() if request.body_exists else None
+        body = body if isinstance(body, dict) else {}
+        if action == "answer":
+            return await self._answer(call, body)
+        if action in ("hold", "unhold"):
+            call.held = action == "hold"
+            return web.Response(status=204)
+        if action == "dtmf":
+            if not TONES.match(str(body.get("tone", ""))):
+                return _error(400, "BAD_REQUEST", "tone must be digits, *, # or A-D.")
+            call.tones.append(body["tone"])
+            return web.Response(status=204)
+        if self.transfer_refused:
+            return _error(409, self.transfer_refused, "The call cannot be transferred now.")
+        if action == "blind-transfer":
+            if not DIAL_STRING.match(str(body.get("dialString", ""))):
+                return _error(400, "BAD_REQUEST", "dialString must be a number or an extension.")
+            target = {"id": f"target-{call.call_id}", "type": {"value": "PHONE_NUMBER"}, "status": {"value": "RINGING"}}
+            self._state(call, "ACTIVE", "CONNECTED", None, [target], True, 1)
+            return web.Response(status=204)
+        other = self.calls.get(str(body.get("referId")))
+        if other is None or other.state == "ended":
+            return _error(404, "NOT_FOUND", "referId names no live call.")
+        consult = {"id": other.remote_id, "type": {"value": "PHONE_NUMBER"}, "status": {"value": "CONNECTED"}}
+        if action == "warm-transfer":
+            self._state(call, "ACTIVE", "CONNECTED", None, [consult], True, 1)
+            other.state = "ended"
+            self._state(other, "ENDING", None, None, [], True, 1)
+        else:  # merge: the consult's party joins this call's conversation
+            self._state(call, "ACTIVE", "CONNECTED", "CONNECTED", [consult], True, 1)
+        return web.Response(status=204)
+
+    async def _answer(self, call: Call, body: dict) -> web.Response:
+        if call.direction != "INBOUND" or call.state != "ringing":
+            return _error(409, "CONFLICT", "The call is not ringing.")
+        if body.get("inCallChannelId") not in self.channels or not str(body.get("sdp", "")).startswith("v=0"):
+            return _error(400, "BAD_REQUEST", "sdp and inCallChannelId are required.")
+        sdp = await _hook(self.on_answer, call.call_id, body) if self.on_answer else None
+        call.state = "connected"
+        self._run_script(
+            call, [{"state": "STARTING", "remote": "CONNECTED"}, {"state": "ACTIVE", "remote": "CONNECTED"}]
+        )
+        answer = {"id": call.call_id, "legId": call.leg_id}
+        if sdp:
+            answer["sdp"] = sdp
+        return web.json_response(answer)
 
 
-def _basic(request: web.Request) -> tuple[str, str]:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return "", ""
-    try:
-        user, _, password = base64.b64decode(value).decode().partition(":")
-    except ValueError:
-        return "", ""
-    return unquote(user), unquote(password)
+class FakeTokens:
+    """A tenant grant's token source for tests (what `grant.tokens_for` gives): tokens the fake accepts.
+
+    `revoke()` makes it raise goto_reconnect_required, as a revoked grant does.
+    """
+
+    def __init__(self, fake: FakeGoTo):
+        self.fake, self.fetches, self.revoked = fake, 0, False
+        self._token: str | None = None
+
+    async def token(self) -> str:
+        from telephony.carriers.goto.config import GoToConnectError
+
+        if self.revoked:
+            raise GoToConnectError("The GoTo grant was revoked: reconnect GoTo.", code="goto_reconnect_required")
+        if self._token is None:
+            self._token = self.fake.issue_token()
+            self.fetches += 1
+        return self._token
+
+    def invalidate(self, token: str | None = None) -> None:
+        if token is None or token == self._token:
+            self._token = None
+
+    @property
+    def last_token(self) -> str | None:
+        return self._token
+
+    def revoke(self) -> None:
+        self.revoked = True

@@ -174,6 +174,18 @@ class CallerPeer:
         track = self._pc.getTransceivers()[0].receiver.track
         self._reader = asyncio.create_task(self._listen(track), name="CallerPeer.listen")
 
+    async def answer_offer(self, sdp: str) -> str:
+        """Answer the other side's offer (a call we place: GoTo's side of a web call); returns the answer."""
+        await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        transceiver = self._pc.getTransceivers()[0]
+        transceiver.sender.replaceTrack(self._track)
+        transceiver.direction = "sendrecv"
+        wanted = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.split("/")[1] in self._codecs]
+        transceiver.setCodecPreferences(wanted)
+        await self._pc.setLocalDescription(await self._pc.createAnswer())
+        self._reader = asyncio.create_task(self._listen(transceiver.receiver.track), name="CallerPeer.listen")
+        return self._pc.localDescription.sdp
+
     def say(self, wav_path: str | Path) -> None:
         """Queue more speech (any WAV); it plays in real time after what is already queued."""
         if not self._track.preencoded:

@@ -1,6 +1,6 @@
 """Outbound calls, answering machines and transfers through the bridge, on fake engines.
 
-The PBX is the fake GoToConnect with a real aiortc peer per leg (the callee, a transfer target, a
+The PBX is the fake GoTo Connect with a real aiortc peer per web call (the callee, a transfer target, a
 supervisor); the agent session runs on the scripted engines of the runtime tests, so each call takes
 seconds. What each party heard is checked on the peers; what happened, in the stored call and events.
 """
@@ -18,7 +18,7 @@ from calls.models import Call, CallEvent, TranscriptTurn
 from telephony.transfers import APOLOGY
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
-from tests.telephony.fake_goto import dialing_then_failed
+from tests.telephony.fake_goto import not_answered
 from tests.telephony.peer import RATE, speech_wav, write_wav
 from tests.voice.session_fakes import Reply, last_user_text
 from tests.voice.session_support import FAST_TURNS, fake_models, make_agent
@@ -104,7 +104,7 @@ def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent,
     hello = speech_wav("Hello?")
 
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
             call = await start_outbound(agent)
             dialled = await fake.await_request(r"/web-calls/v1/calls$", method="POST")
             external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
@@ -116,26 +116,30 @@ def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent,
             return await wait_for_call(pk=call.pk, status="ended"), dialled
 
     call, dialled = async_to_sync(scenario)()
-    assert dialled.json == {"dial_string": f"tel:{CALLEE}", "caller_id": OUR_NUMBER}
+    body = dialled.json
+    assert {k: body[k] for k in ("organizationId", "extensionNumber", "dialString")} == {
+        "organizationId": "org-1",
+        "extensionNumber": "7001",
+        "dialString": CALLEE,
+    }
+    assert body["sdp"].startswith("v=0") and body["deviceId"] and body["inCallChannelId"].startswith("WebSockets.")
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
     assert call.metadata["amd"]["verdict"] == "human"
     kinds = events_of(call)
     assert kinds.index("call.dialing") < kinds.index("call.connected") < kinds.index("agent.joined")
 
 
-@pytest.mark.parametrize(
-    ("reason", "end_reason"), [("no_answer", "no_answer"), ("busy", "busy"), ("voicemail", "voicemail")]
-)
-def test_outbound_call_not_answered_ends_with_the_pbx_reason(agent, settings, reason, end_reason):
+@pytest.mark.parametrize(("status", "end_reason"), [("RINGING", "no_answer"), ("BUSY", "busy")])
+def test_outbound_call_not_answered_ends_with_the_pbx_reason(agent, settings, status, end_reason):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, _pbx):
-            fake.on_create_call = lambda body: {"events": dialing_then_failed(reason)}
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, _pbx):
+            fake.place_script = lambda call_id, body: not_answered(status)
             call = await start_outbound(agent)
             return await wait_for_call(pk=call.pk, status="ended"), fake
 
     call, fake = async_to_sync(scenario)()
     assert call.end_reason == end_reason and call.duration_seconds == 0
-    assert call.metadata["failure_reason"] == reason
+    assert call.metadata["failure_reason"] == end_reason
     assert fake.requests_to(r"/answer$") == []  # nothing was answered
     assert "call.ended" in events_of(call)
 
@@ -150,7 +154,7 @@ def test_outbound_call_answered_by_a_machine_gets_the_voicemail_message(agent, s
     write_wav(beep, (0.4 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16), RATE)
 
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
             call = await start_outbound(agent)
             external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
             machine = await pbx.answered(external_id)
@@ -171,7 +175,6 @@ def test_outbound_call_answered_by_a_machine_gets_the_voicemail_message(agent, s
 
 
 async def inbound_conversing(fake, pbx):
-    await fake.await_subscribers(1)
     external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
     caller = await pbx.answered(external_id)
     call = await wait_for_call(external_call_id=external_id)
@@ -182,7 +185,7 @@ async def inbound_conversing(fake, pbx):
 
 def test_blind_transfer_hands_the_caller_over_and_ends_the_call(agent, settings):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
             call, external_id, _ = await inbound_conversing(fake, pbx)
             await request_transfer(call.pk, "blind", "Billing")
             ended = await wait_for_call(pk=call.pk, status="ended")
@@ -191,11 +194,11 @@ def test_blind_transfer_hands_the_caller_over_and_ends_the_call(agent, settings)
     call, fake, external_id = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED
     [request] = fake.requests_to(rf"/{external_id}/blind-transfer$")
-    assert request.json == {"dial_string": "tel:+15550002222"}
+    assert request.json == {"dialString": "+15550002222"}
     kinds = events_of(call)
     assert kinds.index("call.transfer_requested") < kinds.index("call.transferred") < kinds.index("call.ended")
     transferred = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.transferred").payload
-    assert transferred["transferred_to"] == "tel:+15550002222"
+    assert transferred["transferred_to"] == "+15550002222"
     assert external_id not in fake.hangups  # the PBX keeps the caller; we only leave
 
 
@@ -203,7 +206,9 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
     ask = tone_wav(tmp_path / "ask.wav")
 
     async def scenario():
-        async with phone_system(settings, **fast_bridge(["Put me through to the front desk please"])) as (fake, pbx):
+        async with phone_system(
+            settings, agent.tenant_id, **fast_bridge(["Put me through to the front desk please"])
+        ) as (fake, pbx):
             call, external_id, caller = await inbound_conversing(fake, pbx)
             caller.say(ask)  # the scripted STT hears the line above
             consult = await fake.await_request(r"/web-calls/v1/calls$", method="POST", timeout=20)
@@ -213,12 +218,12 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
 
     call, fake, external_id, consult, target, target_id = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED
-    assert consult.json["dial_string"] == "ext:1001"
+    assert consult.json["dialString"] == "1001"
     assert target.heard_seconds > 0.5  # the agent briefed the target before joining them
     paths = [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests if external_id in r.path]
-    assert ("PUT", "hold") in paths and ("POST", "warm-transfer") in paths
+    assert ("POST", "hold") in paths and ("POST", "warm-transfer") in paths
     [warm] = fake.requests_to(rf"/{external_id}/warm-transfer$")
-    assert warm.json == {"refer_id": target_id}
+    assert warm.json == {"referId": target_id}
     kinds = events_of(call)
     for expected in ("call.transfer_requested", "call.held", "call.transferred", "call.ended"):
         assert expected in kinds
@@ -229,10 +234,8 @@ def test_the_agent_asks_for_a_warm_transfer_and_briefs_the_target(agent, setting
 
 def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent, settings):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
-            fake.on_blind_transfer = lambda call_id, body: {
-                "events": [{"event": "call.transfer_failed", "data": {"reason": "busy"}}]
-            }
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
+            fake.transfer_refused = "CONFLICT"  # GoTo answers the transfer with its error body
             call, external_id, caller = await inbound_conversing(fake, pbx)
             heard = caller.heard_seconds
             await request_transfer(call.pk, "blind", "Billing")
@@ -253,11 +256,11 @@ def test_a_failed_transfer_returns_the_caller_to_the_agent_with_an_apology(agent
 
 def test_a_warm_transfer_target_who_is_busy_takes_the_caller_off_hold(agent, settings):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
-            fake.on_create_call = lambda body: {"events": dialing_then_failed("busy")}
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
+            fake.place_script = lambda call_id, body: not_answered("BUSY")
             call, external_id, _ = await inbound_conversing(fake, pbx)
             await request_transfer(call.pk, "warm", "Front desk", context="Billing question")
-            await fake.await_request(rf"/{external_id}/hold$", method="DELETE", timeout=40)  # resumed
+            await fake.await_request(rf"/{external_id}/unhold$", method="POST", timeout=40)  # resumed
             await conversing(call.pk)
             fake.hangup_remote(external_id)
             return await wait_for_call(pk=call.pk, status="ended"), fake, external_id
@@ -271,7 +274,7 @@ def test_a_warm_transfer_target_who_is_busy_takes_the_caller_off_hold(agent, set
 
 def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, settings):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
             call, external_id, _ = await inbound_conversing(fake, pbx)
             await request_transfer(call.pk, "conference", "ext:1003")
             await fake.await_request(rf"/{external_id}/merge$", timeout=20)
@@ -283,7 +286,7 @@ def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, setting
     call, fake = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
     [dial] = list(fake.requests_to(r"/web-calls/v1/calls$", method="POST"))
-    assert dial.json["dial_string"] == "ext:1003"
+    assert dial.json["dialString"] == "1003"
     kinds = events_of(call)
     assert kinds.index("call.transfer_requested") < kinds.index("call.merged")
     merged = CallEvent.objects.dangerously_unscoped().get(call=call, event_type="call.merged").payload
@@ -292,18 +295,17 @@ def test_a_supervisor_is_merged_into_the_call_and_the_agent_stays(agent, setting
 
 def test_an_expired_token_mid_call_is_renewed_and_the_call_goes_on(agent, settings):
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
             call, _external_id, _ = await inbound_conversing(fake, pbx)
-            tokens_before = len(fake.token_requests)
-            fake.expire_tokens()  # REST answers 401 and the events socket closes with 4001
-            await fake.await_subscribers(1, timeout=15)  # the subscription came back
+            tokens_before = pbx.tokens.fetches
+            fake.expire_tokens()  # REST answers 401 until a new token is fetched
             await request_transfer(call.pk, "blind", "Billing")
             ended = await wait_for_call(pk=call.pk, status="ended")
-            return ended, fake, tokens_before
+            return ended, pbx.tokens.fetches, tokens_before
 
-    call, fake, tokens_before = async_to_sync(scenario)()
+    call, fetches, tokens_before = async_to_sync(scenario)()
     assert call.end_reason == Call.EndReason.TRANSFERRED  # the transfer went through with a new token
-    assert len(fake.token_requests) > tokens_before
+    assert fetches == tokens_before + 1
 
 
 # --- the dialling task --------------------------------------------------------------------------------
@@ -319,21 +321,60 @@ def test_the_dial_task_never_dials_another_tenants_call(agent, other_tenant, fak
     assert call.status == "initial"
 
 
-def test_a_pbx_refusing_the_dial_ends_the_call_and_says_why(agent, fake_goto):
+def test_a_pbx_refusing_the_dial_ends_the_call_and_says_why(agent, settings):
     from calls import tasks
 
-    fake_goto.fail_next(r"/web-calls/v1/calls$", 503, method="POST")
-    number = agent.phone_numbers.get(e164=OUR_NUMBER)  # its carrier (GoTo Connect) dials the call
-    call = call_services.call_create(
-        tenant=agent.tenant,
-        agent=agent,
-        direction="outbound",
-        from_number=OUR_NUMBER,
-        to_number=CALLEE,
-        phone_number=number,
-    )
-    assert tasks.call_initiate(call_id=str(call.pk), tenant_id=str(agent.tenant_id)) == "ended"
-    assert len(fake_goto.requests_to(r"/web-calls/v1/calls$")) == 1  # a dial is never sent twice
+    @database_sync_to_async
+    def dial():
+        number = agent.phone_numbers.get(e164=OUR_NUMBER)  # its carrier (GoTo Connect) dials the call
+        call = call_services.call_create(
+            tenant=agent.tenant,
+            agent=agent,
+            direction="outbound",
+            from_number=OUR_NUMBER,
+            to_number=CALLEE,
+            phone_number=number,
+        )
+        return call, tasks.call_initiate(call_id=str(call.pk), tenant_id=str(agent.tenant_id))
+
+    async def scenario():
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, _pbx):
+            fake.fail_next(r"/web-calls/v1/calls$", 503, method="POST", code="UNAVAILABLE")
+            call, status = await dial()
+            return call, status, fake
+
+    call, status, fake = async_to_sync(scenario)()
+    assert status == "ended"
+    assert len(fake.requests_to(r"/web-calls/v1/calls$")) == 1  # a dial is never sent twice
     call.refresh_from_db()
     assert (call.end_reason, call.metadata["failure_reason"]) == ("error", "pbx_unavailable")
     assert events_of(call)[:2] == ["call.dialing", "call.ended"]
+
+
+def test_a_dial_with_no_connected_goto_line_ends_the_call_and_says_why(agent, other_tenant, settings):
+    """The media worker serves another tenant's GoTo line only: this tenant's call is refused, not placed."""
+    from calls import tasks
+
+    @database_sync_to_async
+    def dial():
+        number = agent.phone_numbers.get(e164=OUR_NUMBER)
+        call = call_services.call_create(
+            tenant=agent.tenant,
+            agent=agent,
+            direction="outbound",
+            from_number=OUR_NUMBER,
+            to_number=CALLEE,
+            phone_number=number,
+        )
+        return call, tasks.call_initiate(call_id=str(call.pk), tenant_id=str(agent.tenant_id))
+
+    async def scenario():
+        async with phone_system(settings, other_tenant.pk, **fast_bridge()) as (fake, _pbx):
+            call, status = await dial()
+            return call, status, fake
+
+    call, status, fake = async_to_sync(scenario)()
+    assert status == "ended"
+    assert fake.requests_to(r"/web-calls/v1/calls$") == []
+    call.refresh_from_db()
+    assert call.metadata["failure_reason"] == "goto_not_connected"

@@ -1,8 +1,6 @@
-"""A phone call end to end through the bridge, offline: the fake GoToConnect rings, a real aiortc
+"""A phone call end to end through the bridge, offline: the fake GoTo Connect rings, a real aiortc
 peer is the caller, the media worker answers over WebRTC with the agent on the offline engines
 (Whisper, the local responder, piper). What the caller heard is transcribed back and checked."""
-
-import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -34,7 +32,7 @@ def test_a_caller_is_answered_greeted_and_helped_then_hangs_up(inbound_agent, se
     question = speech_wav("When are you open?")
 
     async def scenario():
-        async with phone_system(settings) as (fake, pbx):
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
             external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
             peer = await pbx.answered(external_id)
             await peer.wait_heard(1.5, timeout=30)  # the greeting starts ...
@@ -84,7 +82,7 @@ def test_the_agent_ending_the_call_hangs_up_at_the_pbx(inbound_agent, settings):
     settings.CALL_IDLE_TIMEOUT_SECONDS = 2
 
     async def scenario():
-        async with phone_system(settings) as (fake, pbx):
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
             external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
             await pbx.answered(external_id)
             call = await wait_for_call(external_call_id=external_id, status="ended", timeout=40)
@@ -100,14 +98,14 @@ def test_unknown_and_unassigned_numbers_are_rejected_and_the_worker_goes_on(inbo
     factories.PhoneNumberFactory(tenant=inbound_agent.tenant, agent=None, e164="+15550001111")
 
     async def scenario():
-        async with phone_system(settings) as (fake, _pbx):
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, _pbx):
             unknown = fake.ring(from_=CALLER, to="+15550009999")
             unassigned = fake.ring(from_=CALLER, to="+15550001111")
             for external_id in (unknown, unassigned):
                 await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
             # The worker still answers a good call after the two rejections.
             good = fake.ring(from_=CALLER, to=OUR_NUMBER)
-            await fake.await_request(rf"/web-calls/v1/calls/{good}/sdp-answer$", timeout=20)
+            await wait_for_call(external_call_id=good, status="conversing")
             fake.hangup_remote(good)
             await wait_for_call(external_call_id=good, status="ended")
             return unknown, unassigned
@@ -119,8 +117,8 @@ def test_unknown_and_unassigned_numbers_are_rejected_and_the_worker_goes_on(inbo
 
 def test_a_bad_offer_from_the_pbx_ends_that_call_only(inbound_agent, settings):
     async def scenario():
-        async with phone_system(settings) as (fake, _pbx):
-            fake.on_answer = lambda call_id: "v=0\r\nthis is not sdp\r\n"
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, _pbx):
+            fake.on_incoming = lambda call_id: "v=0\r\nthis is not sdp\r\n"
             external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
             call = await wait_for_call(external_call_id=external_id, status="ended")
             await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
@@ -133,17 +131,34 @@ def test_a_bad_offer_from_the_pbx_ends_that_call_only(inbound_agent, settings):
 
 def test_a_ringing_call_repeated_by_the_pbx_is_answered_once(inbound_agent, settings):
     async def scenario():
-        async with phone_system(settings) as (fake, pbx):
-            external_id = "in-repeated-1"
-            fake.calls[external_id] = "ringing"
-            fake.emit("call.ringing", {"call_id": external_id, "from": CALLER, "to": OUR_NUMBER}, repeat=3)
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER, repeat=3)
             await pbx.answered(external_id)
-            await asyncio.sleep(0.5)
+            await wait_for_call(external_call_id=external_id, status="conversing")
             fake.hangup_remote(external_id)
             await wait_for_call(external_call_id=external_id, status="ended")
             await pbx.aclose()
-            return fake
+            return fake, external_id
 
-    fake = async_to_sync(scenario)()
+    fake, external_id = async_to_sync(scenario)()
     assert len(fake.requests_to(r"/answer$")) == 1
-    assert Call.objects.dangerously_unscoped().filter(external_call_id="in-repeated-1").count() == 1
+    assert Call.objects.dangerously_unscoped().filter(external_call_id=external_id).count() == 1
+
+
+def test_a_call_on_one_tenants_goto_line_never_reaches_another_tenants_agent(inbound_agent, settings, caplog):
+    """The incoming notification names another tenant's number: that tenant's agent is not rung."""
+    other = factories.TenantFactory(slug="other-clinic")
+    factories.SubscriptionFactory(tenant=other)
+    other_agent = factories.AgentFactory(tenant=other)
+    factories.PhoneNumberFactory(tenant=other, agent=other_agent, e164="+15550004444")
+
+    async def scenario():
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, _pbx):
+            external_id = fake.ring(from_=CALLER, to="+15550004444")
+            await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
+            return fake, external_id
+
+    fake, external_id = async_to_sync(scenario)()
+    assert not Call.objects.dangerously_unscoped().filter(tenant=other).exists()
+    assert fake.requests_to(rf"/{external_id}/answer$") == []
+    assert "unknown_number" in caplog.text

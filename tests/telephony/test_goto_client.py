@@ -1,35 +1,25 @@
-"""The GoToConnect client against the fake GoToConnect: tokens, routes and bodies, retries, rate limit."""
+"""GoTo's REST API (`telephony.carriers.goto.api`) against the fake GoTo: routes and bodies, tokens,
+retries, GoTo's error body and the rate limit per API."""
 
-import asyncio
-import dataclasses
 import socket
 
 import pytest
 import redis.asyncio
 from prometheus_client import REGISTRY
 
-from integrations.gateway.oauth import TokenCache
 from integrations.gateway.ratelimit import LocalRateLimiter, RedisRateLimiter
-from telephony.carriers.goto.client import (
-    GoToConfig,
-    GoToConnectClient,
-    GoToConnectError,
-    TokenProvider,
-    dial_string,
-    rate_bucket,
-)
-from tests.gateway.conftest import FakeClock
+from telephony.carriers.goto import wire
+from telephony.carriers.goto.api import ApiConfig, GoToApi, rate_bucket
+from telephony.carriers.goto.config import GoToConnectError
+from telephony.carriers.goto.line import dial_string
 from tests.telephony.conftest import REDIS_URL
-from tests.telephony.fake_goto import DEFAULT_OFFER_SDP, FakeGoTo
+from tests.telephony.fake_goto import DEFAULT_SDP, FakeTokens
 
-SEED_SCOPES = (  # the GOTO_OAUTH_SCOPES default
-    "webrtc.v1.read webrtc.v1.write call-events.v1.notifications.manage call-events.v1.events.read "
-    "users.v1.lines.read call-control.v1.calls.control voice-admin.v1.read"
-)
+OFFER = DEFAULT_SDP.replace("a=setup:active", "a=setup:actpass")
 
 
 class Sleeps:
-    """An injected sleep that records the waits (backoffs, Retry-After, rate limit) instead of sleeping."""
+    """An injected sleep that records the waits (backoffs, rate limit) instead of sleeping."""
 
     def __init__(self):
         self.delays: list[float] = []
@@ -46,9 +36,12 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def config(fake_goto) -> GoToConfig:
-    return GoToConfig.from_settings()
+class Ticking(Clock):
+    """A clock a second later at every reading: the rate limit never makes anyone wait."""
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
 
 
 @pytest.fixture
@@ -56,20 +49,30 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-def make_client(config: GoToConfig, sleeps: Sleeps, *, cache: TokenCache | None = None, limiter=None):
-    tokens = TokenProvider(config, cache=cache or TokenCache())
-    return GoToConnectClient(
-        config, tokens=tokens, sleep=sleeps, rand=lambda: 1.0, limiter=limiter or LocalRateLimiter(Clock())
+@pytest.fixture
+def tokens(fake_goto) -> FakeTokens:
+    return FakeTokens(fake_goto)
+
+
+def make_api(tokens, sleeps, *, limiter=None, account_key="acct-1", config=None) -> GoToApi:
+    return GoToApi(
+        config or ApiConfig.from_settings(),
+        tokens=tokens,
+        account_key=account_key,
+        sleep=sleeps,
+        rand=lambda: 1.0,
+        limiter=limiter or LocalRateLimiter(Clock()),
     )
 
 
 @pytest.fixture
-async def client(config, sleeps):
-    async with make_client(config, sleeps) as goto:
-        yield goto
+async def api(tokens, sleeps):
+    client = make_api(tokens, sleeps)
+    yield client
+    await client.aclose()
 
 
-def calls(fake: FakeGoTo) -> list[tuple]:
+def calls(fake) -> list[tuple]:
     return [(r.method, r.path, r.json) for r in fake.requests]
 
 
@@ -77,407 +80,360 @@ def counter(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+async def ready_device(api, fake) -> str:
+    """A channel, a device bound to it and the account's extension on it; returns the channel id."""
+    channel = await api.create_channel("worker-1")
+    await api.create_device(device_id="dev-1", channel_id=channel.channel_id, app_id="voice-gateway", app_version="1")
+    await api.add_extension("dev-1", organization_id="org-1", extension="7001")
+    return channel.channel_id
 
 
-# --- configuration and dial strings ---------------------------------------------------------------------
-def test_config_reads_the_settings_and_hides_the_secret(fake_goto):
-    config = GoToConfig.from_settings()
-    assert config.api_base_url == fake_goto.api_base_url
-    assert config.websocket_url == fake_goto.websocket_url
-    assert config.token_url == fake_goto.token_url
-    assert config.scopes == tuple(SEED_SCOPES.split())
-    assert (config.rate_limit_per_minute, config.timeout_seconds, config.event_dedup_seconds) == (1000, 10.0, 3600)
-    assert config.configured
-    assert fake_goto.client_secret not in repr(config)
-    assert not dataclasses.replace(config, client_secret="").configured
+async def place(api, channel_id: str, dial: str = "+15557654321"):
+    return await api.place_call(
+        device_id="dev-1", organization_id="org-1", extension="7001", dial_string=dial, channel_id=channel_id, sdp=OFFER
+    )
 
 
-@pytest.mark.parametrize(
-    ("destination", "expected"),
-    [
-        ("+15551234567", "tel:+15551234567"),
-        (" +442071234567 ", "tel:+442071234567"),
-        ("tel:+15551234567", "tel:+15551234567"),
-        ("ext:1001", "ext:1001"),
-    ],
-)
-def test_dial_string_formats_numbers_and_keeps_extensions(destination, expected):
-    assert dial_string(destination) == expected
+# --- dial strings ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("destination", ["", "15551234567", "+0123", "ext:", "ext:10a1", "sip:bob@x", "+1 555 1234567"])
-def test_dial_string_refuses_anything_else_with_a_clear_error(destination):
+@pytest.mark.parametrize(("target", "expected"), [("+15551234567", "+15551234567"), ("ext:1001", "1001")])
+def test_dial_strings_are_numbers_as_they_are_and_extensions_without_their_prefix(target, expected):
+    assert dial_string(target) == expected
+
+
+@pytest.mark.parametrize("target", ["", "5551234567", "tel:+15551234567", "ext:", "ext:12a", "+1555 123"])
+def test_anything_else_is_refused_with_a_clear_error(target):
     with pytest.raises(GoToConnectError) as info:
-        dial_string(destination)
+        dial_string(target)
     assert (info.value.code, info.value.status_code) == ("invalid_dial_string", 400)
-    assert "E.164" in info.value.message
 
 
-# --- tokens -------------------------------------------------------------------------------------------------
-async def test_token_is_fetched_once_with_the_seed_scopes_and_basic_credentials(fake_goto, client):
-    call_id = fake_goto.ring()
-    await client.hold(call_id)
-    await client.resume(call_id)
-    assert [(t.client_id, t.grant_type, t.scope, t.status) for t in fake_goto.token_requests] == [
-        (fake_goto.client_id, "client_credentials", SEED_SCOPES, 200)
+# --- notification channel and subscriptions ---------------------------------------------------------------
+
+
+async def test_a_channel_is_created_as_websockets_and_read_from_goto_s_201(fake_goto, api):
+    channel = await api.create_channel("worker-1")
+    [created] = fake_goto.requests
+    assert (created.method, created.path, created.json) == (
+        "POST",
+        "/notification-channel/v1/channels/worker-1",
+        {"channelType": "WebSockets"},
+    )
+    assert created.status == 201
+    assert channel.channel_id.startswith("WebSockets.")
+    assert channel.url == f"ws://127.0.0.1:{fake_goto.port}/ws/{channel.channel_id}"
+    assert channel.lifetime == 10800  # read from the answer (which also carried an attribute we do not know)
+
+
+def test_a_channel_answer_without_its_url_or_lifetime_is_unusable():
+    good = {"channelId": "c1", "channelData": {"channelURL": "wss://x"}, "channelLifetime": 1200}
+    assert wire.channel_of(good) == wire.Channel("c1", "wss://x", 1200)
+    assert wire.channel_of({**good, "channelData": {}}) is None
+    assert wire.channel_of({**good, "channelLifetime": "1200"}) is None
+    assert wire.channel_of({**good, "channelLifetime": True}) is None
+    assert wire.channel_of([good]) is None
+
+
+async def test_refresh_puts_the_same_body_and_deleting_a_gone_channel_is_success(fake_goto, api):
+    channel = await api.create_channel("worker-1")
+    assert await api.refresh_channel("worker-1", channel.channel_id) == 10800
+    await api.delete_channel("worker-1", channel.channel_id)
+    await api.delete_channel("worker-1", channel.channel_id)  # 404: already gone
+    assert calls(fake_goto)[1:] == [
+        ("PUT", f"/notification-channel/v1/channels/worker-1/{channel.channel_id}", {"channelType": "WebSockets"}),
+        ("DELETE", f"/notification-channel/v1/channels/worker-1/{channel.channel_id}", None),
+        ("DELETE", f"/notification-channel/v1/channels/worker-1/{channel.channel_id}", None),
     ]
-    tokens = {r.token for r in fake_goto.requests}
-    assert len(tokens) == 1 and None not in tokens
+    assert [r.status for r in fake_goto.requests[1:]] == [200, 204, 404]
 
 
-async def test_token_is_refreshed_shortly_before_it_expires(fake_goto, config, sleeps):
-    fake_goto.expires_in = 600
-    clock = Clock()
-    call_id = fake_goto.ring()
-    async with make_client(config, sleeps, cache=TokenCache(clock)) as client:
-        await client.hold(call_id)
-        clock.now += 600 - 61  # 61 s left: still used
-        await client.resume(call_id)
-        clock.now += 2  # 59 s left: inside the 60 s margin, refreshed
-        await client.hold(call_id)
-    assert len(fake_goto.token_requests) == 2
-    first, second, third = (r.token for r in fake_goto.requests)
-    assert first == second != third
-
-
-async def test_a_token_refused_mid_call_is_refetched_and_the_request_repeated_once(fake_goto, client):
-    call_id = fake_goto.ring()
-    await client.hold(call_id)
-    fake_goto.expire_tokens()
-    await client.resume(call_id)
-    assert [(r.method, r.status) for r in fake_goto.requests] == [("PUT", 204), ("DELETE", 401), ("DELETE", 204)]
-    old, refused, new = (r.token for r in fake_goto.requests)
-    assert old == refused != new
-    assert len(fake_goto.token_requests) == 2
-
-
-async def test_a_refused_token_is_repeated_even_for_create_call(fake_goto, client):
-    await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    fake_goto.expire_tokens()
-    await client.create_call(dial_string="+15551234568", caller_id="+15559876543")
-    assert [r.status for r in fake_goto.requests] == [201, 401, 201]  # a 401 was never acted on
-
-
-async def test_a_second_401_is_an_error_not_a_loop(fake_goto, client, sleeps):
-    call_id = fake_goto.ring()
-    fake_goto.fail_next(r"/hold$", 401, times=2)
-    with pytest.raises(GoToConnectError) as info:
-        await client.hold(call_id)
-    assert (info.value.code, info.value.status, info.value.retryable) == ("pbx_unauthorized", 401, False)
-    assert len(fake_goto.requests) == 2
-    assert sleeps.delays == []
-
-
-async def test_bad_credentials_give_a_clear_error_and_no_call_control_request(fake_goto, config, sleeps):
-    wrong = dataclasses.replace(config, client_secret="not-the-secret")
-    async with make_client(wrong, sleeps) as client:
-        with pytest.raises(GoToConnectError) as info:
-            await client.hold("c1")
-    error = info.value
-    assert (error.code, error.retryable) == ("pbx_auth_failed", False)
-    assert "GOTO_CLIENT_SECRET" in error.message and "invalid_client" in error.message
-    assert "not-the-secret" not in error.message
-    assert fake_goto.token_requests[0].status == 401
-    assert fake_goto.requests == []
-
-
-async def test_missing_credentials_say_what_to_configure(fake_goto, config, sleeps):
-    async with make_client(dataclasses.replace(config, client_id=""), sleeps) as client:
-        with pytest.raises(GoToConnectError) as info:
-            await client.hold("c1")
-    assert info.value.code == "goto_not_configured"
-    assert fake_goto.token_requests == []
-
-
-async def test_concurrent_requests_share_one_token_fetch(fake_goto, client):
-    call_ids = [fake_goto.ring() for _ in range(5)]
-    await asyncio.gather(*(client.hold(call_id) for call_id in call_ids))
-    assert len(fake_goto.token_requests) == 1
-
-
-# --- call control: routes and bodies ----------------------------------------------------------------------
-async def test_every_operation_hits_its_route_with_its_body(fake_goto, client):
-    inbound = fake_goto.ring()
-    outbound = await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    assert fake_goto.calls[outbound] in ("dialing", "connected")
-    assert await client.answer(inbound) == DEFAULT_OFFER_SDP
-    await client.send_answer(inbound, "v=0 our answer")
-    await client.hold(inbound)
-    await client.resume(inbound)
-    await client.warm_transfer(inbound, outbound)
-    await client.merge(outbound, inbound)
-    await client.blind_transfer(outbound, "ext:1001")
-    await client.hangup(inbound)
-    base = "/web-calls/v1/calls"
-    assert calls(fake_goto) == [
-        ("POST", base, {"dial_string": "tel:+15551234567", "caller_id": "+15559876543"}),
-        ("POST", f"{base}/{inbound}/answer", None),
-        ("POST", f"{base}/{inbound}/sdp-answer", {"type": "answer", "sdp": "v=0 our answer"}),
-        ("PUT", f"{base}/{inbound}/hold", None),
-        ("DELETE", f"{base}/{inbound}/hold", None),
-        ("POST", f"{base}/{inbound}/warm-transfer", {"refer_id": outbound}),
-        ("POST", f"{base}/{outbound}/merge", {"refer_id": inbound}),
-        ("POST", f"{base}/{outbound}/blind-transfer", {"dial_string": "ext:1001"}),
-        ("DELETE", f"{base}/{inbound}", None),
+async def test_a_subscription_reports_a_status_for_each_account_key(fake_goto, api):
+    channel = await api.create_channel("worker-1")
+    fake_goto.subscription_failures["acct-1"] = 1
+    statuses = await api.subscribe(channel.channel_id, ["acct-1", "acct-unknown"])
+    request = fake_goto.requests[-1]
+    assert (request.path, request.status) == ("/call-events/v1/subscriptions", 207)
+    assert request.json == {
+        "channelId": channel.channel_id,
+        "accountKeys": [
+            {"id": "acct-1", "events": ["STARTING", "ACTIVE", "ENDING"]},
+            {"id": "acct-unknown", "events": ["STARTING", "ACTIVE", "ENDING"]},
+        ],
+    }
+    assert [(s.account_key, s.ok, s.status, s.error_code) for s in statuses] == [
+        ("acct-1", False, 403, "AUTHZ_INSUFFICIENT_SCOPE"),
+        ("acct-unknown", False, 403, "AUTHZ_INSUFFICIENT_SCOPE"),
     ]
-    assert [r.status for r in fake_goto.requests] == [201, 200, 204, 204, 204, 202, 202, 202, 204]
-    assert fake_goto.sdp_answers == {inbound: "v=0 our answer"}
-    assert fake_goto.hangups == [inbound]
+    [again] = await api.subscribe(channel.channel_id, ["acct-1"])
+    assert (again.ok, again.status) == (True, 200)
 
 
-async def test_hooks_choose_the_call_id_and_the_offer(fake_goto, client):
-    seen = []
-
-    async def on_create_call(body):
-        seen.append(body)
-        return {"call_id": "pbx-42", "events": []}
-
-    async def on_answer(call_id):
-        return f"v=0 offer for {call_id}"
-
-    fake_goto.on_create_call, fake_goto.on_answer = on_create_call, on_answer
-    assert await client.create_call(dial_string="ext:1002", caller_id="") == "pbx-42"
-    assert seen == [{"dial_string": "ext:1002"}]
-    assert await client.answer("pbx-42") == "v=0 offer for pbx-42"
+def test_a_key_the_207_leaves_out_counts_as_failed():
+    body = {"accountKeys": [{"id": "a", "status": 200, "message": "Success"}]}
+    assert [(s.account_key, s.ok, s.error_code) for s in wire.subscription_statuses(body, ["a", "b"])] == [
+        ("a", True, ""),
+        ("b", False, "MISSING"),
+    ]
 
 
-async def test_hanging_up_a_call_that_is_already_gone_is_success(fake_goto, client):
-    call_id = fake_goto.ring()
-    await client.hangup(call_id)
-    await client.hangup(call_id)
-    await client.hangup("never-existed")
-    assert [r.status for r in fake_goto.requests] == [204, 404, 404]
+async def test_missed_states_are_asked_for_by_sequence_range(fake_goto, api):
+    channel_id = await ready_device(api, fake_goto)
+    placed = await place(api, channel_id)
+    await fake_goto.until(lambda: len(fake_goto.states[fake_goto.calls[placed.call_id].space]) == 2)
+    space = fake_goto.calls[placed.call_id].space
+    states = await api.recover_states(space, 2, 5)
+    request = fake_goto.requests[-1]
+    assert (request.path, request.query) == (
+        f"/call-events/v1/conversation-spaces/{space}/events",
+        {"sequenceFrom": "2", "sequenceTo": "5"},
+    )
+    assert [s["state"]["sequenceNumber"] for s in states] == [2]
 
 
-async def test_other_operations_on_an_unknown_call_raise_not_found(fake_goto, client):
+# --- devices and web calls -----------------------------------------------------------------------------
+
+
+async def test_every_web_call_operation_hits_its_route_with_its_body(fake_goto, api):
+    channel_id = await ready_device(api, fake_goto)
+    placed = await place(api, channel_id)
+    consult = await place(api, channel_id, "1001")
+    cid = placed.call_id
+    await api.hold(cid)
+    await api.unhold(cid)
+    await api.dtmf(cid, "12#")
+    await api.blind_transfer(cid, "+15550002222")
+    await api.merge(cid, consult.call_id)
+    await api.warm_transfer(cid, consult.call_id)
+    await api.hangup(cid)
+    assert placed.leg_id.startswith("leg-") and placed.sdp == DEFAULT_SDP  # GoTo's answer to our offer
+    base = "/web-calls/v1"
+    assert calls(fake_goto)[1:] == [
+        (
+            "POST",
+            f"{base}/devices",
+            {
+                "clientInformation": {
+                    "deviceId": "dev-1",
+                    "appId": "voice-gateway",
+                    "appVersion": "1",
+                    "platform": "INTEGRATOR",
+                },
+                "callbackReference": {"incomingCallChannelId": channel_id, "sessionManagementChannelId": channel_id},
+            },
+        ),
+        ("POST", f"{base}/devices/dev-1/extensions", {"organizationId": "org-1", "extensions": [{"number": "7001"}]}),
+        (
+            "POST",
+            f"{base}/calls",
+            {
+                "deviceId": "dev-1",
+                "organizationId": "org-1",
+                "extensionNumber": "7001",
+                "dialString": "+15557654321",
+                "inCallChannelId": channel_id,
+                "sdp": OFFER,
+            },
+        ),
+        (
+            "POST",
+            f"{base}/calls",
+            {
+                "deviceId": "dev-1",
+                "organizationId": "org-1",
+                "extensionNumber": "7001",
+                "dialString": "1001",
+                "inCallChannelId": channel_id,
+                "sdp": OFFER,
+            },
+        ),
+        ("POST", f"{base}/calls/{cid}/hold", None),
+        ("POST", f"{base}/calls/{cid}/unhold", None),
+        ("POST", f"{base}/calls/{cid}/dtmf", {"tone": "12#"}),
+        ("POST", f"{base}/calls/{cid}/blind-transfer", {"dialString": "+15550002222"}),
+        ("POST", f"{base}/calls/{cid}/merge", {"referId": consult.call_id}),
+        ("POST", f"{base}/calls/{cid}/warm-transfer", {"referId": consult.call_id}),
+        ("DELETE", f"{base}/calls/{cid}", None),
+    ]
+    assert all(r.status < 300 for r in fake_goto.requests)
+    assert fake_goto.calls[cid].tones == ["12#"]
+
+
+async def test_hanging_up_a_call_that_is_already_gone_is_success(fake_goto, api):
+    await api.hangup("call-nobody-knows")
+    assert fake_goto.requests[-1].status == 404
+
+
+async def test_other_operations_on_an_unknown_call_are_not_found(fake_goto, api):
     with pytest.raises(GoToConnectError) as info:
-        await client.hold("never-existed")
-    assert (info.value.code, info.value.status, info.value.status_code) == ("pbx_call_not_found", 404, 404)
+        await api.hold("call-nobody-knows")
+    assert (info.value.code, info.value.status) == ("pbx_call_not_found", 404)
 
 
-async def test_a_call_id_is_one_path_segment_whatever_it_contains(fake_goto, client):
-    with pytest.raises(GoToConnectError):
-        await client.hold("a/../b?x=1")
-    assert fake_goto.requests[0].path == "/web-calls/v1/calls/a%2F..%2Fb%3Fx%3D1/hold"
+async def test_a_call_id_is_one_path_segment_whatever_it_contains(fake_goto, api):
+    await api.hangup("../devices/dev-1?x=1")
+    assert fake_goto.requests[-1].path == "/web-calls/v1/calls/..%2Fdevices%2Fdev-1%3Fx%3D1"
 
 
 @pytest.mark.parametrize(
     ("operation", "args", "code"),
     [
-        ("create_call", {"dial_string": "12345", "caller_id": "+15559876543"}, "invalid_dial_string"),
-        ("create_call", {"dial_string": "+15551234567", "caller_id": "Reception"}, "invalid_caller_id"),
-        ("blind_transfer", {"call_id": "c1", "dial_string": "sales"}, "invalid_dial_string"),
-        ("warm_transfer", {"call_id": "c1", "refer_id": ""}, "invalid_refer_id"),
-        ("send_answer", {"call_id": "c1", "sdp": "  "}, "invalid_sdp"),
-        ("hold", {"call_id": ""}, "invalid_call_id"),
+        ("hold", ("",), "invalid_call_id"),
+        ("dtmf", ("call-1", "12x"), "invalid_dtmf"),
+        ("dtmf", ("call-1", ""), "invalid_dtmf"),
+        ("merge", ("call-1", ""), "invalid_refer_id"),
+        ("recover_states", ("", 1, 2), "invalid_conversation_space_id"),
     ],
 )
-async def test_bad_input_is_refused_before_anything_is_sent(fake_goto, client, operation, args, code):
+async def test_bad_input_is_refused_before_anything_is_sent(fake_goto, api, operation, args, code):
     with pytest.raises(GoToConnectError) as info:
-        await getattr(client, operation)(**args)
+        await getattr(api, operation)(*args)
     assert (info.value.code, info.value.status_code) == (code, 400)
-    assert fake_goto.requests == [] and fake_goto.token_requests == []
+    assert fake_goto.requests == []
 
 
-async def test_an_answer_without_an_offer_is_a_bad_response(fake_goto, client):
-    fake_goto.on_answer = lambda call_id: ""
+async def test_placing_a_call_without_an_offer_is_refused_before_anything_is_sent(fake_goto, api):
     with pytest.raises(GoToConnectError) as info:
-        await client.answer(fake_goto.ring())
-    assert info.value.code == "pbx_bad_response"
-
-
-async def test_error_messages_never_carry_the_token_or_the_secret(fake_goto, client):
-    call_id = fake_goto.ring()
-    await client.hold(call_id)
-    token = fake_goto.requests[0].token
-    fake_goto.fail_next(r"/hold$", 400, message=f"bad token {token} for {fake_goto.client_secret}")
-    with pytest.raises(GoToConnectError) as info:
-        await client.resume(call_id)
-    assert token not in info.value.message and fake_goto.client_secret not in info.value.message
-    assert "bad token [REDACTED] for [REDACTED]" in info.value.message
-
-
-# --- retries ----------------------------------------------------------------------------------------------
-async def test_create_call_is_not_retried_on_503(fake_goto, client, sleeps):
-    fake_goto.fail_next(r"/calls$", 503)
-    with pytest.raises(GoToConnectError) as info:
-        await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    assert (info.value.code, info.value.status, info.value.retryable) == ("pbx_unavailable", 503, True)
-    assert len(fake_goto.requests) == 1
-    assert sleeps.delays == []
-
-
-@pytest.mark.parametrize("operation", ["blind_transfer", "warm_transfer", "merge"])
-async def test_transfers_and_merge_are_not_retried_on_502(fake_goto, client, sleeps, operation):
-    call_id, other = fake_goto.ring(), fake_goto.ring()
-    fake_goto.fail_next(r"-transfer$|/merge$", 502)
-    args = ("ext:1001",) if operation == "blind_transfer" else (other,)
-    with pytest.raises(GoToConnectError):
-        await getattr(client, operation)(call_id, *args)
-    assert len(fake_goto.requests) == 1 and sleeps.delays == []
-
-
-async def test_hold_is_retried_on_503_with_backoff(fake_goto, client, sleeps):
-    call_id = fake_goto.ring()
-    before = counter("vg_telephony_pbx_retries_total", operation="hold")
-    fake_goto.fail_next(r"/hold$", 503, times=2)
-    await client.hold(call_id)
-    assert [r.status for r in fake_goto.requests] == [503, 503, 204]
-    assert sleeps.delays == [0.25, 0.5]  # initial backoff, doubled (jitter drawn at its maximum here)
-    assert counter("vg_telephony_pbx_retries_total", operation="hold") - before == 2
-
-
-async def test_idempotent_operations_give_up_after_three_attempts(fake_goto, client, sleeps):
-    fake_goto.fail_next(r"/answer$", 504, times=5)
-    with pytest.raises(GoToConnectError) as info:
-        await client.answer(fake_goto.ring())
-    assert (info.value.code, info.value.status) == ("pbx_unavailable", 504)
-    assert len(fake_goto.requests) == 3 and len(sleeps.delays) == 2
-
-
-async def test_429_retry_after_is_honoured(fake_goto, client, sleeps):
-    call_id = fake_goto.ring()
-    fake_goto.fail_next(r"/hold$", 429, retry_after=7)
-    await client.hold(call_id)
-    assert sleeps.delays == [7.0]
-    assert [r.status for r in fake_goto.requests] == [429, 204]
-
-
-async def test_429_asking_for_too_long_is_returned_with_its_retry_after(fake_goto, client, sleeps):
-    fake_goto.fail_next(r"/hold$", 429, retry_after=120)
-    with pytest.raises(GoToConnectError) as info:
-        await client.hold(fake_goto.ring())
-    assert (info.value.code, info.value.retryable, info.value.retry_after) == ("pbx_rate_limited", True, 120.0)
-    assert len(fake_goto.requests) == 1 and sleeps.delays == []
-
-
-async def test_429_on_create_call_is_not_retried_but_says_when_to_try(fake_goto, client, sleeps):
-    fake_goto.fail_next(r"/calls$", 429, retry_after=3)
-    with pytest.raises(GoToConnectError) as info:
-        await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    assert (info.value.code, info.value.retry_after) == ("pbx_rate_limited", 3.0)
-    assert sleeps.delays == []
-
-
-async def test_a_timeout_is_retried_for_hold_but_not_for_create_call(fake_goto, config, sleeps):
-    fast = dataclasses.replace(config, timeout_seconds=0.2)
-    call_id = fake_goto.ring()
-    async with make_client(fast, sleeps) as client:
-        fake_goto.fail_next(r"/hold$", None, delay=0.6)
-        await client.hold(call_id)
-        fake_goto.fail_next(r"/calls$", None, delay=0.6)
-        with pytest.raises(GoToConnectError) as info:
-            await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    assert (info.value.code, info.value.retryable) == ("pbx_timeout", True)
-    assert [r.method for r in fake_goto.requests] == ["PUT", "PUT", "POST"]
-    assert len(sleeps.delays) == 1
-
-
-async def test_connection_refused_is_retried_even_for_create_call(fake_goto, config, sleeps):
-    unreachable = dataclasses.replace(config, api_base_url=f"http://127.0.0.1:{closed_port()}")
-    async with make_client(unreachable, sleeps) as client:
-        with pytest.raises(GoToConnectError) as info:
-            await client.create_call(dial_string="+15551234567", caller_id="+15559876543")
-    assert (info.value.code, info.value.retryable) == ("pbx_unreachable", True)
-    assert len(sleeps.delays) == 2  # three attempts: nothing was sent, so repeating cannot dial twice
-
-
-# --- rate limit ---------------------------------------------------------------------------------------------
-def test_the_bucket_never_lets_a_minute_exceed_the_limit(config):
-    bucket = rate_bucket(dataclasses.replace(config, rate_limit_per_minute=1000))
-    assert bucket.burst == 50
-    assert bucket.burst + bucket.rate * 60 == pytest.approx(1000)
-
-
-async def test_requests_beyond_the_burst_wait_for_their_token(fake_goto, config, sleeps):
-    limited = dataclasses.replace(config, rate_limit_per_minute=60)  # burst 3, then 57 a minute
-    call_id = fake_goto.ring()
-    async with make_client(limited, sleeps) as client:
-        for _ in range(6):
-            await client.hold(call_id)
-    assert len(fake_goto.requests) == 6
-    rate = 57 / 60
-    assert sleeps.delays == pytest.approx([1 / rate, 2 / rate, 3 / rate])
-
-
-async def test_a_full_rate_limit_queue_refuses_with_a_clear_error(fake_goto, config, sleeps):
-    limited = dataclasses.replace(config, rate_limit_per_minute=60)
-    bucket = rate_bucket(limited)
-    call_id = fake_goto.ring()
-    async with make_client(limited, sleeps) as client:
-        for _ in range(bucket.burst + bucket.queue_depth):
-            await client.hold(call_id)
-        with pytest.raises(GoToConnectError) as info:
-            await client.hold(call_id)
-    assert (info.value.code, info.value.retryable) == ("pbx_rate_limited", True)
-    assert len(fake_goto.requests) == bucket.burst + bucket.queue_depth
-
-
-async def test_the_rate_limit_is_shared_by_processes_through_redis(fake_goto, config, redis_prefix):
-    limited = dataclasses.replace(config, rate_limit_per_minute=60)
-    call_id = fake_goto.ring()
-    bucket = rate_bucket(limited)
-    key = bucket.key
-    store = redis.asyncio.Redis.from_url(REDIS_URL)
-    await store.delete(key)
-    first_sleeps, second_sleeps = Sleeps(), Sleeps()
-    clock = FakeClock()  # the two processes' requests are a second apart whatever the machine's load
-    try:
-        async with (
-            make_client(limited, first_sleeps, limiter=RedisRateLimiter(store, clock)) as first,
-            make_client(limited, second_sleeps, limiter=RedisRateLimiter(store, clock)) as second,
-        ):
-            for _ in range(3):
-                await first.hold(call_id)
-            await second.hold(call_id)
-    finally:
-        await store.delete(key)
-        await store.aclose()
-    assert first_sleeps.delays == []
-    assert second_sleeps.delays == [pytest.approx(1 / bucket.rate)]  # it waited the whole refill of the next token
-
-
-# --- metrics and ways of running ------------------------------------------------------------------------------
-async def test_requests_are_counted_by_operation_and_outcome(fake_goto, client):
-    labels = {"operation": "hangup"}
-    ok, missing = (
-        counter("vg_telephony_pbx_requests_total", **labels, outcome="ok"),
-        counter("vg_telephony_pbx_requests_total", **labels, outcome="client_error"),
-    )
-    timed = counter("vg_telephony_pbx_request_duration_seconds_count", **labels)
-    call_id = fake_goto.ring()
-    await client.hangup(call_id)
-    await client.hangup(call_id)
-    assert counter("vg_telephony_pbx_requests_total", **labels, outcome="ok") - ok == 1
-    assert counter("vg_telephony_pbx_requests_total", **labels, outcome="client_error") - missing == 1
-    assert counter("vg_telephony_pbx_request_duration_seconds_count", **labels) - timed == 2
-
-
-def test_the_client_works_from_sync_code_in_its_own_loop(fake_goto, config, sleeps):
-    call_id = fake_goto.ring()
-
-    async def run():
-        async with make_client(config, sleeps) as client:
-            await client.hold(call_id)
-
-    asyncio.run(run())
-    assert fake_goto.wait_for_request(r"/hold$", 1.0).status == 204
-
-
-async def test_the_fake_can_also_serve_on_the_test_loop(sleeps):
-    async with FakeGoTo() as fake:
-        config = GoToConfig(
-            api_base_url=fake.api_base_url,
-            websocket_url=fake.websocket_url,
-            token_url=fake.token_url,
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
+        await api.place_call(
+            device_id="d", organization_id="o", extension="7001", dial_string="+15557654321", channel_id="c", sdp=" "
         )
-        async with make_client(config, sleeps) as client:
-            call_id = await client.create_call(dial_string="ext:1001", caller_id="")
-        await fake.until(lambda: fake.calls[call_id] == "connected", 2.0, "call.connected")
-        assert [e["event"] for e in fake.events] == ["call.dialing", "call.connected"]
+    assert info.value.code == "invalid_sdp"
+    assert fake_goto.requests == []
+
+
+# --- tokens ----------------------------------------------------------------------------------------------
+
+
+async def test_a_refused_token_is_replaced_and_the_request_repeated_once(fake_goto, api, tokens):
+    await api.create_channel("worker-1")
+    first = tokens.last_token
+    fake_goto.expire_tokens()
+    await api.create_channel("worker-1")
+    assert [r.status for r in fake_goto.requests] == [201, 401, 201]
+    assert [r.token for r in fake_goto.requests][1] == first
+    assert tokens.fetches == 2 and tokens.last_token != first
+
+
+async def test_a_second_401_is_an_error_not_a_loop(fake_goto, api):
+    fake_goto.fail_next(r"/channels/", 401, times=5, code="AUTHN_EXPIRED_TOKEN")
+    with pytest.raises(GoToConnectError) as info:
+        await api.create_channel("worker-1")
+    assert info.value.code == "pbx_unauthorized"
+    assert len(fake_goto.requests) == 2
+
+
+async def test_a_revoked_grant_fails_every_request_with_reconnect_required(fake_goto, api, tokens):
+    tokens.revoke()
+    with pytest.raises(GoToConnectError) as info:
+        await api.create_channel("worker-1")
+    assert info.value.code == "goto_reconnect_required"
+    assert fake_goto.requests == []
+
+
+async def test_goto_error_bodies_give_clear_errors_that_never_carry_the_token(fake_goto, api, tokens):
+    await api.create_channel("worker-1")
+    token = tokens.last_token
+    fake_goto.fail_next(r"/channels/", 400, code="BAD_REQUEST", message=f"bad token {token}")
+    with pytest.raises(GoToConnectError) as info:
+        await api.create_channel("worker-1")
+    assert info.value.code == "pbx_request_rejected" and info.value.status == 400
+    assert info.value.message == "GoTo create_channel failed: HTTP 400 (BAD_REQUEST: bad token [REDACTED])."
+    assert token not in info.value.message
+
+
+# --- retries and the rate limit ------------------------------------------------------------------------------
+
+
+async def test_a_429_is_waited_out_with_jitter_and_retried_even_when_placing_a_call(fake_goto, tokens, sleeps):
+    api = make_api(tokens, sleeps, limiter=LocalRateLimiter(Ticking()))
+    channel_id = await ready_device(api, fake_goto)
+    fake_goto.fail_next(r"/web-calls/v1/calls$", 429, times=2, method="POST")
+    placed = await place(api, channel_id)
+    await api.aclose()
+    assert placed.call_id in fake_goto.calls
+    assert [r.status for r in fake_goto.requests_to(r"/web-calls/v1/calls$")] == [429, 429, 201]
+    assert sleeps.delays == [0.25, 0.5]  # full jitter (rand 1.0 here), exponential
+
+
+async def test_a_503_is_retried_for_hold_but_never_for_placing_a_call_or_a_transfer(fake_goto, tokens, sleeps):
+    api = make_api(tokens, sleeps)
+    channel_id = await ready_device(api, fake_goto)
+    placed = await place(api, channel_id)
+    fake_goto.fail_next(r"/hold$", 503)
+    await api.hold(placed.call_id)
+    for path, operation in ((r"/web-calls/v1/calls$", place), (r"/blind-transfer$", None)):
+        fake_goto.fail_next(path, 503)
+        with pytest.raises(GoToConnectError) as info:
+            if operation is not None:
+                await operation(api, channel_id)
+            else:
+                await api.blind_transfer(placed.call_id, "+15550002222")
+        assert (info.value.code, info.value.retryable) == ("pbx_unavailable", True)
+    await api.aclose()
+    assert [r.status for r in fake_goto.requests_to(r"/hold$")] == [503, 204]
+    assert [r.status for r in fake_goto.requests_to(r"/blind-transfer$")] == [503]
+    assert [r.status for r in fake_goto.requests_to(r"/web-calls/v1/calls$")] == [201, 503]
+
+
+async def test_connection_refused_is_retried_even_when_placing_a_call(tokens, sleeps):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = ApiConfig(api_base_url=f"http://127.0.0.1:{port}", web_calls_base_url=f"http://127.0.0.1:{port}")
+    api = make_api(tokens, sleeps, config=config, limiter=LocalRateLimiter(Ticking()))
+    with pytest.raises(GoToConnectError) as info:
+        await api.place_call(
+            device_id="d", organization_id="o", extension="7001", dial_string="+15557654321", channel_id="c", sdp=OFFER
+        )
+    await api.aclose()
+    assert info.value.code == "pbx_unreachable"
+    assert sleeps.delays == [0.25, 0.5, 1.0]  # four attempts: GoTo never saw any of them
+
+
+def test_each_api_has_its_own_bucket_that_never_lets_a_second_exceed_the_limit():
+    buckets = {api: rate_bucket("acct-1", api, 10) for api in wire.APIS}
+    assert {b.key for b in buckets.values()} == {
+        "goto:acct-1:notification-channel:ratelimit",
+        "goto:acct-1:call-events:ratelimit",
+        "goto:acct-1:web-calls:ratelimit",
+    }
+    for bucket in buckets.values():
+        assert bucket.burst + bucket.rate * 1.0 <= 10
+    assert rate_bucket("acct-2", wire.API_WEB_CALLS, 10).key != buckets[wire.API_WEB_CALLS].key
+
+
+async def test_requests_beyond_the_burst_wait_for_their_token_per_api(fake_goto, tokens, sleeps):
+    api = make_api(tokens, sleeps)
+    channel = await api.create_channel("worker-1")
+    await api.refresh_channel("worker-1", channel.channel_id)  # the notification-channel bucket: waits
+    await api.subscribe(channel.channel_id, ["acct-1"])  # call-events has its own bucket: no wait
+    await api.aclose()
+    assert sleeps.delays == [pytest.approx(1 / 9)]
+
+
+async def test_the_rate_limit_is_shared_by_processes_through_redis(fake_goto, tokens, sleeps, redis_prefix):
+    clients = [redis.asyncio.Redis.from_url(REDIS_URL) for _ in range(2)]
+    try:
+        apis = [
+            make_api(tokens, sleeps, limiter=RedisRateLimiter(client), account_key=f"{redis_prefix}-acct")
+            for client in clients
+        ]
+        await apis[0].create_channel("worker-1")
+        await apis[1].create_channel("worker-2")  # another process, the same account and API: it waits
+        for api in apis:
+            await api.aclose()
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert len([d for d in sleeps.delays if d > 0]) == 1
+
+
+async def test_requests_are_counted_by_operation_and_outcome(fake_goto, api):
+    before = counter("vg_telephony_pbx_requests_total", operation="create_channel", outcome="ok")
+    refused = counter("vg_telephony_pbx_requests_total", operation="create_channel", outcome="client_error")
+    await api.create_channel("worker-1")
+    fake_goto.fail_next(r"/channels/", 400)
+    with pytest.raises(GoToConnectError):
+        await api.create_channel("worker-1")
+    assert counter("vg_telephony_pbx_requests_total", operation="create_channel", outcome="ok") == before + 1
+    assert counter("vg_telephony_pbx_requests_total", operation="create_channel", outcome="client_error") == refused + 1

@@ -20,7 +20,6 @@ from calls import services as call_services
 from calls.models import Call
 from calls.selectors import BridgeCall
 from telephony import rooms
-from telephony.worker import MediaWorker
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call
 
@@ -139,30 +138,28 @@ def test_calls_stuck_in_setup_are_ended_by_the_sweeper(tenant, settings):
     assert fresh.status == "dialing"
 
 
-def test_a_ringing_event_without_a_call_id_starts_no_call(transactional_db):
+def test_an_incoming_notification_without_a_call_id_starts_no_call(transactional_db, settings):
     tenant = factories.TenantFactory(slug="acme")
     factories.SubscriptionFactory(tenant=tenant)
     agent = factories.AgentFactory(tenant=tenant)
     factories.PhoneNumberFactory(tenant=tenant, agent=agent, e164="+15559876543")
-    event = {"id": "ev-1", "name": "call.ringing", "call_id": "", "data": {"from": "+15550100", "to": "+15559876543"}}
+    content = {"caller": {"number": "+15550100"}, "callee": {"number": "+15559876543"}}  # no callId, no id
 
-    async_to_sync(MediaWorker(pbx=NoCarrier())._inbound)(event)
+    async def scenario():
+        async with phone_system(settings, tenant.pk) as (fake, _pbx):
+            fake._in_loop(fake._broadcast, {"source": "WebRTC", "type": "incoming", "content": content}, None)
+            good = fake.ring(to="+15559876543")  # the next call is answered: the bad one was ignored
+            await fake.await_request(rf"/{good}/answer$", method="POST")
+            return fake
 
-    assert not Call.objects.dangerously_unscoped().exists()
-
-
-class NoCarrier:
-    """A carrier that answers nothing (a call it is asked about fails at once)."""
-
-    async def answer(self, call_id):
-        raise RuntimeError("no such call")
-
-    async def hangup(self, call_id):
-        raise RuntimeError("no such call")
+    fake = async_to_sync(scenario)()
+    assert [c.external_call_id for c in Call.objects.dangerously_unscoped().all()] == [
+        next(iter(fake.calls)),
+    ]
 
 
-def test_an_events_socket_cut_mid_call_loses_no_event(transactional_db, settings):
-    """The hang-up emitted while the subscription is down is replayed after it reconnects."""
+def test_a_channel_socket_cut_mid_call_loses_no_state(transactional_db, settings):
+    """The hang-up GoTo reports while our channel is down is fetched from the conversation space afterwards."""
     from tests.telephony.test_bridge_calls import fast_bridge
     from tests.voice.session_support import make_agent
 
@@ -172,19 +169,21 @@ def test_an_events_socket_cut_mid_call_loses_no_event(transactional_db, settings
     factories.PhoneNumberFactory(tenant=tenant, agent=agent, e164="+15559876543")
 
     async def scenario():
-        async with phone_system(settings, **fast_bridge()) as (fake, pbx):
+        async with phone_system(settings, tenant.pk, **fast_bridge()) as (fake, pbx):
             external_id = fake.ring(to="+15559876543")
             await pbx.answered(external_id)
             await wait_for_call(external_call_id=external_id, status="conversing")
-            fake.drop_connections()
-            fake.hangup_remote(external_id)  # nobody is subscribed right now
+            channels_before = len(fake.channels)
+            fake.drop_sockets()
+            fake.hangup_remote(external_id)  # nobody listens right now
             call = await wait_for_call(external_call_id=external_id, status="ended", timeout=30)
             await pbx.aclose()
-            return call, fake
+            return call, fake, channels_before
 
-    call, fake = async_to_sync(scenario)()
+    call, fake, channels_before = async_to_sync(scenario)()
     assert call.end_reason == "caller_hangup"
-    assert len(fake.subscriptions) >= 2 and fake.subscriptions[-1]["since"]  # resubscribed from the last id
+    assert len(fake.channels) == channels_before + 1  # a new channel (and subscription, and device)
+    assert fake.requests_to(r"/conversation-spaces/.+/events$", method="GET")  # the missed state, recovered
 
 
 @pytest.mark.slow

@@ -1,26 +1,18 @@
-"""The GoToConnect PBX: call control over REST (`client`) and call events over a WebSocket (`events`).
+"""GoTo Connect as its published API is (docs/telephony.md#goto-connect).
 
-Every wire format (paths, field names, event names, subscription messages) is in `wire`, so the
-client can be checked against GoToConnect's real API in one place. Nothing else in the project
-talks to GoToConnect.
+- `wire`: every route, body and payload, each with its evidence grade;
+- `api`: the REST client of one connected account (token, per-API rate limit, retries, errors);
+- `channel`: the account's notification channel and call-events subscription, kept alive;
+- `callstate`: call states de-duplicated, ordered, recovered and translated into carrier events;
+- `inbound`: answering an inbound web call (unverified: the one step no source describes);
+- `line`: one account in one media worker: channel, device, extension, and the carrier its calls use;
+- `dialer`: outbound calls handed to a media worker, where their media leg lives;
+- `grant`, `auth`: the tenant's OAuth consent and its tokens.
+
+Nothing else in the project talks to GoTo Connect.
 """
 
-from telephony.carriers.goto.client import (
-    GoToConfig,
-    GoToConnectClient,
-    GoToConnectError,
-    TokenProvider,
-    dial_string,
-)
-from telephony.carriers.goto.events import EventDeduplicator, EventSubscriber, PbxEvent
+from telephony.carriers.goto.config import GoToConnectError
+from telephony.carriers.goto.line import Account, GoToLine, dial_string
 
-__all__ = [
-    "EventDeduplicator",
-    "EventSubscriber",
-    "GoToConfig",
-    "GoToConnectClient",
-    "GoToConnectError",
-    "PbxEvent",
-    "TokenProvider",
-    "dial_string",
-]
+__all__ = ["Account", "GoToConnectError", "GoToLine", "dial_string"]

@@ -1,38 +1,66 @@
-"""GoTo Connect as the calls app's outbound dialer (`calls.carriers.Dialer`)."""
+"""GoTo Connect as the calls app's outbound dialer (`calls.carriers.Dialer`).
+
+A GoTo web call is placed with OUR SDP offer (POST /web-calls/v1/calls answers with GoTo's), so it must be
+placed where its media leg will live: in a media worker. `dial` hands the call to the media workers'
+dial channel (`telephony.worker.dial_channel`) and waits for the worker's reply (GoTo's call id, or why
+the dial was refused); the worker's bridge then waits for the callee to pick up.
+"""
+
+import asyncio
+import time
 
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
 
 from calls import carriers
-from telephony.carriers.goto.client import GoToConfig, GoToConnectClient, GoToConnectError, dial_string
+from calls import selectors as call_selectors
+
+# How long the dialer waits for a media worker to place the call: GoTo's request timeout, retries included.
+REPLY_MARGIN_SECONDS = 15.0
+
+
+def reply_seconds() -> float:
+    return 3 * settings.GOTO_REQUEST_TIMEOUT_SECONDS + REPLY_MARGIN_SECONDS
 
 
 class GoToDialer:
-    """Dials through GoTo Connect's call control, once per call (no retry: never ring a callee twice)."""
+    """Dials through a media worker's GoTo line, once per call (no retry: never ring a callee twice)."""
 
     def available(self) -> bool:
-        return GoToConfig.from_settings().configured
+        return bool(settings.GOTO_CLIENT_ID and settings.GOTO_CLIENT_SECRET)
 
     def dial(self, request: carriers.DialRequest) -> str:
-        config = GoToConfig.from_settings()
+        from telephony.worker import dial_channel, dial_message
 
-        async def dial() -> str:
-            client = GoToConnectClient(config)
+        call = call_selectors.bridge_call_load(call_id=request.call_id, tenant_id=request.tenant_id)
+        if call is None:
+            raise carriers.DialRefused("call_not_found", "The call to dial is not this tenant's.")
+        wait = reply_seconds()
+
+        async def dial() -> dict:
+            import threading
+
+            print("DIAL LOOP", id(asyncio.get_running_loop()), threading.current_thread().name, flush=True)
+            layer = get_channel_layer()
+            reply_to = await layer.new_channel()
+            message = dial_message(call, to_number=request.to_number, reply_to=reply_to, deadline=time.time() + wait)
+            await layer.send(dial_channel(), message)
             try:
-                return await client.create_call(dial_string=dial_string(request.to_number), caller_id=request.caller_id)
-            finally:
-                await client.aclose()
+                async with asyncio.timeout(wait):
+                    return await layer.receive(reply_to)
+            except TimeoutError:
+                return {"error": "media_worker_unavailable", "message": "No media worker placed the call in time."}
 
-        try:
-            return async_to_sync(dial)()
-        except GoToConnectError as exc:
-            raise carriers.DialRefused(exc.code, str(exc)) from exc
+        answer = async_to_sync(dial)()
+        if answer.get("error") or not answer.get("external_call_id"):
+            raise carriers.DialRefused(str(answer.get("error") or "dial_failed"), str(answer.get("message") or ""))
+        return str(answer["external_call_id"])
 
     def hang_up(self, external_call_id: str) -> None:
-        async def hang_up() -> None:
-            client = GoToConnectClient(GoToConfig.from_settings())
-            try:
-                await client.hangup(external_call_id)
-            finally:
-                await client.aclose()
-
-        async_to_sync(hang_up)()
+        """Any media worker hangs the call up through the tenant's GoTo line."""
+        found = call_selectors.call_by_external_id(external_call_id)
+        if found is None:
+            return
+        message = {"type": "goto.hangup", "external_call_id": external_call_id, "tenant_id": found[1]}
+        async_to_sync(get_channel_layer().send)(settings.MEDIA_WORKER_CHANNEL, message)

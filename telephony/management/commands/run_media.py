@@ -3,9 +3,10 @@
     python manage.py run_media
 
 One asyncio loop: the Channels worker on the media workers' shared channel
-(`settings.MEDIA_WORKER_CHANNEL`), the GoToConnect event subscription (when GOTO_CLIENT_ID and
-GOTO_CLIENT_SECRET are set) routing each event (`telephony.dispatch`), and the setup sweeper. Run as
-many as you need (each answers whatever call it takes first; events are de-duplicated in Redis).
+(`settings.MEDIA_WORKER_CHANNEL`), one GoTo line per connected GoTo account (notification channel,
+call-events subscription, web-calls device; its call states routed by `telephony.dispatch`), and the
+setup sweeper, which also picks up accounts connected since. Run as many as you need (an inbound call is
+answered by the first worker to claim it; call states are de-duplicated in Redis).
 SIGTERM or Ctrl-C stops taking calls and lets running calls finish (up to --drain seconds).
 """
 
@@ -21,10 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from core import events
-from telephony import dispatch
 from telephony import worker as media_worker
-from telephony.carriers.goto.client import GoToConfig
-from telephony.carriers.goto.events import EventSubscriber
 from telephony.consumers import MediaWorkerConsumer
 from voice.engines import load_plugins
 from voice.session import prepare_worker
@@ -46,32 +44,26 @@ class Command(BaseCommand):
 
     async def _main(self, drain: float) -> None:
         layer = get_channel_layer()
-        worker = media_worker.MediaWorker()
+        worker = media_worker.MediaWorker(line_state=_announce_subscription)
         media_worker.install(worker)
         router = ChannelNameRouter({settings.MEDIA_WORKER_CHANNEL: MediaWorkerConsumer.as_asgi()})
         server = Worker(application=router, channels=[settings.MEDIA_WORKER_CHANNEL], channel_layer=layer)
-        config = GoToConfig.from_settings()
-        subscriber = (
-            EventSubscriber(config, dispatch.handle_pbx_event, on_state=_announce_subscription)
-            if config.configured
-            else None
-        )
         prepare_worker()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         tasks = [asyncio.create_task(server.arun(), name="channel-worker"), asyncio.create_task(worker.sweep())]
-        if subscriber is not None:
-            tasks.append(asyncio.create_task(subscriber.run(), name="pbx-events"))
-        else:
-            self.stderr.write("GoToConnect is not configured: taking browser/API calls only, no PBX events.")
+        try:
+            await worker.start_goto()
+        except Exception:  # the database is down at start: the sweep tries again
+            logger.exception("GoTo lines could not be started")
+        if not worker.lines:
+            self.stderr.write("No GoTo account is connected: taking browser/API calls only (the sweep looks again).")
         await events.apublish_system("media_worker.started", {"channel": settings.MEDIA_WORKER_CHANNEL})
         self.stdout.write(f"Media worker on channel {settings.MEDIA_WORKER_CHANNEL!r}; Ctrl-C to stop.")
         await stop.wait()
         self.stdout.write("Stopping: no new calls; waiting for running calls to end.")
-        if subscriber is not None:
-            await subscriber.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -81,7 +73,7 @@ class Command(BaseCommand):
 
 
 def _announce_subscription(live: bool) -> None:
-    """Tell the `system` group when this worker's PBX event subscription comes up or goes down."""
+    """Tell the `system` group when one of this worker's GoTo notification channels comes up or goes down."""
     name = "pbx.events_connected" if live else "pbx.events_disconnected"
     task = asyncio.ensure_future(events.apublish_system(name, {"channel": settings.MEDIA_WORKER_CHANNEL}))
     _announcements.add(task)
