@@ -26,6 +26,7 @@ from telephony.bridge import CallBridge
 from telephony.carriers.goto import inbound
 from telephony.carriers.goto.api import ApiConfig, GoToApi, TokenSource
 from telephony.carriers.goto.callstate import EventDeduplicator, SharedStore
+from telephony.carriers.goto.channel import RECONNECT_REQUIRED
 from telephony.carriers.goto.config import GoToConnectError
 from telephony.carriers.goto.line import Account, GoToLine
 
@@ -177,6 +178,11 @@ class MediaWorker:
         line = self.line_for(call.tenant_id)
         if line is None:
             await layer.send(reply_to, _refusal("goto_not_connected", "This tenant has no connected GoTo line."))
+            return
+        if line.listener.stopped_reason == RECONNECT_REQUIRED:  # no retry loop: the tenant must reconnect GoTo
+            await layer.send(
+                reply_to, _refusal(RECONNECT_REQUIRED, "GoTo needs reconnecting on the Phone numbers page.")
+            )
             return
         bridge = CallBridge(call, pbx=line, detect_machine=True, **self.bridge_options)
         try:

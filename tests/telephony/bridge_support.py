@@ -58,6 +58,9 @@ class Pbx:
 
     def __init__(self, fake: FakeGoTo, *, codecs=("opus",)):
         self.fake, self.codecs = fake, codecs
+        # Inbound: GoTo's offer in the `incoming` notification (False: we offer in the answer request;
+        # which one GoTo does is unverified, the bridge handles both).
+        self.goto_offers = True
         self.peers: dict[str, CallerPeer] = {}
         self.tokens: FakeTokens | None = None  # the line's token source, once the worker serves it
         self._answered = asyncio.Condition()
@@ -72,14 +75,20 @@ class Pbx:
         await self._notify()
         return answer
 
-    async def _incoming(self, call_id: str) -> str:
+    async def _incoming(self, call_id: str) -> str | None:
         peer = CallerPeer(codecs=self.codecs)
         self.peers[call_id] = peer
-        return await peer.create_offer()
+        return await peer.create_offer() if self.goto_offers else None
 
-    async def _answer(self, call_id: str, body: dict) -> None:
-        await self.peers[call_id].accept_answer(body["sdp"])
+    async def _answer(self, call_id: str, body: dict) -> str | None:
+        peer = self.peers[call_id]
+        if self.goto_offers:
+            await peer.accept_answer(body["sdp"])
+            answer = None
+        else:  # our offer came in the answer request: GoTo's answer goes back in its response
+            answer = await peer.answer_offer(body["sdp"])
         await self._notify()
+        return answer
 
     async def _notify(self) -> None:
         async with self._answered:

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 
 from calls import services as call_services
 from calls.models import Call, CallEvent, TranscriptTurn
+from telephony import worker as media_worker_module
 from telephony.transfers import APOLOGY
 from tests import factories
 from tests.telephony.bridge_support import phone_system, wait_for_call, wait_quiet
@@ -142,6 +143,43 @@ def test_outbound_call_not_answered_ends_with_the_pbx_reason(agent, settings, st
     assert call.metadata["failure_reason"] == end_reason
     assert fake.requests_to(r"/answer$") == []  # nothing was answered
     assert "call.ended" in events_of(call)
+
+
+def test_a_ringing_outbound_call_canceled_through_the_api_is_hung_up_at_goto(agent, settings):
+    @database_sync_to_async
+    def cancel(call_id):
+        call = Call.objects.dangerously_unscoped().select_related("tenant").get(pk=call_id)
+        return call_services.call_end_request(call=call)
+
+    async def scenario():
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, _pbx):
+            fake.place_script = lambda call_id, body: [{"state": "STARTING", "remote": "RINGING"}]  # rings on
+            call = await start_outbound(agent)
+            external_id = (await wait_for_call(pk=call.pk, external_call_id__isnull=False)).external_call_id
+            await cancel(call.pk)
+            await fake.await_request(rf"/web-calls/v1/calls/{external_id}$", method="DELETE", timeout=20)
+            return await wait_for_call(pk=call.pk, status="ended"), fake, external_id
+
+    call, fake, external_id = async_to_sync(scenario)()
+    assert call.end_reason == Call.EndReason.CANCELED
+    assert fake.hangups == [external_id]
+    assert "agent.joined" not in events_of(call)
+
+
+def test_a_revoked_grant_stops_the_line_and_new_calls_say_goto_needs_reconnecting(agent, settings):
+    async def scenario():
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, pbx):
+            line = next(iter(media_worker_module.current().lines.values()))
+            pbx.tokens.revoke()  # the tenant's admin removed the app at GoTo: the grant says reconnect
+            fake.drop_sockets()  # the next channel cannot be created without a token
+            await fake.until(lambda: line.listener.stopped_reason == "goto_reconnect_required", 20, "a stop")
+            requests = len(fake.requests)
+            call = await start_outbound(agent)
+            return await wait_for_call(pk=call.pk, status="ended"), fake, requests
+
+    call, fake, requests = async_to_sync(scenario)()
+    assert call.metadata["failure_reason"] == "goto_reconnect_required"
+    assert len(fake.requests) == requests  # nothing more was asked of GoTo: no retry loop, no dial
 
 
 @pytest.mark.slow

@@ -162,3 +162,25 @@ def test_a_call_on_one_tenants_goto_line_never_reaches_another_tenants_agent(inb
     assert not Call.objects.dangerously_unscoped().filter(tenant=other).exists()
     assert fake.requests_to(rf"/{external_id}/answer$") == []
     assert "unknown_number" in caplog.text
+
+
+def test_an_inbound_call_is_answered_with_our_offer_when_the_notification_carries_none(inbound_agent, settings):
+    """The other reading of the unverified answer step: we offer in POST …/answer, GoTo answers in its response."""
+
+    async def scenario():
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
+            pbx.goto_offers = False
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            peer = await pbx.answered(external_id)
+            await peer.wait_heard(0.3, timeout=30)  # the greeting reaches the caller over the negotiated media
+            await wait_for_call(external_call_id=external_id, status="conversing")
+            fake.hangup_remote(external_id)
+            ended = await wait_for_call(external_call_id=external_id, status="ended")
+            await pbx.aclose()
+            return ended, fake, external_id
+
+    ended, fake, external_id = async_to_sync(scenario)()
+    [answer] = fake.requests_to(rf"/{external_id}/answer$")
+    assert answer.json["sdp"].startswith("v=0") and "a=setup:actpass" in answer.json["sdp"]  # an offer
+    assert answer.json["inCallChannelId"].startswith("WebSockets.")
+    assert ended.end_reason == Call.EndReason.CALLER_HANGUP
