@@ -21,13 +21,13 @@ from channels.layers import get_channel_layer
 
 from calls import services as call_services
 from calls.selectors import BridgeCall
+from core.errors import ApplicationError
 from telephony import dispatch, services
 from telephony.bridge import CallBridge
 from telephony.carriers.goto import inbound
 from telephony.carriers.goto.api import ApiConfig, GoToApi, TokenSource
 from telephony.carriers.goto.callstate import EventDeduplicator, SharedStore
 from telephony.carriers.goto.channel import RECONNECT_REQUIRED
-from telephony.carriers.goto.config import GoToConnectError
 from telephony.carriers.goto.line import Account, GoToLine
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class MediaWorker:
         try:
             external_id = await bridge.dial_pbx(message["to_number"])
         except Exception as exc:
-            code = exc.code if isinstance(exc, GoToConnectError) else "dial_failed"
+            code = exc.code if isinstance(exc, ApplicationError) else "dial_failed"  # GoTo's refusal, a bad SDP
             logger.warning("call %s: GoTo refused the dial (%s)", call.call_id, code)
             await layer.send(reply_to, _refusal(code, str(exc)))
             await bridge.discard()

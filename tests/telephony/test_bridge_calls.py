@@ -389,6 +389,21 @@ def test_a_pbx_refusing_the_dial_ends_the_call_and_says_why(agent, settings):
     assert events_of(call)[:2] == ["call.dialing", "call.ended"]
 
 
+def test_an_unusable_sdp_answer_from_goto_hangs_the_placed_call_up_and_ends_ours(agent, settings):
+    async def scenario():
+        async with phone_system(settings, agent.tenant_id, **fast_bridge()) as (fake, _pbx):
+            fake.on_place_call = lambda call_id, body: "v=0\r\nnot an answer\r\n"
+            call = await start_outbound(agent)
+            ended = await wait_for_call(pk=call.pk, status="ended")
+            [placed] = list(fake.calls)
+            await fake.await_request(rf"/web-calls/v1/calls/{placed}$", method="DELETE")
+            return ended, fake, placed
+
+    call, fake, placed = async_to_sync(scenario)()
+    assert (call.end_reason, call.metadata["failure_reason"]) == ("error", "invalid_sdp")
+    assert fake.hangups == [placed]
+
+
 def test_a_dial_with_no_connected_goto_line_ends_the_call_and_says_why(agent, other_tenant, settings):
     """The media worker serves another tenant's GoTo line only: this tenant's call is refused, not placed."""
     from calls import tasks

@@ -7,6 +7,7 @@ flow: channel, device, extension, calls). What arrives on the channel goes to `C
 states) or to `on_incoming` (a web call ringing on our extension, see `inbound.py`).
 """
 
+import contextlib
 import logging
 import time
 import uuid
@@ -155,7 +156,12 @@ class GoToLine:
             sdp=offer,
         )
         await self.states.match(placed.leg_id, placed.call_id)
-        await leg.accept_answer(placed.sdp)
+        try:
+            await leg.accept_answer(placed.sdp)
+        except BaseException:  # GoTo's answer is unusable: the callee must not be left ringing
+            with contextlib.suppress(Exception):
+                await self.api.hangup(placed.call_id)
+            raise
         return placed.call_id
 
     async def answer_leg(self, call_id: str, leg: inbound.OfferAnswerLeg) -> None:
