@@ -182,7 +182,11 @@ def test_a_channel_socket_cut_mid_call_loses_no_state(transactional_db, settings
 
     call, fake, channels_before = async_to_sync(scenario)()
     assert call.end_reason == "caller_hangup"
-    assert len(fake.channels) == channels_before + 1  # a new channel (and subscription, and device)
+    assert len(fake.channels) == channels_before + 1  # a new channel, subscription and device
+    assert len(fake.requests_to(r"/call-events/v1/subscriptions$", method="POST")) == 2
+    assert len(fake.requests_to(r"/web-calls/v1/devices$", method="POST")) == 2
+    deletes = [r.status for r in fake.requests_to(r"/web-calls/v1/devices/[^/]+$", method="DELETE")]
+    assert deletes == [204, 204]  # the device, before it is registered on the new channel, and at shutdown
     assert fake.requests_to(r"/conversation-spaces/.+/events$", method="GET")  # the missed state, recovered
 
 

@@ -117,6 +117,8 @@ class GoToLine:
 
     # --- the channel -------------------------------------------------------------------------------
     async def _register_device(self, channel: wire.Channel) -> None:
+        if self.listener.channels_created > 1:  # the device still names the old channel: register it afresh
+            await self.api.delete_device(self.device_id)
         await self.api.create_device(
             device_id=self.device_id, channel_id=channel.channel_id, app_id=APP_ID, app_version=APP_VERSION
         )

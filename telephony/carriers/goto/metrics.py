@@ -1,4 +1,4 @@
-"""Prometheus metrics of the GoToConnect client and event subscriber, registered once at import.
+"""Prometheus metrics of the GoTo REST client, notification channels and call states, registered once at import.
 
 Labels stay low-cardinality on purpose: operation names and outcome classes, never call ids.
 """
