@@ -22,13 +22,14 @@ from channels.layers import get_channel_layer
 from calls import services as call_services
 from calls.selectors import BridgeCall
 from core.errors import ApplicationError
-from telephony import dispatch, services
+from telephony import dispatch, selectors, services
 from telephony.bridge import CallBridge
 from telephony.carriers.goto import inbound
 from telephony.carriers.goto.api import ApiConfig, GoToApi, TokenSource
 from telephony.carriers.goto.callstate import EventDeduplicator, SharedStore
 from telephony.carriers.goto.channel import RECONNECT_REQUIRED
 from telephony.carriers.goto.line import Account, GoToLine
+from telephony.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +133,17 @@ class MediaWorker:
         self._spawn(f"goto:{incoming.call_id}", self._inbound(line, incoming))
 
     async def _inbound(self, line: GoToLine, incoming: inbound.Incoming) -> None:
+        to_number = incoming.to_number
+        if not to_number:  # the notification names no dialled number (its content is unverified): the
+            # line's tenant answers on its one GoTo number, if it has exactly one
+            to_number = await database_sync_to_async(selectors.sole_active_number)(
+                tenant_id=line.account.tenant_id, provider=PhoneNumber.Provider.GOTOCONNECT
+            )
         try:
             call = await database_sync_to_async(services.inbound_call_accept)(
                 external_call_id=incoming.call_id,
                 from_number=incoming.from_number,
-                to_number=incoming.to_number,
+                to_number=to_number,
                 tenant_id=line.account.tenant_id,
             )
         except services.CallRejected as exc:

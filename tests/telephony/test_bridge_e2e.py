@@ -184,3 +184,18 @@ def test_an_inbound_call_is_answered_with_our_offer_when_the_notification_carrie
     assert answer.json["sdp"].startswith("v=0") and "a=setup:actpass" in answer.json["sdp"]  # an offer
     assert answer.json["inCallChannelId"].startswith("WebSockets.")
     assert ended.end_reason == Call.EndReason.CALLER_HANGUP
+
+
+def test_an_incoming_notification_naming_no_number_rings_the_lines_one_goto_number(inbound_agent, settings):
+    async def scenario():
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
+            external_id = fake.ring(from_=CALLER, to="")
+            await pbx.answered(external_id)
+            call = await wait_for_call(external_call_id=external_id, status="conversing")
+            fake.hangup_remote(external_id)
+            await wait_for_call(external_call_id=external_id, status="ended")
+            await pbx.aclose()
+            return call
+
+    call = async_to_sync(scenario)()
+    assert (call.tenant_id, call.to_number, call.agent_id) == (inbound_agent.tenant_id, OUR_NUMBER, inbound_agent.pk)
