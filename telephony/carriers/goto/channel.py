@@ -4,10 +4,10 @@ GoTo's documented lifecycle (docs/telephony.md#goto-connect):
 
 1. `POST /notification-channel/v1/channels/{nickname}` {"channelType": "WebSockets"} -> 201 with the
    channel's id, its `channelData.channelURL` and its `channelLifetime` (seconds);
-2. `POST /call-events/v1/subscriptions` for the account keys -> 207 with a status per key: a key that
-   failed is logged with GoTo's error and subscribed again after a backoff, never silently dropped;
-3. the WebSocket at `channelURL` is opened with no header and nothing is ever sent on it (WebSocket
+2. the WebSocket at `channelURL` is opened with no header and nothing is ever sent on it (WebSocket
    pings keep it checked); every frame is {"data": {"source", "type", "content"}};
+3. `POST /call-events/v1/subscriptions` for the account keys -> 207 with a status per key: a key that
+   failed is logged with GoTo's error and subscribed again after a backoff, never silently dropped;
 4. `WEBSOCKET_REFRESH_REQUIRED`, and a timer at 80% of the lifetime, -> PUT the channel (refresh);
 5. `WEBSOCKET_TO_BE_CLOSED` or a lost socket -> a new channel and new subscriptions (and `on_ready`
    again: the account registers its device on the new channel);
@@ -128,7 +128,6 @@ class ChannelListener:
         self.channel = channel = await self.api.create_channel(self.nickname)
         self.channels_created += 1
         logger.info("GoTo notification channel %s created (lifetime %s s)", channel.channel_id, channel.lifetime)
-        await self._subscribe(self.account_keys)
         try:
             async with connect(
                 channel.url,
@@ -140,6 +139,8 @@ class ChannelListener:
                 self._ws = ws
                 if self._stopping.is_set():
                     return "stopped"
+                # Listening before subscribing: nothing GoTo sends for the new subscription is missed.
+                await self._subscribe(self.account_keys)
                 if self.on_ready is not None:
                     await self.on_ready(channel)
                 self._set_connected(True)
