@@ -477,3 +477,37 @@ def test_the_agent_presses_keys_on_the_line(server, number, monkeypatch):
     assert dtmf_heard(heard) == "12"
     [tool] = ToolCall.objects.dangerously_unscoped().filter(call=call, tool_name="send_digits")
     assert (tool.arguments, tool.status) == ({"digits": "12"}, "succeeded")
+
+
+def test_a_stream_for_a_call_that_has_ended_is_refused(server):
+    from calls.services import call_end
+
+    async def scenario():
+        call_sid = new_call_sid()
+        url, token = await ring(server, call_sid)
+        call = await call_where(external_call_id=call_sid)
+        await database_sync_to_async(call_end)(call_id=call.pk, tenant_id=call.tenant_id, reason="error")
+        caller = StreamCaller(url, call_sid=call_sid, parameters={"token": token})
+        await caller.connect()
+        return await closed(caller), call_sid
+
+    code, call_sid = async_to_sync(scenario)()
+    assert code == 1008
+    call = Call.objects.dangerously_unscoped().get(external_call_id=call_sid)
+    assert (call.status, call.end_reason) == ("ended", "error")  # untouched: no agent was started for it
+
+
+def test_twilios_completed_status_callback_ends_a_call_whose_stream_is_still_open(server):
+    async def scenario():
+        caller, call_sid = await answered(server)
+        await wait_heard(caller, 0.2)
+        url = f"{server.url}/carriers/twilio/status"
+        form = signed_form(url, {"AccountSid": ACCOUNT_SID, "CallSid": call_sid, "CallStatus": "completed"})
+        async with httpx.AsyncClient() as client:
+            response = await client.post(url, data=form["data"], headers=form["headers"], timeout=10)
+        call = await wait_for_call(external_call_id=call_sid, status="ended")
+        await asyncio.wait_for(caller.closed.wait(), 20)  # and we closed the stream
+        return response.status_code, call
+
+    status, call = async_to_sync(scenario)()
+    assert (status, call.end_reason) == (204, Call.EndReason.CALLER_HANGUP)

@@ -155,6 +155,22 @@ def test_a_tenant_without_credit_tells_the_caller_and_keeps_a_rejected_call(clie
     )
 
 
+@pytest.mark.parametrize("refusal", ["concurrent_call_limit_reached", "agent_paused"])
+def test_a_tenant_at_its_limit_or_a_paused_agent_tells_the_caller_and_keeps_a_rejected_call(client, number, refusal):
+    if refusal == "agent_paused":
+        number.agent.status = "paused"
+        number.agent.save()
+    else:
+        subscription = number.tenant.subscription
+        subscription.plan = factories.PlanFactory(max_concurrent_calls=1)
+        subscription.save()
+        factories.CallFactory(tenant=number.tenant, agent=number.agent, status="conversing")
+    response = ring(client, voice_params(call_sid=new_call_sid(), to=OUR_NUMBER, from_=CALLER))
+    assert [element.tag for element in parsed(response)] == ["Say", "Hangup"]
+    call = Call.objects.dangerously_unscoped().get(to_number=OUR_NUMBER, direction="inbound", status="ended")
+    assert (call.end_reason, call.metadata["rejected_reason"]) == ("rejected", refusal)
+
+
 def test_a_repeated_webhook_for_a_ringing_call_bridges_the_same_call(client, number):
     params = voice_params(call_sid=new_call_sid(), to=OUR_NUMBER, from_=CALLER)
     first, second = ring(client, params), ring(client, params)
