@@ -213,6 +213,17 @@ def test_an_unanswered_outbound_call_ends_with_twilios_reason(client, number):
     assert (call.status, call.end_reason, call.metadata["failure_reason"]) == ("ended", "busy", "busy")
 
 
+def test_a_call_twilio_completes_before_its_stream_started_is_ended(client, number):
+    call_sid = new_call_sid()
+    ring(client, voice_params(call_sid=call_sid, to=OUR_NUMBER, from_=CALLER))  # ringing; the stream never comes
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": call_sid, "CallStatus": "completed"}
+    assert ring(client, params, url=STATUS_URL).status_code == 204
+    [call] = calls()
+    assert (call.status, call.end_reason, call.metadata["failure_reason"]) == (
+        "ended", "caller_hangup", "ended_before_media",
+    )  # fmt: skip
+
+
 def test_a_forged_status_callback_changes_nothing(client, number):
     call = factories.CallFactory(
         tenant=number.tenant,

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from calls import selectors as call_selectors
 from calls import services as call_services
+from calls.models import Call
 from calls.state_machine import CallStatus
 from core import events
 from telephony import carrier_events, services
@@ -124,6 +125,10 @@ def status(request: HttpRequest) -> HttpResponse:
     answered_by = request.POST.get("AnsweredBy", "")
     if not consult and call_status in UNANSWERED_STATES and state in NOT_ANSWERED:
         call_services.outbound_failed(call_id=call_id, tenant_id=tenant_id, reason=NOT_ANSWERED[state])
+    elif not consult and call_status in UNANSWERED_STATES and state == "completed":
+        # Over before its media stream ever started (a caller who hung up at once): no bridge will end it.
+        call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="failure_reason", value="ended_before_media")
+        call_services.call_end(call_id=call_id, tenant_id=tenant_id, reason=Call.EndReason.CALLER_HANGUP)
     elif answered_by:
         call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="twilio_answered_by", value=answered_by)
     name = _event_name(state)
