@@ -2,7 +2,8 @@
 
 - blind: the carrier hands the caller over;
 - warm: hold the caller, dial the target, the agent briefs the target with the context in its own voice on a
-  second media leg, then the carrier joins caller and target;
+  second media leg, then the carrier joins caller and target (a carrier that has no second leg of ours, as
+  Twilio's streams, briefs the target itself: its `transfer_with_briefing`);
 - conference: dial a supervisor and merge them into the call with the agent.
 
 A transfer that fails returns the caller to the agent, who apologises; each step is a stored call event. The
@@ -116,15 +117,18 @@ class Transfers:
         return consult
 
     async def _warm(self, carrier: Carrier, ext: str, target: str, context: str) -> None:
+        briefing = BRIEFING.format(agent=self.call.agent_name, context=context).strip()
+        briefed = getattr(carrier, "transfer_with_briefing", None)
+        if briefed is not None:  # the carrier briefs the target itself (Twilio: no second media leg of ours)
+            await self._warm_briefed(briefed, ext, target, briefing)
+            return
         await carrier.hold(ext)
         self.session.record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
         consult = None
         briefing_leg = PhoneLeg(label=f"consult-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None)
         try:
             consult = await self._dial_consult(carrier, target, briefing_leg)
-            await speak(
-                self.session, briefing_leg, BRIEFING.format(agent=self.call.agent_name, context=context).strip()
-            )
+            await speak(self.session, briefing_leg, briefing)
             if briefing_leg.closed:
                 raise TransferFailed(f"{target} hung up during the briefing")
             mark = self.events.mark
@@ -140,6 +144,17 @@ class Transfers:
             raise
         finally:
             await briefing_leg.aclose()
+
+    async def _warm_briefed(self, briefed, ext: str, target: str, briefing: str) -> None:
+        """Warm transfer where the carrier dials the target, reads it `briefing` and joins the caller to it."""
+        self.session.record(CallEvent.Type.CALL_HELD, {"call_id": self.call.call_id, "reason": "warm_transfer"})
+        mark = self.events.mark
+        try:
+            await briefed(ext, target=target, briefing=briefing, call=self.call, events=self.events)
+        except BaseException:
+            self.session.record(CallEvent.Type.CALL_RESUMED, {"call_id": self.call.call_id})
+            raise
+        await self._transferred(ext, target, mark)
 
     async def _conference(self, carrier: Carrier, ext: str, target: str) -> None:
         # The supervisor's call is ours until merged (a leg with media, silent); the merge joins its party
