@@ -425,13 +425,84 @@ def test_a_transfer_twilio_refuses_returns_the_caller_to_the_agent(server, numbe
     assert any("couldn't connect you" in text for text in texts)
 
 
-def test_a_warm_transfer_is_not_offered_on_twilio_and_fails_cleanly(server, number, fake_twilio, monkeypatch):
+async def consult_of(fake_twilio, target: str, timeout: float = 20.0) -> str:
+    """The CallSid of the transfer target's leg once our side has dialled it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [sid for sid, call in fake_twilio.calls.items() if call["form"].get("To") == target]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"{target} was never dialled"
+        await asyncio.sleep(0.05)
+
+
+def warm_transfer(server, fake_twilio, monkeypatch, settings, consult_status: str):
+    settings.TWILIO_WEBHOOK_BASE_URL = server.url  # the target leg's status callback comes back here
+    options = {**TwilioStreamConsumer.bridge_options, "models_factory": functools.partial(models, ("front desk",))}
+    monkeypatch.setattr(TwilioStreamConsumer, "bridge_options", options)
+
+    async def scenario():
+        call_sid = new_call_sid()
+        fake_twilio.add_inbound(call_sid, to=OUR_NUMBER, from_=CALLER)
+        url, token = await ring(server, call_sid)
+        caller = StreamCaller(url, call_sid=call_sid, parameters={"token": token})
+        await caller.connect()
+        await wait_heard(caller, 0.2)
+        await wait_quiet(caller)
+        await caller.play(tone(0.6))
+        await caller.silence(0.4)
+        consult = await consult_of(fake_twilio, "+15550003333")
+        status_url = f"{server.url}/carriers/twilio/status"
+        params = {"AccountSid": ACCOUNT_SID, "CallSid": consult, "CallStatus": consult_status}
+        form = signed_form(status_url, params)
+        async with httpx.AsyncClient() as client:
+            response = await client.post(status_url, data=form["data"], headers=form["headers"], timeout=10)
+        assert response.status_code == 204
+        await wait_quiet(caller, quiet=1.5)
+        if not caller.closed.is_set():
+            await caller.stop()
+        return call_sid, consult, await wait_for_call(external_call_id=call_sid, status="ended")
+
+    return async_to_sync(scenario)()
+
+
+CONFERENCE = '<Dial><Conference beep="false" endConferenceOnExit="true">transfer-{}</Conference></Dial></Response>'
+
+
+def test_a_warm_transfer_briefs_the_target_then_joins_the_caller_in_a_conference(
+    server, number, fake_twilio, monkeypatch, settings
+):
     number.agent.transfer_targets = TRANSFER_TARGETS
     number.agent.save()
-    call_sid, call = transfer_call(server, fake_twilio, monkeypatch, "the front desk please")
+    call_sid, consult, call = warm_transfer(server, fake_twilio, monkeypatch, settings, "in-progress")
+    target = fake_twilio.calls[consult]["form"]
+    assert (target["To"], target["From"], target["StatusCallback"]) == (
+        "+15550003333", OUR_NUMBER, f"{server.url}/carriers/twilio/status",
+    )  # fmt: skip
+    assert target["Twiml"].startswith(
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello, this is Receptionist'
+    )
+    assert target["Twiml"].endswith(CONFERENCE.format(call.pk))
+    [update] = fake_twilio.calls[call_sid]["updates"]
+    assert update["Twiml"].endswith("<Response>" + CONFERENCE.format(call.pk))
+    assert call.end_reason == Call.EndReason.TRANSFERRED
+    kinds = [kind for kind, _ in events_of(call)]
+    assert kinds.index("call.held") < kinds.index("call.transferred")
+
+
+def test_a_warm_transfer_target_who_does_not_answer_returns_the_caller_to_the_agent(
+    server, number, fake_twilio, monkeypatch, settings
+):
+    number.agent.transfer_targets = TRANSFER_TARGETS
+    number.agent.save()
+    call_sid, consult, call = warm_transfer(server, fake_twilio, monkeypatch, settings, "no-answer")
+    assert fake_twilio.calls[call_sid]["updates"] == []  # the caller never left the agent
     failed = [payload for kind, payload in events_of(call) if kind == "call.transfer_failed"]
     assert [(p["transfer_type"], p["target"]) for p in failed] == [("warm", "+15550003333")]
-    assert fake_twilio.calls[call_sid]["updates"] == []
+    assert "did not answer" in failed[0]["reason"]
+    assert fake_twilio.calls[consult]["updates"] == [{"Status": "completed"}]  # the target's leg hung up
+    kinds = [kind for kind, _ in events_of(call)]
+    assert kinds.index("call.held") < kinds.index("call.resumed")
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
 
 

@@ -6,15 +6,19 @@ dial or a call update is never sent twice.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
+from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from calls.selectors import BridgeCall
 from integrations import twilio_api
-from telephony import carrier_events
+from telephony import carrier_events, services
 from telephony.carrier_events import CarrierEvents
 from telephony.carriers.twilio import twiml
 from telephony.carriers.twilio.config import TwilioAccount
@@ -24,6 +28,7 @@ logger = logging.getLogger(__name__)
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # The progress we ask Twilio to report on a call we place (status callbacks).
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+CONSULT_TIMEOUT_SECONDS = 30.0  # a transfer target's ringing, as telephony.transfers waits for a consult leg
 
 
 class TwilioError(Exception):
@@ -79,6 +84,16 @@ class TwilioRest:
             raise _refusal(exc) from exc
         return call.sid
 
+    def place_consult(self, *, to: str, from_: str, xml: str, status_callback: str) -> str:
+        """Dial a second leg (a transfer target) that runs `xml` when answered; returns its CallSid."""
+        try:
+            call = self.client.calls.create(
+                to=to, from_=from_, twiml=xml, status_callback=status_callback, status_callback_event=STATUS_EVENTS
+            )
+        except TwilioRestException as exc:
+            raise _refusal(exc) from exc
+        return call.sid
+
     def update_twiml(self, call_sid: str, xml: str) -> None:
         """Replace what a live call is doing with new TwiML (its media stream, if any, ends)."""
         try:
@@ -116,8 +131,9 @@ class TwilioCarrier:
     """The call control the bridge uses on a Twilio call (telephony.carriers.base), by CallSid.
 
     A Twilio call's media is its Media Stream (the stream consumer builds the leg), so there is no SDP here.
-    Blind transfers replace the call's TwiML with <Dial>; warm transfers and conferences are not offered on
-    Twilio yet and fail cleanly (the caller stays with the agent, a `call.transfer_failed` is stored).
+    Blind transfers replace the call's TwiML with <Dial>; warm transfers brief the target with <Say> and
+    join both in a conference (`transfer_with_briefing`); conferences with the agent staying on the line
+    are not offered on Twilio yet and fail cleanly (the caller stays with the agent, `call.transfer_failed`).
     """
 
     def __init__(self, account: TwilioAccount, *, caller_id: str = ""):
@@ -138,13 +154,45 @@ class TwilioCarrier:
         if self.events is not None:  # Twilio took the new TwiML: the caller is on their way to the target
             await self.events.add(call_id, carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": target})
 
+    async def transfer_with_briefing(
+        self, call_id: str, *, target: str, briefing: str, call: BridgeCall, events: CarrierEvents
+    ) -> None:
+        """A warm transfer on Twilio: dial the target into a conference after reading it the briefing
+        (<Say>, Twilio's voice: our agent's media is the caller's stream, so it cannot reach the target),
+        and once the target answers move the caller into the same conference. The caller stays with the
+        agent until then; a target who does not answer is hung up and TwilioError says why."""
+        base = settings.TWILIO_WEBHOOK_BASE_URL.rstrip("/")
+        if not base:
+            raise TwilioError("twilio_no_public_url", "TWILIO_WEBHOOK_BASE_URL is not set: no status callback")
+        room = f"transfer-{call.call_id}"
+        xml = twiml.conference(room, end_on_exit=True, say=briefing)
+        mark = events.mark
+        consult = await asyncio.to_thread(
+            self.rest.place_consult,
+            to=self.dial_string(target),
+            from_=self.caller_id,
+            xml=xml,
+            status_callback=f"{base}/carriers/twilio/status",
+        )
+        await database_sync_to_async(services.consult_leg_register)(
+            external_id=consult, call_id=call.call_id, tenant_id=call.tenant_id
+        )
+        names = {carrier_events.CONNECTED, carrier_events.FAILED, carrier_events.ENDED}
+        name, data = await events.wait(consult, names, CONSULT_TIMEOUT_SECONDS, after=mark)
+        if name != carrier_events.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.hangup(consult)
+            raise TwilioError("twilio_target_unanswered", f"{target} did not answer ({data.get('reason') or name})")
+        await asyncio.to_thread(self.rest.update_twiml, call_id, twiml.conference(room, end_on_exit=True))
+        await events.add(call_id, carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": target})
+
     async def create_call(self, **_: object) -> str:
         raise TwilioError(
             "twilio_consult_unsupported", "Consult legs (warm transfers, conferences) are not offered on Twilio yet"
         )
 
     async def warm_transfer(self, call_id: str, consult_call_id: str) -> None:
-        raise TwilioError("twilio_consult_unsupported", "Warm transfers are not offered on Twilio yet")
+        raise TwilioError("twilio_consult_unsupported", "Twilio joins warm transfers itself (transfer_with_briefing)")
 
     async def merge(self, call_id: str, consult_call_id: str) -> None:
         raise TwilioError("twilio_consult_unsupported", "Conferences are not offered on Twilio yet")

@@ -46,9 +46,11 @@ def dial(number: str, *, caller_id: str = "", action: str = "") -> str:
     return str(response)
 
 
-def conference(name: str, *, end_on_exit: bool = False, beep: bool = False) -> str:
-    """Put the call into the named conference (warm transfers and conferences)."""
+def conference(name: str, *, end_on_exit: bool = False, beep: bool = False, say: str = "") -> str:
+    """Put the call into the named conference (warm transfers), after reading it `say` if given."""
     response = VoiceResponse()
+    if say:
+        response.say(say)
     dial_ = Dial()
     dial_.conference(name, end_conference_on_exit=end_on_exit, beep=beep)
     response.append(dial_)
