@@ -199,3 +199,24 @@ def test_an_incoming_notification_naming_no_number_rings_the_lines_one_goto_numb
 
     call = async_to_sync(scenario)()
     assert (call.tenant_id, call.to_number, call.agent_id) == (inbound_agent.tenant_id, OUR_NUMBER, inbound_agent.pk)
+
+
+def test_a_missed_call_state_is_recovered_and_a_repeated_one_handled_once(inbound_agent, settings):
+    async def scenario():
+        async with phone_system(settings, inbound_agent.tenant_id) as (fake, pbx):
+            external_id = fake.ring(from_=CALLER, to=OUR_NUMBER)
+            await pbx.answered(external_id)
+            await wait_for_call(external_call_id=external_id, status="conversing")
+            missed = fake.emit_state(external_id, "ACTIVE", "CONNECTED", deliver=False)  # never reaches us
+            fake.calls[external_id].state = "ended"
+            last = fake.emit_state(external_id, "ENDING", None, ours=None, repeat=3)  # GoTo repeats it
+            call = await wait_for_call(external_call_id=external_id, status="ended")
+            await pbx.aclose()
+            return call, fake, missed, last
+
+    call, fake, missed, last = async_to_sync(scenario)()
+    assert last == missed + 1
+    [recovery] = fake.requests_to(r"/conversation-spaces/.+/events$", method="GET")
+    assert recovery.query == {"sequenceFrom": str(missed), "sequenceTo": str(missed)}
+    assert call.end_reason == Call.EndReason.CALLER_HANGUP
+    assert CallEvent.objects.dangerously_unscoped().filter(call=call, event_type="call.ended").count() == 1
