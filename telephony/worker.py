@@ -154,7 +154,8 @@ class MediaWorker:
         if call is None:
             line.forget(incoming.call_id)
             return  # already taken
-        bridge = CallBridge(call, pbx=line, detect_machine=False, **self.bridge_options)
+        # The agent presses keys as in-band tones on the WebRTC leg: GoTo's /dtmf route is unverified (grade D).
+        bridge = CallBridge(call, pbx=line, detect_machine=False, digits_out=True, **self.bridge_options)
         reason = await bridge.run_pbx()
         logger.info("call %s ended: %s", call.call_id, reason)
 
@@ -191,7 +192,7 @@ class MediaWorker:
                 reply_to, _refusal(RECONNECT_REQUIRED, "GoTo needs reconnecting on the Phone numbers page.")
             )
             return
-        bridge = CallBridge(call, pbx=line, detect_machine=True, **self.bridge_options)
+        bridge = CallBridge(call, pbx=line, detect_machine=True, digits_out=True, **self.bridge_options)
         try:
             external_id = await bridge.dial_pbx(message["to_number"])
         except Exception as exc:

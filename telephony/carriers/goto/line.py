@@ -196,9 +196,6 @@ class GoToLine:
     async def resume(self, call_id: str) -> None:
         await self.api.unhold(call_id)
 
-    async def send_dtmf(self, call_id: str, digits: str) -> None:
-        await self.api.dtmf(call_id, digits)
-
     # A transfer or merge is confirmed by the call states that follow it (callstate.py): the expectation
     # is noted before the request, since GoTo's states may arrive before its answer does.
     async def blind_transfer(self, call_id: str, target: str) -> None:
