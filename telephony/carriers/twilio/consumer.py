@@ -78,7 +78,7 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
             raise StreamRefused("a frame that is not a Media Streams message")
         event = message["event"]
         if event == "start":
-            await self._start(message.get("start"))
+            await self._start(message.get("start"), message.get("streamSid"))
         elif event == "media":
             self._media(message.get("media"))
         elif event == "dtmf":
@@ -97,7 +97,7 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
         if self._count > MAX_MESSAGES_PER_SECOND:
             raise StreamRefused(f"more than {MAX_MESSAGES_PER_SECOND} messages in a second")
 
-    async def _start(self, start) -> None:
+    async def _start(self, start, stream_sid) -> None:
         if self.leg is not None:
             raise StreamRefused("a second start on one stream")
         if not isinstance(start, dict) or not isinstance(start.get("customParameters"), dict):
@@ -111,7 +111,7 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
         call = await database_sync_to_async(_waiting_call)(claims["call"], claims["tenant"], claims["sid"])
         if call is None:
             raise StreamRefused(f"call {claims['call']} is unknown, ended or already has its media")
-        self.stream_sid = str(start.get("streamSid") or "")[:64]
+        self.stream_sid = str(start.get("streamSid") or stream_sid or "")[:64]  # in `start` and beside it
 
         def leg_factory(**options) -> TwilioStreamLeg:
             self.leg = TwilioStreamLeg(send=self._send, **options)
