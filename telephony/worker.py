@@ -24,7 +24,7 @@ from calls.selectors import BridgeCall
 from core.errors import ApplicationError
 from telephony import dispatch, selectors, services
 from telephony.bridge import CallBridge
-from telephony.carriers.goto import inbound
+from telephony.carriers.goto import grant, inbound
 from telephony.carriers.goto.api import ApiConfig, GoToApi, TokenSource
 from telephony.carriers.goto.callstate import EventDeduplicator, SharedStore
 from telephony.carriers.goto.channel import RECONNECT_REQUIRED
@@ -87,11 +87,6 @@ class MediaWorker:
 
     async def start_goto(self) -> None:
         """Serve every connected GoTo account not served yet, and stop serving the disconnected ones."""
-        try:
-            from telephony.carriers.goto import grant
-        except ImportError:  # FALLBACK until the OAuth grant module is in: no tenant's GoTo line is served
-            logger.warning("GoTo grants are not available (telephony/carriers/goto/grant.py): no GoTo line served")
-            return
         accounts = await database_sync_to_async(grant.connected_accounts)()
         current = {a.connection_id: a for a in accounts}
         for connection_id in [c for c in self.lines if c not in current]:
