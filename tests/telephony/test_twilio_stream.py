@@ -582,3 +582,31 @@ def test_twilios_completed_status_callback_ends_a_call_whose_stream_is_still_ope
 
     status, call = async_to_sync(scenario)()
     assert (status, call.end_reason) == (204, Call.EndReason.CALLER_HANGUP)
+
+
+def test_another_tenants_stream_token_cannot_carry_this_tenants_call(server):
+    other = factories.TenantFactory(name="Other Dental", slug="other-dental")
+    factories.SubscriptionFactory(tenant=other)
+    theirs = {"account_sid": "AC" + "cd" * 16, "auth_token": "c" * 32}
+    credential_services.credential_create(tenant=other, name="TWILIO", provider="twilio", secret=theirs, verify=False)
+    agent = make_agent(other, name="Their receptionist", tools=[])
+    factories.PhoneNumberFactory(tenant=other, agent=agent, e164="+15550009999", provider=PhoneNumber.Provider.TWILIO)
+
+    async def scenario():
+        ours_sid, their_sid = new_call_sid(), new_call_sid()
+        url, _ = await ring(server, ours_sid)
+        voice = f"{server.url}/carriers/twilio/voice"
+        params = voice_params(call_sid=their_sid, to="+15550009999", from_=CALLER, account_sid=theirs["account_sid"])
+        form = signed_form(voice, params, theirs["auth_token"])
+        async with httpx.AsyncClient() as client:
+            response = await client.post(voice, data=form["data"], headers=form["headers"], timeout=10)
+        their_token = ElementTree.fromstring(response.text).find("Connect/Stream/Parameter").get("value")  # noqa: S314
+        intruder = StreamCaller(url, call_sid=ours_sid, parameters={"token": their_token})
+        await intruder.connect()
+        return await closed(intruder), ours_sid, their_sid
+
+    code, ours_sid, their_sid = async_to_sync(scenario)()
+    assert code == 1008
+    calls = Call.objects.dangerously_unscoped()
+    assert calls.get(external_call_id=ours_sid).status == "ringing"  # this tenant's agent never started
+    assert calls.get(external_call_id=their_sid).status == "ringing"  # nor theirs
