@@ -101,7 +101,7 @@ async def conversing(call_id, timeout=20.0) -> Call:
 # --- outbound (docs/telephony.md#outbound-calls) ------------------------------------------------------
 
 
-def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent, settings):
+def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent, settings, capsys):
     hello = speech_wav("Hello?")
 
     async def scenario():
@@ -128,6 +128,7 @@ def test_outbound_call_is_dialled_and_a_person_who_answers_gets_the_agent(agent,
     assert call.metadata["amd"]["verdict"] == "human"
     kinds = events_of(call)
     assert kinds.index("call.dialing") < kinds.index("call.connected") < kinds.index("agent.joined")
+    assert capsys.readouterr().out == ""  # logs are JSON on stderr; nothing prints to stdout
 
 
 @pytest.mark.parametrize(("status", "end_reason"), [("RINGING", "no_answer"), ("BUSY", "busy")])

@@ -39,9 +39,6 @@ class GoToDialer:
         wait = reply_seconds()
 
         async def dial() -> dict:
-            import threading
-
-            print("DIAL LOOP", id(asyncio.get_running_loop()), threading.current_thread().name, flush=True)
             layer = get_channel_layer()
             reply_to = await layer.new_channel()
             message = dial_message(call, to_number=request.to_number, reply_to=reply_to, deadline=time.time() + wait)
