@@ -8,7 +8,10 @@ sequence number) first (Redis when REDIS_URL is set), and only the claimant tran
 - A state whose sequence number skips some is preceded by the missing ones, fetched over REST
   (`GoToApi.recover_states`, a grade-D route: GoTo documents recovery without the route's shape).
 - Participants are remembered per conversation space (GoTo sent ENDING with no participants in live
-  calls), in the Django cache, shared by the workers like the claims.
+  calls), in the `SharedStore` (Redis when REDIS_URL is set), shared by the workers like the claims. A
+  space's state is changed only by `SharedStore.update` (atomic: a Redis WATCH/MULTI transaction, or one
+  update at a time in this process): two workers handling two states of one call at once, or a state and
+  the bridge's `match`, never undo each other's change.
 - Which conversation space is which of our web calls: the web call's `legId` (from placing or answering
   it, `remember_leg`) is looked for among the participants' ids. That participants carry the web-call leg
   id is our reading of GoTo's material (grade D), to check against a live account first.
@@ -21,11 +24,14 @@ Translation, for the web call a conversation space belongs to:
   `call.transferred`; a merge we asked for and two other parties connected -> `call.merged`.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
+import uuid
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from django.core.cache.backends.locmem import LocMemCache
@@ -54,6 +60,9 @@ LOCAL_STORE_NAME = "goto-call-states"
 
 Emit = Callable[[str, str, dict], Awaitable[None]]  # (our web call id, carrier event name, data)
 Recover = Callable[[str, int, int], Awaitable[list[Any]]]  # (conversation space, from, to) -> states
+T = TypeVar("T")
+# SharedStore.update's change: the stored value (None: none) -> (the value to store, None: leave it; a result)
+Change = Callable[[Any], Awaitable[tuple[Any, T]]]
 
 
 class EventDeduplicator:
@@ -115,14 +124,55 @@ class SharedStore:
 
     Called from the event loop directly (redis.asyncio, or the in-process LocMemCache, which does no I/O):
     never through sync_to_async, so it cannot wait behind a database call.
+
+    A value several workers change (a conversation space's state) is changed with `update`, never by a
+    `get` and a `set`: every worker receives every call state and the bridge matches its call meanwhile,
+    so two of them may change one call at once, and the later `set` would undo the earlier one.
     """
+
+    # In-process updates of one key wait for each other: one asyncio.Lock per (store name, key), dropped
+    # with its last user.
+    _local_locks: "weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]" = weakref.WeakValueDictionary()
 
     def __init__(self, *, redis_url: str | None = _FROM_SETTINGS, local_name: str = LOCAL_STORE_NAME):
         from django.conf import settings
 
         self.redis_url = settings.REDIS_URL if redis_url is _FROM_SETTINGS else redis_url
+        self.local_name = local_name
         self._local = LocMemCache(local_name, {"OPTIONS": {"MAX_ENTRIES": LOCAL_DEDUP_MAX_ENTRIES}})
         self._redis: AsyncRedis | None = None
+
+    async def update(self, key: str, change: "Change[T]", ttl: int) -> T:
+        """Change `key`'s value atomically: `change(value)` returns (the new value or None to leave it, a result).
+
+        With Redis: an optimistic transaction (WATCH the key, read it, MULTI, SET, EXEC; redis-py's
+        `transaction` runs `change` again on the value another worker wrote meanwhile), so `change` must
+        do nothing but compute (reads of other keys are fine). In this process: one update of a key at a
+        time. Returns the result of the `change` whose value was stored.
+        """
+        if self.redis_url:
+            try:
+                return await self._redis_update(key, change, ttl)
+            except redis.RedisError:
+                logger.warning("GoTo call store in process only: Redis failed", exc_info=True)
+        lock = self._local_locks.setdefault((self.local_name, key), asyncio.Lock())
+        async with lock:
+            value, result = await change(self._local.get(key))  # LocMemCache hands out a copy
+            if value is not None:
+                self._local.set(key, value, ttl)
+            return result
+
+    async def _redis_update(self, key: str, change: "Change[T]", ttl: int) -> T:
+        async def attempt(pipe: Any) -> T:
+            raw = await pipe.get(key)  # WATCHed: immediate
+            value, result = await change(json.loads(raw) if raw is not None else None)
+            pipe.multi()
+            if value is not None:
+                pipe.set(key, json.dumps(value), ex=ttl)
+            return result
+
+        result: T = await self._client().transaction(attempt, key, value_from_callable=True)
+        return result
 
     def _client(self) -> "AsyncRedis":
         if self._redis is None:
@@ -187,7 +237,8 @@ class CallStates:
 
     async def expect(self, call_id: str, kind: str, target: str) -> None:
         """We are asking GoTo to transfer (kind "transfer") or merge ("merge") the web call `call_id`."""
-        await self.store.set(EXPECT_KEY.format(call_id), {"kind": kind, "target": target}, self.ttl)
+        expectation = {"kind": kind, "target": target, "id": uuid.uuid4().hex}
+        await self.store.set(EXPECT_KEY.format(call_id), expectation, self.ttl)
 
     async def unexpect(self, call_id: str) -> None:
         """GoTo refused the transfer or merge: nothing is awaited any more."""
@@ -236,30 +287,33 @@ class CallStates:
         metrics.pbx_events_total.labels("call-state", "handled").inc()
 
     async def _translate(self, state: wire.CallState) -> None:
-        key = SPACE_KEY.format(state.conversation_space_id)
-        space: dict = await self.store.get(key) or {}
-        if state.sequence >= int(space.get("last", 0)):  # the newest state says where the call is
-            space["type"], space["timestamp"] = state.type, state.timestamp
-        space["last"] = max(int(space.get("last", 0)), state.sequence)
-        space["ending"] = space.get("ending") or state.type == wire.STATE_ENDING  # ENDING is final
-        participants: dict[str, dict] = space.setdefault("participants", {})
-        if state.participants and state.type != wire.STATE_ENDING:
-            for remembered in participants.values():  # whoever this state leaves out has left the call
-                remembered["status"] = GONE
-        for p in state.participants:
-            participants[p.id] = {"kind": p.kind, "status": p.status, "number": p.number}
-        call_id: str = space.get("call") or await self._our_call(participants) or ""
-        events: list[tuple[str, dict]] = []
-        if call_id:
+        space_id = state.conversation_space_id
+
+        async def change(stored: dict | None) -> tuple[dict, tuple[dict, str, list[tuple[str, dict]], str]]:
+            space: dict = stored or {}
+            if state.sequence >= int(space.get("last", 0)):  # the newest state says where the call is
+                space["type"], space["timestamp"] = state.type, state.timestamp
+            space["last"] = max(int(space.get("last", 0)), state.sequence)
+            space["ending"] = space.get("ending") or state.type == wire.STATE_ENDING  # ENDING is final
+            participants: dict[str, dict] = space.setdefault("participants", {})
+            if state.participants and state.type != wire.STATE_ENDING:
+                for remembered in participants.values():  # whoever this state leaves out has left the call
+                    remembered["status"] = GONE
+            for p in state.participants:
+                participants[p.id] = {"kind": p.kind, "status": p.status, "number": p.number}
+            call_id: str = space.get("call") or await self._our_call(participants) or ""
+            if not call_id:
+                return space, (space, "", [], "")
             space["call"] = call_id
-            events = await self._events(space, call_id)
-            self._track(state.conversation_space_id, space)
-        else:  # GoTo may report a call before our request to place it has returned its leg id
-            for participant_id in participants:
-                await self.store.set(LEG_SPACE_KEY.format(participant_id), state.conversation_space_id, self.ttl)
-        await self.store.set(key, space, self.ttl)
-        for name, data in events:
-            await self.emit(call_id, name, data)
+            events, used = await self._events(space, call_id)
+            return space, (space, call_id, events, used)
+
+        space, call_id, events, used = await self.store.update(SPACE_KEY.format(space_id), change, self.ttl)
+        if not call_id:  # GoTo may report a call before our request to place it has returned its leg id
+            for participant_id in space["participants"]:
+                await self.store.set(LEG_SPACE_KEY.format(participant_id), space_id, self.ttl)
+            return
+        await self._settled(space_id, space, call_id, events, used)
 
     async def match(self, leg_id: str, call_id: str) -> None:
         """Our web call `call_id` is the participant `leg_id`: remember it, and catch up on states seen before."""
@@ -269,14 +323,25 @@ class CallStates:
         space_id = await self.store.get(LEG_SPACE_KEY.format(leg_id))
         if not space_id:
             return
-        key = SPACE_KEY.format(space_id)
-        space = await self.store.get(key)
-        if not space or space.get("call"):
-            return
-        space["call"] = call_id
-        events = await self._events(space, call_id)
+
+        async def change(space: dict | None) -> tuple[dict | None, tuple[dict, list[tuple[str, dict]], str] | None]:
+            if not space or space.get("call"):
+                return None, None
+            space["call"] = call_id
+            events, used = await self._events(space, call_id)
+            return space, (space, events, used)
+
+        outcome = await self.store.update(SPACE_KEY.format(space_id), change, self.ttl)
+        if outcome is not None:
+            await self._settled(space_id, outcome[0], call_id, outcome[1], outcome[2])
+
+    async def _settled(
+        self, space_id: str, space: dict, call_id: str, events: list[tuple[str, dict]], used: str
+    ) -> None:
+        """After a space's update is stored: track it, drop the expectation it fulfilled, emit its events."""
         self._track(space_id, space)
-        await self.store.set(key, space, self.ttl)
+        if used:
+            await self.store.delete(EXPECT_KEY.format(call_id))
         for name, data in events:
             await self.emit(call_id, name, data)
 
@@ -293,24 +358,29 @@ class CallStates:
                 return call_id
         return None
 
-    async def _events(self, space: dict, call_id: str) -> list[tuple[str, dict]]:
-        """The carrier events the space's remembered participants now justify, each once."""
+    async def _events(self, space: dict, call_id: str) -> tuple[list[tuple[str, dict]], str]:
+        """The carrier events the space's remembered participants now justify, each once, and the id of the
+        transfer or merge expectation they fulfil ("" for none). Changes `space` only: it runs inside an
+        update, perhaps more than once."""
         participants: dict[str, dict] = space["participants"]
         ours = {pid for pid in participants if await self.store.get(LEG_KEY.format(pid)) == call_id}
         others = {pid: p for pid, p in participants.items() if pid not in ours}
         ending = bool(space.get("ending"))
         connected = [pid for pid, p in others.items() if p["status"] == wire.STATUS_CONNECTED]
         events: list[tuple[str, dict]] = []
+        used = ""
         expected = await self.store.get(EXPECT_KEY.format(call_id))
-        if expected and not ending:
+        # An expectation is fulfilled once: its id is kept in the space until its key is deleted after the update.
+        ident = str(expected.get("id") or json.dumps(expected, sort_keys=True)) if expected else ""
+        if expected and not ending and ident != space.get("fulfilled"):
             if expected["kind"] == "merge" and len(connected) >= 2:
                 events.append((carrier_events.MERGED, {"call_id": call_id, "refer_id": expected["target"]}))
-                await self.store.delete(EXPECT_KEY.format(call_id))
+                used = space["fulfilled"] = ident
             elif expected["kind"] == "transfer" and not any(
                 participants[pid]["status"] == wire.STATUS_CONNECTED for pid in ours
             ):
                 events.append((carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": expected["target"]}))
-                await self.store.delete(EXPECT_KEY.format(call_id))
+                used = space["fulfilled"] = ident
         if not space.get("connected") and not ending and connected:
             space["connected"] = True
             events.append((carrier_events.CONNECTED, {"call_id": call_id, "answered_at": space.get("timestamp", "")}))
@@ -323,4 +393,4 @@ class CallStates:
                 events.append(
                     (carrier_events.FAILED, {"call_id": call_id, "reason": FAILURE_REASONS.get(last, "error")})
                 )
-        return events
+        return events, used
