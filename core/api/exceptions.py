@@ -106,8 +106,11 @@ def _validation_message(fields: dict) -> str:
     return f"{prefix}{errors[0]}"
 
 
+JSON_PREFIXES = ("/v1/", "/carriers/")  # the API, and the carriers' webhooks (answered in the API's error shape)
+
+
 def _wants_json(request) -> bool:
-    return request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", "")
+    return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
 
 
 @csrf_exempt  # a write to an unknown URL is a 404, not a CSRF page

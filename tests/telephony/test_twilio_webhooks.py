@@ -183,7 +183,7 @@ def test_missing_parameters_are_a_400_with_the_error_shape(client, number):
     response = ring(client, params)
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "type": "client_error",
+        "type": "invalid_request_error",
         "code": "invalid_request",
         "message": "Missing Twilio parameter(s): CallSid, From.",
         "fields": {},

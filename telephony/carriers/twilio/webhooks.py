@@ -6,21 +6,23 @@ changes nothing. Answers are TwiML (the voice webhook) or an empty 204 (status c
 a 4xx JSON error in the platform's one error shape.
 """
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from calls import selectors as call_selectors
 from calls import services as call_services
 from calls.models import Call
 from calls.state_machine import CallStatus
 from core import events
+from core.api.exceptions import error_body
 from telephony import carrier_events, services
 from telephony.carriers.twilio import signature, twiml
 from telephony.carriers.twilio.config import TwilioAccount, account_for_tenant
@@ -34,11 +36,26 @@ REJECT_CODES = frozenset({"unknown_number", "unassigned_number", "tenant_suspend
 NOT_ANSWERED = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
 UNANSWERED_STATES = (CallStatus.INITIAL, CallStatus.DIALING, CallStatus.RINGING)
 STREAM_PATH = "/ws/v1/carriers/twilio/stream"
+MAX_PARAMETER_CHARS = 255  # Twilio's SIDs are 34 characters; its numbers and SIP addresses are far shorter
+NUMBER_CHARS = Call._meta.get_field("from_number").max_length  # what the call keeps of a caller's address
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
-    error = {"type": "client_error", "code": code, "message": message, "fields": {}}
-    return JsonResponse({"error": error}, status=status)
+    return JsonResponse(error_body(type="invalid_request_error", code=code, message=message), status=status)
+
+
+def _post_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Twilio POSTs its webhooks: any other method is a JSON 405 (require_POST's has an empty HTML body)."""
+
+    @functools.wraps(view)
+    def only_post(request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            response = _error(405, "method_not_allowed", f"Method {request.method} is not allowed here: use POST.")
+            response["Allow"] = "POST"
+            return response
+        return view(request)
+
+    return only_post
 
 
 def _twiml(xml: str) -> HttpResponse:
@@ -66,17 +83,21 @@ def _fields(request: HttpRequest, *names: str) -> dict[str, str] | JsonResponse:
     missing = [name for name, value in values.items() if not value]
     if missing:
         return _error(400, "invalid_request", f"Missing Twilio parameter(s): {', '.join(missing)}.")
+    # A NUL is refused by PostgreSQL (a 500 if it reached a lookup), and no Twilio value is this long.
+    invalid = [name for name, value in values.items() if "\x00" in value or len(value) > MAX_PARAMETER_CHARS]
+    if invalid:
+        return _error(400, "invalid_request", f"Invalid Twilio parameter(s): {', '.join(invalid)}.")
     return values
 
 
 @csrf_exempt  # Twilio signs its requests instead (X-Twilio-Signature)
-@require_POST
+@_post_only
 def voice(request: HttpRequest) -> HttpResponse:
     """A call to one of our Twilio numbers: check it is Twilio's, route it, bridge it to a media stream."""
     fields = _fields(request, "CallSid", "To", "From", "AccountSid")
     if isinstance(fields, JsonResponse):
         return fields
-    call_sid, to, from_ = fields["CallSid"], fields["To"], fields["From"]
+    call_sid, to, from_ = fields["CallSid"], fields["To"], fields["From"][:NUMBER_CHARS]  # a SIP caller's may be long
     # The called number decides the tenant: this lookup crosses tenants by design (as inbound_call_accept).
     number = (
         PhoneNumber.objects.dangerously_unscoped()
@@ -107,7 +128,7 @@ def voice(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def status(request: HttpRequest) -> HttpResponse:
     """A call's status callback: a call never answered ends (busy, no answer, failed); a hang-up reaches the bridge."""
     fields = _fields(request, "CallSid", "CallStatus", "AccountSid")
@@ -145,7 +166,7 @@ MACHINES = frozenset({"machine_start", "machine_end_beep", "machine_end_silence"
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def answer(request: HttpRequest) -> HttpResponse:
     """A call we placed was picked up: Twilio asks what to do (with AnsweredBy); bridge it to a media stream.
 
