@@ -17,17 +17,24 @@ from tests.telephony.test_goto_events import Translated, local_dedup, state
 
 
 class Interleaved(SharedStore):
-    """A SharedStore that runs `meanwhile` once, at the next read of a leg's call (inside an update)."""
+    """A SharedStore that runs `meanwhile` once, at the next read of a leg's call (inside an update):
+    before the read, or after it with `after`."""
 
     def __init__(self, **options):
         super().__init__(**options)
         self.meanwhile = None
+        self.after = False
 
     async def get(self, key: str):
-        if self.meanwhile is not None and key.startswith(LEG_KEY.format("")):
-            meanwhile, self.meanwhile = self.meanwhile, None
+        if self.meanwhile is None or not key.startswith(LEG_KEY.format("")):
+            return await super().get(key)
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if not self.after:
             await meanwhile()
-        return await super().get(key)
+        value = await super().get(key)
+        if self.after:
+            await meanwhile()
+        return value
 
 
 async def test_two_workers_updating_one_call_at_once_through_redis_lose_no_update(redis_prefix):
@@ -80,3 +87,20 @@ async def test_two_updates_of_one_call_at_once_in_one_process_lose_no_update():
     stored = await t.states.store.get(SPACE_KEY.format("s1"))
     assert t.names() == [carrier_events.CONNECTED, carrier_events.ENDED]
     assert (stored["last"], stored["ended"], stored["participants"]["them"]["status"]) == (3, True, "CONNECTED")
+
+
+async def test_a_call_matched_just_after_its_state_looked_for_it_is_still_matched_by_that_state():
+    store = Interleaved(redis_url=None, local_name=uuid.uuid4().hex)
+    t = Translated(store=store)
+
+    async def meanwhile() -> None:  # placing the call returns its leg id right after the state looked for it
+        await t.states.match("leg-1", "call-1")
+
+    store.meanwhile, store.after = meanwhile, True
+    await t.states.handle(state("s1", 1, "ACTIVE", [("leg-1", "CONNECTED"), ("them", "CONNECTED")]))
+    assert store.meanwhile is None  # the interleaving happened
+    assert t.emitted == [
+        ("call-1", carrier_events.CONNECTED, {"call_id": "call-1", "answered_at": "2026-01-01T00:00:01Z"})
+    ]
+    await t.states.match("leg-1", "call-1")  # matched again (a repeated answer): nothing twice
+    assert t.names() == [carrier_events.CONNECTED]

@@ -312,6 +312,11 @@ class CallStates:
         if not call_id:  # GoTo may report a call before our request to place it has returned its leg id
             for participant_id in space["participants"]:
                 await self.store.set(LEG_SPACE_KEY.format(participant_id), space_id, self.ttl)
+            # `match` writes the leg's call, then reads the leg's space; this wrote the space, now reads the
+            # call: whichever order the two ran in, one of them sees the other's write (both: one adopts).
+            call_id = await self._our_call(space["participants"]) or ""
+            if call_id:
+                await self._adopt(space_id, call_id)
             return
         await self._settled(space_id, space, call_id, events, used)
 
@@ -321,8 +326,11 @@ class CallStates:
             return
         await self.store.set(LEG_KEY.format(leg_id), call_id, self.ttl)
         space_id = await self.store.get(LEG_SPACE_KEY.format(leg_id))
-        if not space_id:
-            return
+        if space_id:
+            await self._adopt(space_id, call_id)
+
+    async def _adopt(self, space_id: str, call_id: str) -> None:
+        """The conversation space `space_id` is our call `call_id`'s: its states so far become its events."""
 
         async def change(space: dict | None) -> tuple[dict | None, tuple[dict, list[tuple[str, dict]], str] | None]:
             if not space or space.get("call"):
