@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
+from django.utils.datastructures import MultiValueDict
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosedOK
 
@@ -37,7 +38,9 @@ FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 
 
 def sign(url: str, params: dict, auth_token: str = AUTH_TOKEN) -> str:
-    return RequestValidator(auth_token).compute_signature(url, params)
+    """Twilio's signature: over every value of a repeated parameter (a list here), as Twilio signs them."""
+    values = MultiValueDict({k: v if isinstance(v, list) else [v] for k, v in params.items()})
+    return RequestValidator(auth_token).compute_signature(url, values)
 
 
 def signed_form(url: str, params: dict, auth_token: str = AUTH_TOKEN) -> dict:

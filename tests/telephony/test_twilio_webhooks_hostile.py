@@ -5,8 +5,8 @@ import pytest
 from django.conf import settings
 
 from calls.models import Call
-from tests.telephony.fake_twilio import new_call_sid, voice_params
-from tests.telephony.test_twilio_webhooks import CALLER, OUR_NUMBER, STATUS_URL, calls, number, ring  # noqa: F401
+from tests.telephony.fake_twilio import new_call_sid, signed_form, voice_params
+from tests.telephony.test_twilio_webhooks import CALLER, OUR_NUMBER, STATUS_URL, VOICE_URL, calls, number, ring  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("number")]  # our Twilio number, connected
 
@@ -66,3 +66,15 @@ def test_a_long_sip_caller_is_kept_as_far_as_the_call_keeps_it(client):
     assert response.status_code == 200
     [call] = calls()
     assert call.from_number == sip[: Call._meta.get_field("from_number").max_length]
+
+
+def test_a_repeated_parameter_is_checked_over_every_value_as_twilio_signs_it(client):
+    params = {**voice_params(call_sid=new_call_sid(), to=OUR_NUMBER, from_=CALLER), "SipHeader": ["b", "a"]}
+    assert ring(client, params).status_code == 200
+    [call] = calls()
+    assert call.external_call_id == params["CallSid"]
+    forged = {**voice_params(call_sid=new_call_sid(), to=OUR_NUMBER, from_=CALLER), "SipHeader": ["a"]}
+    form = signed_form(VOICE_URL, forged)
+    forged["SipHeader"] = ["a", "c"]  # a value added to what Twilio signed
+    response = client.post("/carriers/twilio/voice", forged, headers=form["headers"])
+    assert_json_error(response, 403, "invalid_signature")

@@ -37,8 +37,8 @@ def is_valid(request: HttpRequest, auth_token: str) -> bool:
     signature = request.headers.get(SIGNATURE_HEADER, "")
     if not signature:
         return False
-    params = {key: request.POST.get(key) for key in request.POST}  # Twilio sends each parameter once
-    return RequestValidator(auth_token).validate(public_url(request), params, signature)
+    # The QueryDict itself: Twilio signs every value of a repeated parameter, and the SDK reads them with getlist.
+    return RequestValidator(auth_token).validate(public_url(request), request.POST, signature)
 
 
 def stream_token(*, call_id: str, tenant_id: str, call_sid: str, amd: bool = False) -> str:
