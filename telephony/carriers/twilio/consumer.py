@@ -20,6 +20,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.cache import cache
 
 from calls import selectors as call_selectors
 from calls.state_machine import CallStatus
@@ -38,6 +39,7 @@ MAX_MESSAGES_PER_SECOND = 200  # Twilio sends 50 media messages a second, and a 
 EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 WAITING_FOR_MEDIA = (CallStatus.RINGING, CallStatus.DIALING)
 IGNORED = frozenset({"connected", "mark"})
+CLAIM_KEY = "twilio:stream:{call_id}"  # one stream per call, whatever tokens were issued for it
 
 
 class StreamRefused(Exception):
@@ -47,6 +49,7 @@ class StreamRefused(Exception):
 class TwilioStreamConsumer(AsyncWebsocketConsumer):
     bridge_options: dict = {}  # tests and benchmarks pass fake engines here
     clock = staticmethod(time.monotonic)
+    start_timeout = 10.0  # seconds: Twilio sends `connected` and `start` as soon as the socket opens
 
     async def connect(self) -> None:
         self.leg: TwilioStreamLeg | None = None
@@ -54,8 +57,16 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
         self.task: asyncio.Task | None = None
         self.stream_sid = ""
         self._window, self._count = 0.0, 0
-        self._closed = False
+        self._closed = self._starting = False
         await self.accept()
+        self._start_timer = asyncio.create_task(self._await_start())
+
+    async def _await_start(self) -> None:
+        """A socket that never sends a `start` is not left holding a connection."""
+        await asyncio.sleep(self.start_timeout)
+        if not self._starting and not self._closed:
+            logger.warning("Twilio stream ended: no start within %.0f s", self.start_timeout)
+            await self._close(1008)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self._closed:
@@ -98,8 +109,9 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
             raise StreamRefused(f"more than {MAX_MESSAGES_PER_SECOND} messages in a second")
 
     async def _start(self, start, stream_sid) -> None:
-        if self.leg is not None:
+        if self._starting:
             raise StreamRefused("a second start on one stream")
+        self._starting = True
         if not isinstance(start, dict) or not isinstance(start.get("customParameters"), dict):
             raise StreamRefused("a start without customParameters")
         claims = signature.stream_claims(str(start["customParameters"].get(STREAM_TOKEN_PARAMETER, "")))
@@ -171,6 +183,7 @@ class TwilioStreamConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code) -> None:
         self._closed = True
+        self._start_timer.cancel()
         if self.leg is not None:
             self.leg.remote_closed()
         if self.task is not None and not self.task.done():
@@ -183,9 +196,16 @@ def _carrier(tenant_id: str, our_number: str) -> TwilioCarrier | None:
 
 
 def _waiting_call(call_id: str, tenant_id: str, call_sid: str):
-    """The tenant's call for the bridge if it is Twilio's `call_sid` and still waits for its media, else None."""
+    """The tenant's call for the bridge if it is Twilio's `call_sid` and still waits for its media, else None.
+
+    The first stream to get here claims the call (an atomic cache add, shared by every process): a second
+    start with a token for the same call, even one racing the first before the call is connected, is refused.
+    """
     call = call_selectors.bridge_call_load(call_id=call_id, tenant_id=tenant_id)
     if call is None or call.external_call_id != call_sid:
         return None
     status = call_selectors.call_status(call_id=call_id, tenant_id=tenant_id)
-    return call if status is not None and status[2] in WAITING_FOR_MEDIA else None
+    if status is None or status[2] not in WAITING_FOR_MEDIA:
+        return None
+    claimed = cache.add(CLAIM_KEY.format(call_id=call_id), call_sid, timeout=signature.STREAM_TOKEN_MAX_AGE)
+    return call if claimed else None
