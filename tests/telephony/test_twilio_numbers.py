@@ -96,3 +96,19 @@ def test_importing_needs_an_admin_key(tenant, fake_twilio):
     response = key_client(tenant, scopes=["read", "write"]).post("/v1/numbers/import-twilio", {}, format="json")
     assert response.status_code == 403
     assert numbers_of(tenant) == [] and fake_twilio.requests == []
+
+
+def test_a_number_this_tenant_has_on_another_carrier_is_neither_changed_nor_pointed_at_twilio(tenant, fake_twilio):
+    factories.PhoneNumberFactory(tenant=tenant, e164="+15550001111", provider=PhoneNumber.Provider.GOTOCONNECT)
+    fake_twilio.add_number("+15550001111")
+    response = key_client(tenant, scopes=["admin"]).post(
+        "/v1/numbers/import-twilio", {"point_webhooks": True}, format="json"
+    )
+    assert response.json() == {
+        "imported": [],
+        "skipped": {"+15550001111": "one of this tenant's gotoconnect numbers, left as it is"},
+        "pointed": [],
+    }
+    [number] = fake_twilio.numbers
+    assert number["voice_url"] == ""  # its calls were not sent to a webhook that would reject them
+    assert [row[1] for row in numbers_of(tenant)] == ["gotoconnect"]

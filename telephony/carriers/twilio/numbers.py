@@ -64,8 +64,12 @@ def twilio_numbers_import(*, tenant: Tenant, point_webhooks: bool = False, actor
     except requests.RequestException as exc:
         raise ApplicationError("Could not reach Twilio.", code="twilio_unreachable", status_code=502) from exc
     report = ImportReport()
-    ours = set(PhoneNumber.objects.for_tenant(tenant).values_list("e164", flat=True))
+    ours = dict(PhoneNumber.objects.for_tenant(tenant).values_list("e164", "provider"))
     for number in found:
+        if ours.get(number.e164, PhoneNumber.Provider.TWILIO) != PhoneNumber.Provider.TWILIO:
+            # Served here by another carrier: Twilio's webhook would find no Twilio number and reject its calls.
+            report.skipped[number.e164] = f"one of this tenant's {ours[number.e164]} numbers, left as it is"
+            continue
         if number.e164 in ours:
             report.skipped[number.e164] = "already one of this tenant's numbers"
         else:
