@@ -20,7 +20,7 @@ from agents.models import Agent
 from core.api.serializers import Input
 from tests import factories
 from tests.api.test_errors import assert_error
-from tests.api.test_schemathesis import seeded  # noqa: F401 (the fixture: a tenant with one of everything)
+from tests.api.test_schemathesis import seeded, twilio_api  # noqa: F401 (fixtures: a tenant with one of everything, the fake Twilio its numbers import asks)
 
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 DEEP = "[" * 500 + "]" * 500  # about 1 KB
@@ -68,7 +68,7 @@ def assert_no_server_error(response, what: str) -> None:
 
 @pytest.mark.fuzz
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
-def test_every_operation_survives_every_hostile_body_and_method(seeded, settings, debug):  # noqa: F811
+def test_every_operation_survives_every_hostile_body_and_method(seeded, twilio_api, settings, debug):  # noqa: F811
     settings.DEBUG = debug
     client = APIClient(HTTP_X_API_KEY=seeded["secret"])
     operations = schema_operations(client)
