@@ -5,8 +5,18 @@ import pytest
 from django.conf import settings
 
 from calls.models import Call
+from tests import factories
 from tests.telephony.fake_twilio import new_call_sid, signed_form, voice_params
-from tests.telephony.test_twilio_webhooks import CALLER, OUR_NUMBER, STATUS_URL, VOICE_URL, calls, number, ring  # noqa: F401
+from tests.telephony.test_twilio_webhooks import (
+    CALLER,
+    OUR_NUMBER,
+    STATUS_URL,
+    VOICE_URL,
+    calls,
+    connect_twilio,
+    number,  # noqa: F401 (the fixture)
+    ring,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("number")]  # our Twilio number, connected
 
@@ -78,3 +88,20 @@ def test_a_repeated_parameter_is_checked_over_every_value_as_twilio_signs_it(cli
     forged["SipHeader"] = ["a", "c"]  # a value added to what Twilio signed
     response = client.post("/carriers/twilio/voice", forged, headers=form["headers"])
     assert_json_error(response, 403, "invalid_signature")
+
+
+def test_another_tenants_valid_signature_cannot_end_this_tenants_call(client, number):  # noqa: F811
+    """Tenant B signs a status callback for tenant A's CallSid with B's own credential: 403, A's call untouched."""
+    call = factories.CallFactory(
+        tenant=number.tenant,
+        agent=number.agent,
+        direction="outbound",
+        status="dialing",
+        external_call_id=new_call_sid(),
+    )
+    other = factories.TenantFactory()
+    connect_twilio(other, account_sid="AC" + "cd" * 16, auth_token="c" * 32)
+    params = {"AccountSid": "AC" + "cd" * 16, "CallSid": call.external_call_id, "CallStatus": "busy"}
+    assert_json_error(ring(client, params, url=STATUS_URL, auth_token="c" * 32), 403, "invalid_signature")
+    call.refresh_from_db()
+    assert call.status == "dialing"
