@@ -6,6 +6,7 @@ the caller-audio callback and the recording mix (`LegFactory`), hands the caller
 frames at the session's rate, and plays the agent's audio out paced in 20 ms frames.
 """
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +30,36 @@ class MediaLeg(Protocol):
     def closed(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+REMOTE_HANGUP = "remote_hangup"
+CLOSED = "closed"  # we closed it (aclose)
+
+
+class LegLifetime:
+    """How a leg ends, the same for every leg: one future resolved once with why ("closed" when we closed it)."""
+
+    _closed_reason: asyncio.Future | None = None
+    _closing = False  # set by the leg's aclose() before it resolves CLOSED
+
+    def _closed_future(self) -> asyncio.Future:
+        if self._closed_reason is None:
+            self._closed_reason = asyncio.get_running_loop().create_future()
+        return self._closed_reason
+
+    def _resolve(self, reason: str) -> None:
+        future = self._closed_future()
+        if not future.done():
+            future.set_result(CLOSED if self._closing else reason)
+
+    @property
+    def closed(self) -> bool:
+        """The leg has ended (either side) or is being closed."""
+        return self._closing or (self._closed_reason is not None and self._closed_reason.done())
+
+    async def wait_closed(self) -> str:
+        """Resolves with why the leg ended: "remote_hangup", "connection_failed" or "closed" (by us)."""
+        return await asyncio.shield(self._closed_future())
 
 
 class LegFactory(Protocol):

@@ -32,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 from livekit import rtc
 
 from telephony.media import sdp
+from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime
 from telephony.media.sdp import InvalidOffer
 from telephony.media.tracks import RATE, PacedAudioTrack, ToRate
 
@@ -47,12 +48,10 @@ __all__ = ["InvalidOffer", "PhoneLeg"]
 # packet times after it reached the leg, which the recording takes back off.
 JITTER_PREFETCH = 4
 
-REMOTE_HANGUP = "remote_hangup"
 CONNECTION_FAILED = "connection_failed"
-CLOSED = "closed"  # we closed it (aclose)
 
 
-class PhoneLeg:
+class PhoneLeg(LegLifetime):
     """One WebRTC audio leg (the PBX's or a browser's), answered with aiortc."""
 
     def __init__(
@@ -252,25 +251,6 @@ class PhoneLeg:
             self._resolve(CONNECTION_FAILED)
         elif state == "closed":
             self._resolve(REMOTE_HANGUP)
-
-    def _closed_future(self) -> asyncio.Future:
-        if self._closed_reason is None:
-            self._closed_reason = asyncio.get_running_loop().create_future()
-        return self._closed_reason
-
-    def _resolve(self, reason: str) -> None:
-        future = self._closed_future()
-        if not future.done():
-            future.set_result(CLOSED if self._closing else reason)
-
-    @property
-    def closed(self) -> bool:
-        """The leg has ended (either side) or is being closed."""
-        return self._closing or (self._closed_reason is not None and self._closed_reason.done())
-
-    async def wait_closed(self) -> str:
-        """Resolves with why the leg ended: "remote_hangup", "connection_failed" or "closed" (by us)."""
-        return await asyncio.shield(self._closed_future())
 
     async def aclose(self) -> None:
         """Close the peer connection and stop reading; safe to call more than once."""

@@ -26,6 +26,7 @@ import av
 import numpy as np
 from livekit import rtc
 
+from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime
 from telephony.media.tracks import ToRate
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ FRAME_BYTES = RATE * FRAME_MS // 1000  # 160 mu-law bytes, one per sample
 JITTER_SAMPLES = 3000
 SILENCE = b"\xff"  # mu-law zero
 IDLE_SLOTS = 5  # a reply is over (and marked) when no audio came for this many slots (100 ms)
-REMOTE_HANGUP, CLOSED = "remote_hangup", "closed"
 
 
 def _mulaw_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +71,7 @@ def mulaw_encode(pcm: np.ndarray) -> bytes:
 Send = Callable[[dict], Awaitable[None]]
 
 
-class TwilioStreamLeg:
+class TwilioStreamLeg(LegLifetime):
     """The bridge's media leg over one Media Streams websocket (`send` puts a JSON message on it)."""
 
     def __init__(
@@ -239,31 +239,15 @@ class TwilioStreamLeg:
 
     # --- lifetime --------------------------------------------------------------------------------
 
-    def _closed_future(self) -> asyncio.Future:
-        if self._closed_reason is None:
-            self._closed_reason = asyncio.get_running_loop().create_future()
-        return self._closed_reason
-
     def remote_closed(self) -> None:
         """Twilio ended the stream (`stop`, or the socket closed): the caller hung up or the call moved on."""
-        future = self._closed_future()
-        if not future.done():
-            future.set_result(CLOSED if self._closing else REMOTE_HANGUP)
-
-    @property
-    def closed(self) -> bool:
-        return self._closing or (self._closed_reason is not None and self._closed_reason.done())
-
-    async def wait_closed(self) -> str:
-        return await asyncio.shield(self._closed_future())
+        self._resolve(REMOTE_HANGUP)
 
     async def aclose(self) -> None:
         if self._closing:
             return
         self._closing = True
-        future = self._closed_future()
-        if not future.done():
-            future.set_result(CLOSED)
+        self._resolve(CLOSED)
         self._queue.clear()
         self._wake.set()
         if self._pacer is not None:
