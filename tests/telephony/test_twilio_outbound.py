@@ -66,7 +66,7 @@ def test_a_twilio_number_dials_through_twilio_with_machine_detection_and_callbac
     form = fake_twilio.calls[sid]["form"]
     assert (form["To"], form["From"], form["MachineDetection"]) == (CALLEE, OUR_NUMBER, "Enable")
     assert form["Url"] == f"{BASE}/carriers/twilio/answer?call={call.pk}&tenant={call.tenant_id}"
-    assert form["StatusCallback"] == f"{BASE}/carriers/twilio/status"
+    assert form["StatusCallback"] == f"{BASE}/carriers/twilio/status?call={call.pk}&tenant={call.tenant_id}"
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
 
 
@@ -176,3 +176,28 @@ def test_the_answer_url_is_the_one_twilio_fetches(number, fake_twilio):
     call = call_initiate(call=outbound(number))
     url = urlsplit(fake_twilio.calls[call.external_call_id]["form"]["Url"])
     assert parse_qs(url.query) == {"call": [str(call.pk)], "tenant": [str(call.tenant_id)]}
+
+
+def test_a_dial_twilio_fails_before_its_callsid_was_stored_still_ends_the_call(client, number, fake_twilio):
+    """Twilio's status callback can beat the REST answer: the URL names the call, and its CallSid is taken."""
+    call = outbound(number, status="dialing")  # dialled; the CallSid not stored yet
+    url = f"{BASE}/carriers/twilio/status?call={call.pk}&tenant={call.tenant_id}"
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": "CA" + "ab" * 16, "CallStatus": "failed"}
+    assert post(client, url, params).status_code == 204
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.external_call_id) == ("ended", "error", "CA" + "ab" * 16)
+
+
+def test_a_status_callback_naming_a_call_cannot_carry_another_callsid_or_tenant(client, number, fake_twilio):
+    call = outbound(number, status="dialing", external_call_id="CA" + "cd" * 16)
+    url = f"{BASE}/carriers/twilio/status?call={call.pk}&tenant={call.tenant_id}"
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": "CA" + "ef" * 16, "CallStatus": "busy"}  # not this call's
+    assert post(client, url, params).status_code == 404
+    unknown = outbound(number, status="dialing")  # no CallSid yet
+    other = factories.TenantFactory()
+    url = f"{BASE}/carriers/twilio/status?call={unknown.pk}&tenant={other.pk}"  # named under another tenant
+    assert post(client, url, params).status_code == 404
+    unknown.refresh_from_db()
+    assert (unknown.status, unknown.external_call_id) == ("dialing", None)
+    call.refresh_from_db()
+    assert (call.status, call.external_call_id) == ("dialing", "CA" + "cd" * 16)

@@ -28,13 +28,13 @@ class TwilioDialer:
         if account is None:
             raise carriers.DialRefused("twilio_not_connected", "The tenant has no Twilio credential.")
         base = settings.TWILIO_WEBHOOK_BASE_URL.rstrip("/")
-        answer_url = f"{base}/carriers/twilio/answer?call={request.call_id}&tenant={request.tenant_id}"
+        names = f"call={request.call_id}&tenant={request.tenant_id}"  # the call, before its CallSid is stored
         try:
             return TwilioRest(account).place_call(
                 to=request.to_number,
                 from_=request.caller_id,
-                answer_url=answer_url,
-                status_callback=f"{base}/carriers/twilio/status",
+                answer_url=f"{base}/carriers/twilio/answer?{names}",
+                status_callback=f"{base}/carriers/twilio/status?{names}",
             )
         except TwilioError as exc:
             raise carriers.DialRefused(exc.code, str(exc)) from exc

@@ -135,7 +135,7 @@ def status(request: HttpRequest) -> HttpResponse:
     if isinstance(fields, JsonResponse):
         return fields
     call_sid, state = fields["CallSid"], fields["CallStatus"]
-    found = services.external_call_resolve(call_sid)
+    found = services.external_call_resolve(call_sid) or _dialled_call(request)
     if found is None:  # not a call of ours (or one forgotten): nothing to authenticate against
         logger.warning("Twilio status %s for unknown call %s ignored", state, call_sid)
         return _error(404, "call_not_found", "No call with this CallSid.")
@@ -143,6 +143,8 @@ def status(request: HttpRequest) -> HttpResponse:
     problem = _authentic(request, account_for_tenant(tenant_id))
     if problem:
         return _forbidden(problem, request)
+    if not consult and not _is_twilios(call_id, tenant_id, call_sid):
+        return _error(404, "call_not_found", "No call with this CallSid.")
     answered_by = request.POST.get("AnsweredBy", "")
     if not consult and call_status in UNANSWERED_STATES and state in NOT_ANSWERED:
         call_services.outbound_failed(call_id=call_id, tenant_id=tenant_id, reason=NOT_ANSWERED[state])
@@ -159,6 +161,28 @@ def status(request: HttpRequest) -> HttpResponse:
             events.call_group(call_id), {**message, "external_call_id": call_sid}
         )
     return HttpResponse(status=204)
+
+
+def _dialled_call(request: HttpRequest) -> tuple[str, str, str, bool] | None:
+    """The call a status callback URL names (`?call&tenant`, set by our dialer), for a CallSid not stored yet:
+    Twilio may report a dial (a quick `failed`) before the REST answer carrying its CallSid was stored."""
+    call_id, tenant_id = request.GET.get("call", ""), request.GET.get("tenant", "")
+    try:
+        uuid.UUID(call_id), uuid.UUID(tenant_id)
+    except ValueError:
+        return None
+    found = call_selectors.call_status(call_id=call_id, tenant_id=tenant_id)
+    return (*found, False) if found is not None else None
+
+
+def _is_twilios(call_id: str, tenant_id: str, call_sid: str) -> bool:
+    """Whether `call_sid` is the call's (storing it when the call has none yet); after the signature check."""
+    call = call_selectors.bridge_call_load(call_id=call_id, tenant_id=tenant_id)
+    if call is None or call.external_call_id not in (None, "", call_sid):
+        return False
+    if not call.external_call_id:
+        call_services.call_set_external_id(call_id=call_id, tenant_id=tenant_id, external_call_id=call_sid)
+    return True
 
 
 # AnsweredBy (machine_detection=Enable): a person, a machine (or fax), or Twilio could not tell.
