@@ -105,3 +105,13 @@ def test_another_tenants_valid_signature_cannot_end_this_tenants_call(client, nu
     assert_json_error(ring(client, params, url=STATUS_URL, auth_token="c" * 32), 403, "invalid_signature")
     call.refresh_from_db()
     assert call.status == "dialing"
+
+
+def test_a_credential_that_cannot_be_decrypted_refuses_the_call_with_a_403_not_a_500(client, number):  # noqa: F811
+    from integrations.models import ProviderCredential
+
+    credential = ProviderCredential.objects.for_tenant(number.tenant).get(provider="twilio")
+    ProviderCredential.objects.for_tenant(number.tenant).filter(pk=credential.pk).update(ciphertext=b"damaged" * 8)
+    response = ring(client, voice_params(call_sid=new_call_sid(), to=OUR_NUMBER, from_=CALLER))
+    assert_json_error(response, 403, "invalid_signature")
+    assert calls() == []
