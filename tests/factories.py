@@ -24,7 +24,7 @@ from integrations import vault
 from integrations.models import ProviderCredential, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.webhooks import services as webhook_services
 from integrations.webhooks.signing import new_message_id
-from telephony.models import PhoneNumber
+from telephony.models import GoToConnection, PhoneNumber
 from tenants.models import ApiKey, AuditLog, Membership, Tenant, User
 
 
@@ -112,6 +112,21 @@ class PhoneNumberFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     e164 = factory.Sequence(lambda n: f"+1555{n:07d}")
     agent = factory.SubFactory(AgentFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class GoToConnectionFactory(factory.django.DjangoModelFactory):
+    """A tenant's GoTo grant as the consent leaves it, without tokens (tests that need them seal their own)."""
+
+    class Meta:
+        model = GoToConnection
+
+    tenant = factory.SubFactory(TenantFactory)
+    account_key = factory.Sequence(lambda n: f"{4000000 + n}")
+    organization_id = factory.Sequence(lambda n: f"org-{n}")
+    extension = factory.Sequence(lambda n: f"{1000 + n}")
+    line_id = factory.Sequence(lambda n: f"line-{n}")
+    principal = factory.Sequence(lambda n: f"admin{n}@example.com")
+    connected_at = factory.LazyFunction(timezone.now)
 
 
 class CallFactory(factory.django.DjangoModelFactory):

@@ -26,7 +26,7 @@ from billing.models import (
     UsageReport,
 )
 from calls.models import Call, CallEvent, Recording, ToolCall, TranscriptTurn
-from telephony.models import PhoneNumber
+from telephony.models import GoToConnection, PhoneNumber
 from tenants.models import ApiKey, AuditLog, IdempotencyKey, Membership, Tenant, User
 from tests import factories
 
@@ -60,6 +60,7 @@ FACTORIES = {
     Agent: factories.AgentFactory,
     KnowledgeDocument: factories.KnowledgeDocumentFactory,
     PhoneNumber: factories.PhoneNumberFactory,
+    GoToConnection: factories.GoToConnectionFactory,
     Call: factories.CallFactory,
     TranscriptTurn: factories.TranscriptTurnFactory,
     CallEvent: factories.CallEventFactory,
@@ -93,6 +94,9 @@ ADD_FORBIDDEN = {
 # Nor deleted, and neither are rows that are soft-deleted (tenants, agents) or revoked (API keys) instead;
 # a stuck idempotency key may be deleted, so that the client can retry.
 DELETE_FORBIDDEN = (ADD_FORBIDDEN - {IdempotencyKey}) | {Tenant, Agent, ApiKey}
+# A GoTo grant comes only from the tenant's consent at GoTo (the admin's "Connect GoTo" starts one); staff
+# may delete one like any other row (or disconnect it, which keeps the row).
+ADD_FORBIDDEN |= {GoToConnection}
 
 PLATFORM_MODELS = sorted(
     (model for model in admin.site._registry if model._meta.app_label in PLATFORM_APPS), key=lambda m: m._meta.label
@@ -518,7 +522,7 @@ def test_tenant_page_links_to_its_records_and_the_links_work(staff_client, tenan
     html = staff_client.get(admin_url(Tenant, "change", tenant.pk)).content.decode()
 
     links = re.findall(r'href="([^"]+\?tenant__id__exact=[^"]+)"', html)
-    assert len(links) == 6
+    assert len(links) == 7
     assert all(staff_client.get(link.replace("&amp;", "&")).status_code == 200 for link in links)
     calls = staff_client.get(admin_url(Call, "changelist"), {"tenant__id__exact": tenant.pk}).content.decode()
     assert admin_url(Call, "change", mine.pk) in calls

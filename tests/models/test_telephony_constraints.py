@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from core.validators import validate_e164
-from telephony.models import PhoneNumber
+from telephony.models import GoToConnection, PhoneNumber
 from tests import factories
 from tests.models.constraints import assert_check_constraint, unique_violation
 
@@ -35,9 +35,16 @@ CHECK_CASES = [
         {"status": "released"},
         id="number_status_valid",
     ),
+    pytest.param(
+        "goto_connection_status_valid",
+        lambda t: factories.GoToConnectionFactory(tenant=t),
+        {"status": "paused"},
+        {"status": "reconnect_required"},
+        id="goto_connection_status_valid",
+    ),
 ]
 
-UNIQUE_CONSTRAINTS_TESTED = {"number_unique_provider_external_id"}
+UNIQUE_CONSTRAINTS_TESTED = {"number_unique_provider_external_id", "goto_connection_one_per_tenant"}
 
 
 def test_every_constraint_of_the_app_has_a_test():
@@ -89,6 +96,17 @@ def test_provider_external_id_unique_only_when_set(tenant, other_tenant):
         "did-1",
         "did-2",
     ]
+
+
+def test_a_tenant_has_one_goto_connection_and_others_have_their_own(tenant, other_tenant):
+    first = factories.GoToConnectionFactory(tenant=tenant)
+
+    with unique_violation("goto_connection_one_per_tenant"), transaction.atomic():
+        factories.GoToConnectionFactory(tenant=tenant)
+
+    factories.GoToConnectionFactory(tenant=other_tenant)
+    assert GoToConnection.objects.for_tenant(tenant).get() == first
+    assert GoToConnection.objects.dangerously_unscoped().count() == 2
 
 
 # --- E.164 validation ---------------------------------------------------------------------------
