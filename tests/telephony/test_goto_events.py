@@ -203,6 +203,7 @@ async def test_frames_that_are_not_notifications_are_ignored(fake_goto, api):
     async with Listening(api) as listening:
         await until(lambda: listening.listener.connected.is_set())
         fake_goto.send_raw("not json")
+        fake_goto.send_raw("[" * 100_000 + "]" * 100_000)  # deeper than the interpreter's stack
         fake_goto.send_raw(json.dumps({"data": {"source": "call-events"}}))  # no type
         broadcast(fake_goto, {"source": "WebRTC", "type": "incoming", "content": {"callId": "c1"}})
         await until(lambda: len(listening.notifications) == 1)

@@ -19,7 +19,6 @@ retried until the tenant connects GoTo again.
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from core import jsonsafe
 from integrations.config import RetryPolicy
 from integrations.gateway.retry import backoff
 from telephony.carriers.goto import metrics, wire
@@ -270,7 +270,8 @@ class ChannelListener:
 
 
 def _decode(raw: str | bytes) -> Any:
+    """A frame's JSON, or None for one that is not JSON or that nests too deep to handle safely."""
     try:
-        return json.loads(raw)
+        return jsonsafe.loads(raw)
     except ValueError:
         return None
