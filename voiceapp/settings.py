@@ -351,6 +351,9 @@ CALL_MAX_DURATION_SECONDS = env.int("CALL_MAX_DURATION_SECONDS", default=3600)
 # minute sweep once this lease has passed; one not dialled within the deadline ends `setup_timeout`.
 CALL_DIAL_LEASE_SECONDS = env.int("CALL_DIAL_LEASE_SECONDS", default=30)
 CALL_DIAL_DEADLINE_SECONDS = env.int("CALL_DIAL_DEADLINE_SECONDS", default=300)
+# A connected call the carrier says is over is ended by its bridge; one still open this long after (its media
+# process died) is ended by the stuck-call sweep, at the carrier's time.
+CALL_CARRIER_END_GRACE_SECONDS = env.int("CALL_CARRIER_END_GRACE_SECONDS", default=60)
 
 # Recording: both legs mixed into one mono WAV per call, saved through the default storage, deleted after
 # RETENTION_RECORDINGS_DAYS.

@@ -11,6 +11,7 @@ from calls.services.control import TRANSFER_TYPES, call_end_request, call_transf
 from calls.services.inbound import CallRejected, browser_call_create, inbound_call_start
 from calls.services.lifecycle import (
     STATUS_EVENTS,
+    call_carrier_ended,
     call_check_allowed,
     call_create,
     call_end,
@@ -41,6 +42,7 @@ __all__ = [
     "TRANSFER_TYPES",
     "CallRejected",
     "browser_call_create",
+    "call_carrier_ended",
     "call_check_allowed",
     "call_create",
     "call_end",

@@ -188,6 +188,15 @@ def call_note(*, call_id, tenant_id, key: str, value) -> None:
         call.save(update_fields=["metadata", "updated_at"])
 
 
+CARRIER_ENDED_AT = "carrier_ended_at"  # metadata: when the carrier said a connected call was over
+
+
+def call_carrier_ended(*, call_id, tenant_id, at: datetime | None = None) -> None:
+    """The carrier says a connected call is over. Its bridge ends it (with the reason it knows); should that
+    bridge's process be gone, the stuck-call sweep ends it after CALL_CARRIER_END_GRACE_SECONDS, at this time."""
+    call_note(call_id=call_id, tenant_id=tenant_id, key=CARRIER_ENDED_AT, value=(at or timezone.now()).isoformat())
+
+
 def call_end(*, call_id, tenant_id, reason: str) -> None:
     """End the call with `reason` unless it has ended already."""
     call = Call.objects.for_tenant(tenant_id).get(pk=call_id)
@@ -219,7 +228,9 @@ def calls_end_stuck(*, now: datetime | None = None) -> int:
 
     - open for longer than the setup timeout plus the maximum duration: ended `max_duration`;
     - ringing, or dialing since the dial was sent, for more than twice the setup timeout: ended
-      `setup_timeout`, and a dialled carrier leg is hung up (the callee's phone must stop ringing).
+      `setup_timeout`, and a dialled carrier leg is hung up (the callee's phone must stop ringing);
+    - connected, though the carrier said it was over (`call_carrier_ended`) longer than the grace ago (the
+      bridge that should have ended it is gone): ended `error` at the carrier's time, so it bills no longer.
 
     Outbound calls still `initial` wait for their dial: `calls_abandon_undialled` owns them.
     """
@@ -251,9 +262,38 @@ def calls_end_stuck(*, now: datetime | None = None) -> int:
             if dialled_leg:
                 carriers.hang_up_on_commit(call, dialled_leg)
             ended += 1
+    ended += _end_calls_the_carrier_ended(open_calls, now)
     if ended:
-        logger.warning("ended %s calls stuck in setup or open past their maximum duration", ended)
+        logger.warning("ended %s calls stuck in setup, open past their maximum duration or lost by their bridge", ended)
     return ended
+
+
+def _end_calls_the_carrier_ended(open_calls, now: datetime) -> int:
+    grace = timedelta(seconds=settings.CALL_CARRIER_END_GRACE_SECONDS)
+    ended = 0
+    candidates = open_calls.filter(status=CallStatus.CONNECTED, metadata__has_key=CARRIER_ENDED_AT)
+    for call_id, tenant_id in list(candidates.values_list("pk", "tenant_id")):
+        with transaction.atomic():
+            call = Call.objects.for_tenant(tenant_id).select_for_update().get(pk=call_id)
+            at = _parsed_time((call.metadata or {}).get(CARRIER_ENDED_AT))
+            if call.status != CallStatus.CONNECTED or at is None or at > now - grace:
+                continue
+            call.metadata = {**call.metadata, "failure_reason": "bridge_lost"}
+            call.save(update_fields=["metadata", "updated_at"])
+            try:
+                call_transition(call=call, to_status=CallStatus.ENDED, end_reason=Call.EndReason.ERROR, at=at)
+            except Conflict:
+                continue
+        ended += 1
+    return ended
+
+
+def _parsed_time(value) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
 def call_check_allowed(tenant: Tenant, agent: Agent) -> None:

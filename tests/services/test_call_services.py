@@ -300,3 +300,29 @@ def test_calls_total_not_counted_for_other_transitions(tenant, django_capture_on
 
     assert _calls_total(call, "completed") == 0
     assert _calls_total(call, "error") == 0
+
+
+def test_the_sweep_ends_a_call_the_carrier_ended_only_after_the_grace_and_ignores_a_garbled_mark(tenant, settings):
+    from calls import services
+
+    settings.CALL_CARRIER_END_GRACE_SECONDS = 60
+    now = timezone.now()
+    ended_at_carrier = factories.CallFactory(
+        tenant=tenant, status="connected", started_at=now - _seconds(310), answered_at=now - _seconds(300)
+    )
+    garbled = factories.CallFactory(
+        tenant=tenant, status="connected", started_at=now - _seconds(310), answered_at=now - _seconds(300)
+    )
+    still_talking = factories.CallFactory(
+        tenant=tenant, status="connected", started_at=now - _seconds(310), answered_at=now - _seconds(300)
+    )
+    services.call_carrier_ended(call_id=ended_at_carrier.pk, tenant_id=tenant.pk, at=now - _seconds(61))
+    services.call_note(call_id=garbled.pk, tenant_id=tenant.pk, key="carrier_ended_at", value="yesterday")
+
+    assert services.calls_end_stuck(now=now) == 1
+    statuses = {c.pk: (c.status, c.end_reason) for c in Call.objects.for_tenant(tenant)}
+    assert statuses == {
+        ended_at_carrier.pk: ("ended", "error"),
+        garbled.pk: ("connected", ""),
+        still_talking.pk: ("connected", ""),
+    }

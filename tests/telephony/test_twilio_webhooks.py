@@ -4,10 +4,12 @@ Requests are signed the way Twilio signs them (tests/telephony/fake_twilio.py) a
 Django's test client; the tenant's Twilio credential is in the vault.
 """
 
+from datetime import datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
 
+from calls import services as call_services
 from calls.models import Call
 from integrations import services as credential_services
 from telephony.carriers.twilio import signature
@@ -246,3 +248,24 @@ def test_a_status_callback_for_an_unknown_call_is_a_404(client, number):
 
 def test_a_get_is_refused(client, number):
     assert client.get("/carriers/twilio/voice").status_code == 405
+
+
+def test_a_connected_call_twilio_completed_is_ended_by_the_sweep_when_its_bridge_is_gone(client, number):
+    call_sid = new_call_sid()
+    ring(client, voice_params(call_sid=call_sid, to=OUR_NUMBER, from_=CALLER))
+    [call] = calls()
+    call_services.call_mark_connected(call_id=call.pk, tenant_id=call.tenant_id)
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": call_sid, "CallStatus": "completed", "CallDuration": "42"}
+
+    assert ring(client, params, url=STATUS_URL).status_code == 204
+    call.refresh_from_db()
+    assert call.status == "connected"  # its bridge ends it, with the reason it knows
+    hung_up_at = datetime.fromisoformat(call.metadata["carrier_ended_at"])
+
+    # The bridge's process is gone: nobody ends it, until the sweep after the grace, at Twilio's time.
+    assert call_services.calls_end_stuck(now=hung_up_at + timedelta(seconds=59)) == 0
+    assert call_services.calls_end_stuck(now=hung_up_at + timedelta(seconds=61)) == 1
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.metadata["failure_reason"], call.ended_at) == (
+        "ended", "error", "bridge_lost", hung_up_at,
+    )  # fmt: skip

@@ -152,6 +152,9 @@ def status(request: HttpRequest) -> HttpResponse:
         # Over before its media stream ever started (a caller who hung up at once): no bridge will end it.
         call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="failure_reason", value="ended_before_media")
         call_services.call_end(call_id=call_id, tenant_id=tenant_id, reason=Call.EndReason.CALLER_HANGUP)
+    elif not consult and call_status == CallStatus.CONNECTED and state == "completed":
+        # Its bridge ends it; should the bridge's process be gone, the stuck-call sweep does, at this time.
+        call_services.call_carrier_ended(call_id=call_id, tenant_id=tenant_id)
     elif answered_by:
         call_services.call_note(call_id=call_id, tenant_id=tenant_id, key="twilio_answered_by", value=answered_by)
     name = _event_name(state)
