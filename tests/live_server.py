@@ -15,7 +15,7 @@ import types
 
 import pytest
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.db import connections
+from django.db import connections, transaction
 
 
 class LiveServer:
@@ -86,10 +86,46 @@ def _shared_sqlite_connection():
     per_thread = connections._connections
     connections._connections = types.SimpleNamespace(default=conn)
     try:
-        yield
+        with _one_thread_at_a_time(conn):
+            yield
     finally:
         connections._connections = per_thread
         conn.dec_thread_sharing()
+
+
+@contextlib.contextmanager
+def _one_thread_at_a_time(conn):
+    """One connection, many threads: a transaction (an `atomic` block) or a statement runs whole before another
+    thread's starts, as separate connections would see it; interleaved, two threads' savepoints on the one
+    connection get mixed up ("no such savepoint"). Only on the shared in-memory test database."""
+    lock = threading.RLock()
+    enter, exit_ = transaction.Atomic.__enter__, transaction.Atomic.__exit__
+
+    def locked_enter(self):
+        lock.acquire()
+        try:
+            return enter(self)
+        except BaseException:
+            lock.release()
+            raise
+
+    def locked_exit(self, *exc_info):
+        try:
+            return exit_(self, *exc_info)
+        finally:
+            lock.release()
+
+    def locked_execute(execute, sql, params, many, context):
+        with lock:
+            return execute(sql, params, many, context)
+
+    transaction.Atomic.__enter__, transaction.Atomic.__exit__ = locked_enter, locked_exit  # type: ignore[method-assign]
+    conn.execute_wrappers.append(locked_execute)
+    try:
+        yield
+    finally:
+        conn.execute_wrappers.remove(locked_execute)
+        transaction.Atomic.__enter__, transaction.Atomic.__exit__ = enter, exit_  # type: ignore[method-assign]
 
 
 @pytest.fixture
