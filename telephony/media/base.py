@@ -7,6 +7,7 @@ frames at the session's rate, and plays the agent's audio out paced in 20 ms fra
 """
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -14,6 +15,21 @@ from livekit import rtc
 
 if TYPE_CHECKING:
     from telephony.media.recording import CallMix
+
+
+logger = logging.getLogger(__name__)
+
+
+def deliver_inbound(label: str, frame: rtc.AudioFrame, *consumers: Callable[[rtc.AudioFrame], object] | None) -> None:
+    """Hand one frame of the caller's audio to each consumer (the session, the recording mix); a consumer's
+    bug is logged and must not end the caller's audio."""
+    for consume in consumers:
+        if consume is None:
+            continue
+        try:
+            consume(frame)
+        except Exception:
+            logger.exception("leg %s: inbound audio consumer failed", label)
 
 
 class MediaLeg(Protocol):

@@ -32,7 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 from livekit import rtc
 
 from telephony.media import sdp
-from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime
+from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime, deliver_inbound
 from telephony.media.sdp import InvalidOffer
 from telephony.media.tracks import RATE, PacedAudioTrack, ToRate
 
@@ -200,14 +200,9 @@ class PhoneLeg(LegLifetime):
         return out
 
     def _deliver(self, frame: rtc.AudioFrame, media_time: float | None = None, held: float = 0.0) -> None:
-        consumers = [self._on_audio] if self._on_audio is not None else []
-        if (mix := self._mix) is not None:
-            consumers.append(lambda piece: mix.caller(piece, media_time=media_time, held=held))
-        for consume in consumers:
-            try:
-                consume(frame)
-            except Exception:  # a consumer's bug must not end the caller's audio
-                logger.exception("leg %s: inbound audio consumer failed", self.label)
+        mix = self._mix
+        to_mix = None if mix is None else (lambda piece: mix.caller(piece, media_time=media_time, held=held))
+        deliver_inbound(self.label, frame, self._on_audio, to_mix)
 
     # --- outbound --------------------------------------------------------------------------------
 

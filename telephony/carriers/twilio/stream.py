@@ -26,7 +26,7 @@ import av
 import numpy as np
 from livekit import rtc
 
-from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime
+from telephony.media.base import CLOSED, REMOTE_HANGUP, LegLifetime, deliver_inbound
 from telephony.media.tracks import ToRate
 
 if TYPE_CHECKING:
@@ -128,14 +128,7 @@ class TwilioStreamLeg(LegLifetime):
         return out
 
     def _deliver(self, frame: rtc.AudioFrame) -> None:
-        consumers = [self._on_audio] if self._on_audio is not None else []
-        if (mix := self._mix) is not None:
-            consumers.append(mix.caller)
-        for consume in consumers:
-            try:
-                consume(frame)
-            except Exception:  # a consumer's bug must not end the caller's audio
-                logger.exception("leg %s: inbound audio consumer failed", self.label)
+        deliver_inbound(self.label, frame, self._on_audio, self._mix.caller if self._mix is not None else None)
 
     # --- outbound --------------------------------------------------------------------------------
 
