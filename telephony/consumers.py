@@ -4,15 +4,21 @@
   to hang up (a canceled or stuck dial); each becomes a task of this process's `MediaWorker`. Outbound
   GoTo dials have their own channel, read by the worker itself (`telephony.worker.dial_channel`).
 - `BrowserCallConsumer`: `/ws/v1/test-calls`, the browser test call: a WebRTC peer (the dashboard, or
-  any program) offers SDP and talks to one of its tenant's agents over the same bridge and session.
+  any program) offers SDP and talks to one of its tenant's agents over the same bridge and session. The
+  socket is the call's carrier (`telephony.carriers.browser`): the bridge answers, hangs up and transfers
+  through it as through a phone carrier.
 
 Test-call protocol (JSON text frames):
 
     -> {"type": "start", "agent_id": "<uuid>", "sdp": "<offer>"}
     <- {"type": "answer", "call_id": "<uuid>", "sdp": "<answer>"}
     <- {"type": "event", "event": "transcript.turn", "data": {...}, "sequence": 7}   (every event of the call)
-    -> {"type": "hangup"}
-    <- {"type": "ended", "call_id": "<uuid>", "end_reason": "caller_hangup"}
+    <- {"type": "transfer", "call_id": "<uuid>", "transfer_type": "blind|warm", "target": "+1555...",
+        "briefing": "...", "message": "..."}   (the call was transferred: where a phone caller would now be;
+                                                 `briefing`, on a warm transfer, is what the target would hear)
+    -> {"type": "hangup"}                       (or close the socket)
+    <- {"type": "hangup", "call_id": "<uuid>"}  (our side hung up: a supervisor, the agent, a limit)
+    <- {"type": "ended", "call_id": "<uuid>", "end_reason": "caller_hangup"}   (always the last message)
     <- {"type": "error", "code": "...", "message": "..."}   (then the socket closes with 4400/4401/4403/4404/4429)
 """
 
@@ -28,6 +34,7 @@ from core import events, jsonsafe
 from core.errors import ApplicationError, NotFound
 from telephony import services, worker
 from telephony.bridge import CallBridge
+from telephony.carriers.browser import BrowserCarrier
 from tenants.realtime import SocketPrincipal, SocketRefused, socket_principal
 from voice.session import find_agent
 
@@ -50,6 +57,7 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.principal: SocketPrincipal | None = None  # None: refused
         self.bridge: CallBridge | None = None
+        self.carrier: BrowserCarrier | None = None
         self.task: asyncio.Task | None = None
         self.call_id: str | None = None
         try:
@@ -92,14 +100,14 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
         call = await database_sync_to_async(self._create_call)(principal, agent_id)
         self.call_id = call.call_id
         await self.channel_layer.group_add(events.call_group(call.call_id), self.channel_name)
-        self.bridge = bridge = CallBridge(call, **self.bridge_options)
+        self.carrier = carrier = BrowserCarrier(call, offer=sdp, send=self.send_json)
+        self.bridge = bridge = CallBridge(call, pbx=carrier, **self.bridge_options)
         try:
-            answer = await bridge.connect(sdp)
+            await bridge.answer_pbx()  # the carrier answers the browser's offer and sends it our answer
         except Exception as exc:
             await bridge.abort(getattr(exc, "code", "invalid_sdp"))
             raise ApplicationError(f"The offer was refused: {exc}", code=getattr(exc, "code", "invalid_sdp")) from exc
-        await self.send_json({"type": "answer", "call_id": call.call_id, "sdp": answer})
-        self.task = asyncio.create_task(self._run(bridge), name=f"test-call-{call.call_id}")
+        self.task = asyncio.create_task(self._run(bridge, carrier), name=f"test-call-{call.call_id}")
 
     @staticmethod
     def _create_call(principal: SocketPrincipal, agent_id: str):
@@ -110,13 +118,19 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
         agent = find_agent(tenant=principal.tenant, agent_ref=agent_id)
         return services.browser_call_create(tenant=principal.tenant, agent=agent, user_id=principal.user_id)
 
-    async def _run(self, bridge: CallBridge) -> None:
+    async def _run(self, bridge: CallBridge, carrier: BrowserCarrier) -> None:
         reason = await bridge.run()
-        await self.send_json({"type": "ended", "call_id": self.call_id, "end_reason": reason})
+        await carrier.ended(reason)
         await self.close(code=1000)
 
     async def _hangup(self) -> None:
-        if self.bridge is not None:
+        """The caller hung up (said so, or closed the socket): their carrier reports it, as a phone carrier would."""
+        if self.carrier is None or self.bridge is None or self.task is None or self.task.done():
+            return
+        try:
+            await self.carrier.caller_hung_up()
+        except Exception:  # the channel layer failed: the bridge runs in this process and is told directly
+            logger.warning("test call %s: the hang-up could not be reported, ending directly", self.call_id)
             self.bridge.hangup_by_caller()
 
     async def bus_event(self, message: dict) -> None:
@@ -127,9 +141,12 @@ class BrowserCallConsumer(AsyncJsonWebsocketConsumer):
     async def bridge_hangup(self, message: dict) -> None:
         """A supervisor's hang-up on the call's group: the bridge (subscribed itself) carries it out."""
 
+    async def pbx_event(self, message: dict) -> None:
+        """The browser carrier's own events on the call's group: the bridge (subscribed itself) acts on them."""
+
     async def disconnect(self, code):
-        if self.bridge is not None and self.task is not None and not self.task.done():
-            self.bridge.hangup_by_caller()
+        if self.task is not None and not self.task.done():
+            await self._hangup()
             await asyncio.gather(self.task, return_exceptions=True)
         if self.call_id is not None:
             await self.channel_layer.group_discard(events.call_group(self.call_id), self.channel_name)

@@ -15,6 +15,7 @@ from calls import services as call_services
 from calls.selectors import BridgeCall
 from calls.services import CallRejected
 from core.errors import ApplicationError, Conflict
+from telephony.carriers.browser import wire
 from telephony.models import PhoneNumber
 from tenants.models import Tenant
 from tenants.services import audit_log_record
@@ -98,9 +99,16 @@ def inbound_call_accept(
     return call_selectors.bridge_call(call) if call is not None else None
 
 
+@transaction.atomic
 def browser_call_create(*, tenant: Tenant, agent: Agent, user_id=None) -> BridgeCall:
-    """A test call from the dashboard (or any WebRTC peer): an inbound call with no carrier leg."""
-    return call_selectors.bridge_call(call_services.browser_call_create(tenant=tenant, agent=agent, user_id=user_id))
+    """A test call from the dashboard (or any WebRTC peer): an inbound call whose carrier is the browser.
+
+    Its carrier id, `browser:<call uuid>`, is what the browser carrier's events and transfers name it by.
+    """
+    call = call_services.browser_call_create(tenant=tenant, agent=agent, user_id=user_id)
+    call.external_call_id = wire.external_id(str(call.pk))
+    call_services.call_set_external_id(call_id=call.pk, tenant_id=tenant.pk, external_call_id=call.external_call_id)
+    return call_selectors.bridge_call(call)
 
 
 def consult_leg_register(*, external_id: str, call_id, tenant_id) -> None:

@@ -1,4 +1,4 @@
-"""The call control every carrier adapter gives the bridge, whatever its protocol."""
+"""The call control every carrier adapter gives the bridge, whatever its protocol (docs/carriers.md)."""
 
 from typing import TYPE_CHECKING, Protocol
 
@@ -7,10 +7,14 @@ if TYPE_CHECKING:
 
 
 class Carrier(Protocol):
-    """A carrier's control of its calls, by the carrier's own call id.
+    """A carrier's control of its calls, by the carrier's own call id (`Call.external_call_id`).
 
-    The media of a call reaches the bridge through the adapter's media leg (WebRTC SDP for GoTo Connect);
-    what is here is signalling: everything the bridge asks the carrier to do to a call.
+    The media of a call reaches the bridge through the adapter's media leg (WebRTC SDP for GoTo Connect and
+    the browser test call, a Media Stream for Twilio); what is here is signalling: everything the bridge asks
+    the carrier to do to a call. What a carrier cannot do it refuses with an exception a person can read (the
+    reason a failed transfer stores), and the caller stays with the agent. A carrier that cannot give the
+    agent a second media leg may also offer `transfer_with_briefing(call_id, *, target, briefing, call,
+    events)`, which the warm transfer then uses instead of hold, `create_call` and `warm_transfer`.
     """
 
     def dial_string(self, target: str) -> str:
