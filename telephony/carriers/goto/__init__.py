@@ -15,4 +15,16 @@ Nothing else in the project talks to GoTo Connect.
 from telephony.carriers.goto.config import GoToConnectError
 from telephony.carriers.goto.line import Account, GoToLine, dial_string
 
-__all__ = ["Account", "GoToConnectError", "GoToLine", "dial_string"]
+__all__ = ["Account", "GoToConnectError", "GoToLine", "dial_string", "install"]
+
+
+def install() -> None:
+    """Register GoTo Connect with the apps below: the dialer of `gotoconnect` numbers, the resealer of its tokens."""
+    from calls import carriers
+    from integrations import vault
+    from telephony.carriers.goto.dialer import GoToDialer
+    from telephony.carriers.goto.grant import connections_reseal
+    from telephony.models import PhoneNumber
+
+    carriers.register_dialer(PhoneNumber.Provider.GOTOCONNECT, GoToDialer())
+    vault.register_resealer("GoTo connections", connections_reseal)

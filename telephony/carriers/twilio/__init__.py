@@ -10,3 +10,12 @@ The only code that speaks Twilio, all of it through the official `twilio` SDK wh
 - `stream`: the Media Streams leg (mu-law 8 kHz over JSON websocket frames) the bridge plays into;
 - `consumer`: the Media Streams websocket.
 """
+
+
+def install() -> None:
+    """Register Twilio with the calls app: the dialer of `twilio` numbers."""
+    from calls import carriers
+    from telephony.carriers.twilio.dialer import TwilioDialer
+    from telephony.models import PhoneNumber
+
+    carriers.register_dialer(PhoneNumber.Provider.TWILIO, TwilioDialer())
