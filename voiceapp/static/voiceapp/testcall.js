@@ -59,6 +59,30 @@
     if (fresh) section.replaceWith(fresh);
   }
 
+  // What the call's carrier did that no turn shows (a transfer, one that failed, our hang-up): a centred note
+  // in the timeline, its lines stacked so that it reads on a phone's narrow screen.
+  function note(kind, title, lines) {
+    const el = window.Voice.el;
+    const box = el("div", { class: "turn system test-call-note", role: "note", "data-testid": "test-call-note", "data-note": kind },
+      el("span", { class: "who" }, title), ...lines.filter(Boolean).map((line) => el("div", { class: "text" }, line)));
+    transcript.append(box);
+    const empty = panel.querySelector("[data-test-call-empty]");
+    if (empty) empty.hidden = true;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  const TRANSFER_LABEL = { blind: "Blind transfer", warm: "Warm transfer" };
+  function showTransfer(message) {
+    const briefing = message.briefing ? "The target would hear: \u201c" + message.briefing + "\u201d" : "";
+    note("transfer", (TRANSFER_LABEL[message.transfer_type] || "Transfer") + " to " + message.target, [message.message, briefing]);
+    setStatus("Transferred", "ended");
+  }
+  function showEvent(message) {
+    const data = message.data || {};
+    if (message.event === "call.transfer_failed") {
+      note("transfer-failed", "Transfer to " + data.target + " failed", [data.reason, "You are still talking to the agent."]);
+    }
+  }
+
   function setStatus(text, kind) {
     status.textContent = text;
     status.className = "badge" + (kind ? " status-" + kind : "");
@@ -139,9 +163,15 @@
         hangupButton.disabled = false;
       } else if (message.type === "event") {
         conversation.handle(message);
+        showEvent(message);
+      } else if (message.type === "transfer") {
+        showTransfer(message);
+      } else if (message.type === "hangup") {
+        note("hangup", "Hung up", ["The call was hung up on the agent's side."]);
+        setStatus("Hanging up…");
       } else if (message.type === "ended") {
         link.hidden = false;
-        finish("Ended", "ended");
+        finish(message.end_reason === "transferred" ? "Ended · transferred" : "Ended", "ended");
         refreshLatestCalls().catch(() => {});
       } else if (message.type === "error") {
         showError(message.message);
