@@ -14,7 +14,8 @@ real provider's returns the members it adds to the stage's fallback chain, each 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-STAGES = ("stt", "llm", "tts", "vad")
+STAGES = ("stt", "llm", "tts", "vad")  # a call's pipeline; "embeddings" serves knowledge and understanding
+EMBEDDINGS = "embeddings"
 OFFLINE = "offline"  # in an agent's settings: "the stage's offline engine"
 
 DEEPGRAM = "deepgram"
@@ -25,6 +26,7 @@ OFFLINE_RESPONDER = "offline-responder"
 CHATTERBOX = "chatterbox"
 OFFLINE_PIPER = "offline-piper"
 SILERO = "silero"
+OFFLINE_E5 = "offline-e5"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class EngineSpec:
     """What the platform knows about one engine."""
 
     name: str  # in settings ("provider"), metrics, turn metadata and the dashboard; offline ones: "offline-…"
-    stage: str  # one of STAGES
+    stage: str  # one of STAGES, or EMBEDDINGS
     label: str  # the dashboard's short name
     choice_label: str  # the settings form's option
     offline: bool  # runs on this machine with no key and no network
@@ -132,6 +134,15 @@ ENGINES: dict[str, EngineSpec] = {
             choice_label="Silero (offline)",
             offline=True,
             builder="voice.engines.silero_vad.build",
+        ),
+        EngineSpec(
+            name=OFFLINE_E5,
+            stage=EMBEDDINGS,
+            label="E5 embeddings",
+            choice_label="multilingual-e5-small (offline)",
+            offline=True,
+            builder="core.embeddings.build",
+            default_model="multilingual-e5-small-q4",
         ),
     )
 }
