@@ -1,4 +1,4 @@
-"""Staff admin for voices, agents and their knowledge documents.
+"""Staff admin for voices, agents, their knowledge documents and the documents' chunks (read only).
 
 The JSON fields (tools, settings, transfer targets) carry the model's schema validators, which the
 admin's ModelForm runs through full_clean: a bad tool definition is a form error, never a 500.
@@ -9,9 +9,12 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AdminURLFieldWidget
 from django.db.models import Prefetch
 
-from agents.models import Agent, KnowledgeDocument, Voice
+from agents.knowledge import embedding
+from agents.models import Agent, KnowledgeChunk, KnowledgeDocument, Voice
 from core.admin_base import (
+    PlatformModelAdmin,
     PlatformStackedInline,
+    RecordAdminMixin,
     SoftDeleteFilter,
     TenantOwnedAdmin,
     admin_changelist_link,
@@ -154,6 +157,12 @@ class AgentAdmin(TenantOwnedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # agents are soft-deleted (deleted_at): their calls keep pointing at them
 
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for document in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+            if isinstance(document, KnowledgeDocument):
+                embedding.document_index(document)  # new text: cut into chunks and embedded after commit
+
     @admin.display(description="Phone numbers")
     def numbers(self, obj):
         return ", ".join(sorted(number.e164 for number in obj.phone_numbers.all())) or "—"
@@ -170,15 +179,49 @@ class AgentAdmin(TenantOwnedAdmin):
 @admin.register(KnowledgeDocument)
 class KnowledgeDocumentAdmin(TenantOwnedAdmin):
     form = KnowledgeDocumentForm
-    list_display = ("title", "agent", "tenant", "is_active", "updated_at")
-    list_filter = ("is_active",)
+    list_display = ("title", "agent", "tenant", "source_format", "status", "is_active", "updated_at")
+    list_filter = ("is_active", "status", "source_format")
     search_fields = ("title", "agent__name", "tenant__name", "tenant__slug")
     list_select_related = ("agent", "tenant")
     autocomplete_fields = ("agent",)
     create_only_fields = ("agent",)
     ordering = ("tenant__name", "agent__name", "title")
-    readonly_fields = ("tenant", "created_at", "updated_at")
-    fields = ("agent", "tenant", "title", "content", "source_url", "is_active", "created_at", "updated_at")
+    readonly_fields = ("tenant", "source_format", "status", "progress", "error", "chunks", "created_at", "updated_at")
+    fields = (
+        "agent", "tenant", "title", "content", "source_url", "source_format", "is_active", "status", "progress",
+        "error", "chunks", "created_at", "updated_at",
+    )  # fmt: skip
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        embedding.document_index(obj)  # new text: cut into chunks and embedded after commit
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        return f"{obj.chunks_embedded} of {obj.chunks_total} chunks embedded"
+
+    @admin.display(description="Chunks")
+    def chunks(self, obj):
+        return admin_changelist_link(KnowledgeChunk, "View its chunks", document__id__exact=obj.pk)
+
+
+@admin.register(KnowledgeChunk)
+class KnowledgeChunkAdmin(RecordAdminMixin, PlatformModelAdmin):
+    """Chunks are cut and embedded by the platform (agents.knowledge): staff read them, nobody edits them."""
+
+    list_display = ("document", "position", "section", "page", "embedded", "tenant")
+    list_filter = ("model_id",)
+    search_fields = ("text", "document__title", "tenant__name", "tenant__slug")
+    list_select_related = ("document", "tenant")
+    ordering = ("tenant__name", "document__title", "position")
+    fields = (
+        "tenant", "agent", "document", "position", "section", "page", "question", "answer", "text", "model_id",
+        "embedded", "created_at", "updated_at",
+    )  # fmt: skip
+
+    @admin.display(description="Embedded", boolean=True)
+    def embedded(self, obj):
+        return obj.vector is not None
 
 
 register_tenant_records(Agent, "Agents", order=10, counted=lambda: Agent.objects.dangerously_unscoped().alive())

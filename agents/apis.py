@@ -1,5 +1,7 @@
 """/v1/agents, their knowledge documents (/v1/agents/{id}/documents) and /v1/voices."""
 
+from datetime import datetime
+
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -7,6 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from agents import selectors, services
+from agents.knowledge import formats
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from core.api.docs import ErrorBody, error_responses
@@ -232,17 +235,36 @@ class VoiceListCreateApi(TenantScopedAPIView):
 
 class DocumentOutput(serializers.ModelSerializer):
     agent_id = serializers.UUIDField()
+    progress = serializers.FloatField(help_text="Chunks embedded over chunks, 0 to 1.")
+    next_attempt_at = serializers.SerializerMethodField(
+        help_text="When a waiting or failed document is next tried (null: at once, or not again on its own)."
+    )
 
     class Meta:
         model = KnowledgeDocument
-        fields = ["id", "agent_id", "title", "content", "source_url", "is_active", "created_at", "updated_at"]
+        fields = [
+            "id", "agent_id", "title", "content", "source_url", "source_format", "is_active", "status", "progress",
+            "chunks_total", "chunks_embedded", "error", "next_attempt_at", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_next_attempt_at(self, document: KnowledgeDocument) -> datetime | None:
+        waiting = document.status in (KnowledgeDocument.Status.PENDING, KnowledgeDocument.Status.FAILED)
+        return document.embed_next_at if waiting else None
 
 
 class DocumentInput(Input):
     title = serializers.CharField(max_length=255, help_text="Unique among the agent's documents.")
     content = serializers.CharField(
+        required=False,
         max_length=services.KNOWLEDGE_MAX_CHARACTERS,
-        help_text="Plain text the agent answers from; FAQ entries as lines like 'Q: … A: …'.",
+        help_text="Plain text or Markdown the agent answers from; FAQ entries as lines like 'Q: … A: …'. "
+        "Give either content or url.",
+    )
+    url = serializers.URLField(
+        required=False,
+        max_length=200,
+        help_text="A web page (http or https) whose text becomes the content: fetched once, now, on a public "
+        "address only. Becomes source_url unless one is given.",
     )
     source_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=200, help_text="Where the content came from."
@@ -251,17 +273,40 @@ class DocumentInput(Input):
         required=False, default=True, help_text="Inactive documents are kept but not used on calls."
     )
 
+    def validate(self, attrs):
+        if self.partial:
+            if "content" in attrs and "url" in attrs:
+                raise serializers.ValidationError({"url": ["Give either content or url, not both."]})
+            return attrs
+        if ("content" in attrs) == ("url" in attrs):
+            raise serializers.ValidationError({"content": ["Give either content or url."]})
+        return attrs
+
 
 class DocumentUploadInput(Input):
-    """multipart/form-data: the document's text is the uploaded file."""
+    """multipart/form-data: the document's text is read from the uploaded file."""
 
     title = serializers.CharField(max_length=255, help_text="Unique among the agent's documents.")
     file = serializers.FileField(
-        help_text=f"UTF-8 text ({', '.join(services.KNOWLEDGE_UPLOAD_TYPES)}), at most "
-        f"{services.KNOWLEDGE_MAX_UPLOAD_BYTES:,} bytes and {services.KNOWLEDGE_MAX_CHARACTERS:,} characters."
+        help_text=f"{formats.FORMATS_NAMED.capitalize()}: text files UTF-8 and at most "
+        f"{services.KNOWLEDGE_MAX_UPLOAD_BYTES:,} bytes, PDF and DOCX at most {formats.MAX_FILE_BYTES:,} bytes; "
+        f"at most {services.KNOWLEDGE_MAX_CHARACTERS:,} characters of text."
     )
     source_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=200)
     is_active = serializers.BooleanField(required=False, default=True)
+
+
+def _document_fields(data: dict) -> dict:
+    """The service's fields from the API's: a `url` is fetched into content (outside any transaction)."""
+    fields = dict(data)
+    url = fields.pop("url", None)
+    if url:
+        page = services.knowledge_url_fetch(url=url)
+        fields.update(content=page.text, source_format=page.format)
+        fields["source_url"] = fields.get("source_url") or url
+    elif "content" in fields:
+        fields["source_format"] = KnowledgeDocument.Format.TEXT
+    return fields
 
 
 class AgentDocumentsMixin:
@@ -292,8 +337,9 @@ class DocumentListCreateApi(AgentDocumentsMixin, TenantScopedAPIView):
 
     @extend_schema(
         operation_id="agents_documents_create",
-        description="Add a document to the agent's knowledge base, used from its next call on. JSON with "
-        "`content`, or multipart/form-data with the text as `file`.",
+        description="Add a document to the agent's knowledge base, used from its next call on (by its words at "
+        "once, by meaning once `status` is `ready`). JSON with `content` or a web page's `url`, or "
+        "multipart/form-data with the document as `file` (text, Markdown, CSV, HTML, PDF or DOCX).",
         request={"application/json": DocumentInput, "multipart/form-data": DocumentUploadInput},
         responses={201: DocumentOutput, **error_responses(400, 401, 403, 404, 409, 415, 422, 429)},
     )
@@ -305,15 +351,16 @@ class DocumentListCreateApi(AgentDocumentsMixin, TenantScopedAPIView):
             data.is_valid(raise_exception=True)
             fields = dict(data.validated_data)
             upload = fields.pop("file")
-            fields["content"] = services.knowledge_text_from_upload(
-                data=upload.read(services.KNOWLEDGE_MAX_UPLOAD_BYTES + 1),
+            extracted = services.knowledge_upload_extract(
+                data=upload.read(services.knowledge_upload_read_limit()),
                 content_type=upload.content_type,
                 filename=upload.name,
             )
+            fields.update(content=extracted.text, source_format=extracted.format)
         else:
             data = DocumentInput(data=request.data)
             data.is_valid(raise_exception=True)
-            fields = data.validated_data
+            fields = _document_fields(data.validated_data)
         document = services.knowledge_document_create(agent=agent, actor=self.audit_actor(), **fields)
         return Response(DocumentOutput(document).data, status=status.HTTP_201_CREATED)
 
@@ -337,7 +384,7 @@ class DocumentDetailApi(AgentDocumentsMixin, TenantScopedAPIView):
         data = DocumentInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         document = services.knowledge_document_update(
-            document=document, actor=self.audit_actor(), **data.validated_data
+            document=document, actor=self.audit_actor(), **_document_fields(data.validated_data)
         )
         return Response(DocumentOutput(document).data)
 
@@ -345,3 +392,17 @@ class DocumentDetailApi(AgentDocumentsMixin, TenantScopedAPIView):
     def delete(self, request, agent_id, document_id):
         services.knowledge_document_delete(document=self.get_scoped(document_id), actor=self.audit_actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentRetryApi(AgentDocumentsMixin, TenantScopedAPIView):
+    serializer_class = DocumentOutput
+
+    @extend_schema(
+        operation_id="agents_documents_retry",
+        request=None,
+        description="Embed a failed document again now (or one waiting for its next try).",
+        responses={200: DocumentOutput, **error_responses(401, 403, 404, 409, 429)},
+    )
+    def post(self, request, agent_id, document_id):
+        document = services.knowledge_document_retry(document=self.get_scoped(document_id), actor=self.audit_actor())
+        return Response(DocumentOutput(document).data)

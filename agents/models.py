@@ -179,19 +179,62 @@ class Agent(TenantOwnedModel):
 
 
 class KnowledgeDocument(TenantOwnedModel):
-    """A document the agent may draw answers from (FAQ, policies, price lists)."""
+    """A document the agent may draw answers from (FAQ, policies, price lists).
+
+    `content` is the source of truth: an upload's or a web page's extracted text is stored in it, and the
+    chunks (KnowledgeChunk) are cut from it and embedded after it is saved (docs/knowledge.md#documents).
+    """
+
+    class Format(models.TextChoices):
+        TEXT = "text", "Text"
+        MARKDOWN = "markdown", "Markdown"
+        CSV = "csv", "CSV"
+        HTML = "html", "Web page"
+        PDF = "pdf", "PDF"
+        DOCX = "docx", "Word document"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        PROCESSING = "processing", "Embedding"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_documents")
     title = models.CharField(max_length=255)
     content = models.TextField(help_text="Plain text the agent retrieves from; FAQ entries as 'Q: … A: …' lines.")
     source_url = models.URLField(blank=True, help_text="Where the content came from, if anywhere.")
+    source_format = models.CharField(
+        max_length=20, choices=Format.choices, default=Format.TEXT, help_text="What the text was extracted from."
+    )
     is_active = models.BooleanField(default=True, help_text="Inactive documents are kept but not used on calls.")
+    status = models.CharField(
+        max_length=20,
+        choices=Status.choices,
+        default=Status.PENDING,
+        help_text="Embedding: waiting, embedding, ready or failed (a document is searchable by its words meanwhile).",
+    )
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_embedded = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why embedding failed or is being retried.")
+    embed_attempts = models.PositiveSmallIntegerField(default=0)
+    # pending: not before this (empty: at once); processing: the worker's lease ends; failed: next retry (empty: none)
+    embed_next_at = models.DateTimeField(null=True, blank=True)
+    embed_token = models.UUIDField(null=True, blank=True, editable=False)
+    chunks_hash = models.CharField(max_length=64, blank=True, editable=False)
+    model_id = models.CharField(max_length=64, blank=True, help_text="The embedding model of a ready document.")
 
     class Meta:
         ordering = ["title"]
+        indexes = [models.Index(fields=["status", "embed_next_at"], name="knowledge_embed_due_idx")]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "agent", "title"], name="knowledge_unique_agent_title"),
             models.CheckConstraint(condition=~Q(content=""), name="knowledge_content_not_empty"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "processing", "ready", "failed"]), name="knowledge_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(chunks_embedded__lte=models.F("chunks_total")), name="knowledge_progress_within_total"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -201,3 +244,38 @@ class KnowledgeDocument(TenantOwnedModel):
         super().clean()
         if self.agent_id and self.tenant_id and self.agent.tenant_id != self.tenant_id:
             raise ValidationError({"agent": "This agent belongs to another tenant."})
+
+    @property
+    def progress(self) -> float:
+        """Chunks embedded over chunks, 0 to 1 (1 for a ready document)."""
+        if self.status == self.Status.READY:
+            return 1.0
+        return round(self.chunks_embedded / self.chunks_total, 3) if self.chunks_total else 0.0
+
+
+class KnowledgeChunk(TenantOwnedModel):
+    """A passage of a knowledge document, with its embedding (agents/knowledge/store.py writes these)."""
+
+    document = models.ForeignKey(KnowledgeDocument, on_delete=models.CASCADE, related_name="chunks")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_chunks")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    section = models.CharField(max_length=255, blank=True, help_text="The heading the passage sits under.")
+    page = models.PositiveIntegerField(null=True, blank=True, help_text="The page of a PDF.")
+    question = models.TextField(blank=True, help_text="An FAQ pair's question alone.")
+    answer = models.TextField(blank=True, help_text="An FAQ pair's answer alone.")
+    # float16 rows of core.embeddings.DIM values; empty until embedded
+    vector = models.BinaryField(null=True, blank=True)
+    question_vector = models.BinaryField(null=True, blank=True)
+    model_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["document", "position"]
+        indexes = [models.Index(fields=["tenant", "agent"], name="knowledge_chunk_agent_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "position"], name="knowledge_chunk_unique_position"),
+            models.CheckConstraint(condition=~Q(text=""), name="knowledge_chunk_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} #{self.position}"

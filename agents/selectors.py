@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from agents import engines
+from agents.knowledge import snapshot
+from agents.knowledge.search import KnowledgeSnapshot
 from agents.models import Agent, KnowledgeDocument, Voice
 from agents.secrets import secret_names
 from tenants.models import Tenant
@@ -30,6 +32,13 @@ def agent_list_with_numbers(*, tenant: Tenant):
 
 def knowledge_document_list(*, tenant: Tenant, agent: Agent):
     return KnowledgeDocument.objects.for_tenant(tenant).filter(agent=agent).order_by("title", "id")
+
+
+def knowledge_snapshot(*, tenant_id, agent_id) -> KnowledgeSnapshot:
+    """The agent's knowledge as plain data for a call (agents.knowledge.snapshot): its active documents'
+    passages, vectors and FAQ pairs, shared by the process's calls until a document of the agent changes.
+    Another tenant's agent, or an agent without documents, gives an empty snapshot."""
+    return snapshot.snapshot(tenant_id=tenant_id, agent_id=agent_id)
 
 
 def voice_list(*, tenant: Tenant):

@@ -1,7 +1,6 @@
 """Writes for agents and voices; each is audited in its own transaction."""
 
 import logging
-import mimetypes
 from copy import deepcopy
 
 from django.core.files.base import ContentFile
@@ -9,8 +8,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents import chatterbox_voices
-from agents.models import Agent, KnowledgeDocument, Voice
-from core.errors import ApplicationError
+from agents.knowledge import embedding, fetch, formats
+from agents.models import Agent, KnowledgeChunk, KnowledgeDocument, Voice
+from core.errors import ApplicationError, Conflict
 from tenants.models import Tenant
 from tenants.services import audit_log_record
 
@@ -134,18 +134,27 @@ def voice_clone_create(
 
 # A document is cut into chunks and ranked on every caller turn: 500,000 characters is about a 300-page book.
 KNOWLEDGE_MAX_CHARACTERS = 500_000
-# Uploaded documents are UTF-8 text (at most 4 bytes a character, so a larger file cannot fit the limit).
-KNOWLEDGE_UPLOAD_TYPES = ("text/plain", "text/markdown", "text/csv")
+# Uploaded text is UTF-8 (at most 4 bytes a character, so a larger text file cannot fit the limit); a PDF or
+# DOCX may be larger than its text (agents.knowledge.formats.MAX_FILE_BYTES).
+KNOWLEDGE_UPLOAD_TYPES = ("text/plain", "text/markdown", "text/csv", "text/html", formats.PDF, formats.DOCX)
 KNOWLEDGE_MAX_UPLOAD_BYTES = 4 * KNOWLEDGE_MAX_CHARACTERS
-KNOWLEDGE_FIELDS = ("title", "content", "source_url", "is_active")
+KNOWLEDGE_FIELDS = ("title", "content", "source_url", "source_format", "is_active")
+
+
+def knowledge_upload_read_limit() -> int:
+    """How many bytes of an upload to read: one more than any format allows, so an oversized file is seen."""
+    return max(KNOWLEDGE_MAX_UPLOAD_BYTES, formats.MAX_FILE_BYTES) + 1
 
 
 def _document_refused(field: str, message: str) -> ApplicationError:
-    return ApplicationError(message, code="invalid_knowledge_document", fields={field: [message]})
+    return formats.refused(message, field=field)
 
 
-def _save_document(document: KnowledgeDocument) -> None:
-    """Check what a knowledge document must be (a title, some text, within the size limit) and save it."""
+def _save_document(document: KnowledgeDocument, fields: list[str] | None = None) -> None:
+    """Check what a knowledge document must be (a title, some text, within the size limit) and save it.
+
+    A change saves only the changed `fields`: the embedding's status and progress, which a worker writes
+    meanwhile, are never overwritten with what this copy of the row read earlier."""
     document.title = (document.title or "").strip()
     if not document.title:
         raise _document_refused("title", "Give the document a title.")
@@ -162,47 +171,53 @@ def _save_document(document: KnowledgeDocument) -> None:
     document.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            document.save()
+            document.save(update_fields=None if fields is None else [*fields, "updated_at"])
     except IntegrityError as exc:
         message = "This agent already has a document with this title."
         raise ApplicationError(message, code="knowledge_title_taken", fields={"title": [message]}) from exc
 
 
+def knowledge_upload_extract(*, data: bytes, content_type: str, filename: str = "") -> formats.Extracted:
+    """The text and format of an uploaded document (agents.knowledge.formats), within the size limits."""
+    kind = formats.kind_of(content_type, filename, data)
+    return formats.extract(
+        data, kind=kind, max_text_bytes=KNOWLEDGE_MAX_UPLOAD_BYTES, max_chars=KNOWLEDGE_MAX_CHARACTERS
+    )
+
+
 def knowledge_text_from_upload(*, data: bytes, content_type: str, filename: str = "") -> str:
-    """The text of an uploaded document: UTF-8 plain text, Markdown or CSV, within the size limit."""
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind in ("", "application/octet-stream"):  # curl and some browsers send no type for .md files
-        kind = mimetypes.guess_type(filename or "")[0] or kind
-    if kind not in KNOWLEDGE_UPLOAD_TYPES:
-        raise _document_refused(
-            "file", f"Upload plain text: {', '.join(KNOWLEDGE_UPLOAD_TYPES)} (this file is {kind or 'of no type'})."
-        )
-    if len(data) > KNOWLEDGE_MAX_UPLOAD_BYTES:
-        raise _document_refused("file", f"The file is larger than {KNOWLEDGE_MAX_UPLOAD_BYTES:,} bytes.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _document_refused("file", "The file is not UTF-8 text.") from exc
-    if "\x00" in text:
-        raise _document_refused("file", "The file contains a NUL character: it is not plain text.")
-    if not text.strip():
-        raise _document_refused("file", "The file has no text.")
-    if len(text) > KNOWLEDGE_MAX_CHARACTERS:
-        raise _document_refused(
-            "file", f"The file has {len(text):,} characters; at most {KNOWLEDGE_MAX_CHARACTERS:,} are allowed."
-        )
-    return text
+    """The text of an uploaded document: UTF-8 text, Markdown, CSV, HTML, PDF or DOCX, within the limits."""
+    return knowledge_upload_extract(data=data, content_type=content_type, filename=filename).text
+
+
+def knowledge_url_fetch(*, url: str) -> fetch.Fetched:
+    """The text of a web page, fetched behind the SSRF guard (agents.knowledge.fetch); outside any transaction."""
+    return fetch.fetch(url, max_chars=KNOWLEDGE_MAX_CHARACTERS)
 
 
 @transaction.atomic
 def knowledge_document_create(
-    *, agent: Agent, actor: dict | None = None, title: str, content: str, source_url: str = "", is_active: bool = True
+    *,
+    agent: Agent,
+    actor: dict | None = None,
+    title: str,
+    content: str,
+    source_url: str = "",
+    source_format: str = KnowledgeDocument.Format.TEXT,
+    is_active: bool = True,
 ) -> KnowledgeDocument:
-    """Add a document to the agent's knowledge base (used from the next call on)."""
+    """Add a document to the agent's knowledge base: searchable by its words at once, by meaning once embedded."""
     document = KnowledgeDocument(
-        tenant=agent.tenant, agent=agent, title=title, content=content, source_url=source_url, is_active=is_active
+        tenant=agent.tenant,
+        agent=agent,
+        title=title,
+        content=content,
+        source_url=source_url,
+        source_format=source_format,
+        is_active=is_active,
     )
     _save_document(document)
+    embedding.document_index(document)
     audit_log_record(
         tenant=agent.tenant,
         action="knowledge.create",
@@ -215,12 +230,13 @@ def knowledge_document_create(
 
 @transaction.atomic
 def knowledge_document_update(*, document: KnowledgeDocument, actor: dict | None = None, **fields) -> KnowledgeDocument:
-    """Change the given fields of a knowledge document (title, content, source_url, is_active)."""
+    """Change the given fields of a knowledge document; new text is cut and embedded again."""
     changed = sorted(name for name in fields if name in KNOWLEDGE_FIELDS and getattr(document, name) != fields[name])
     for name in changed:
         setattr(document, name, fields[name])
     if changed:
-        _save_document(document)
+        _save_document(document, changed)
+        embedding.document_index(document)
         audit_log_record(
             tenant=document.tenant,
             action="knowledge.update",
@@ -232,8 +248,26 @@ def knowledge_document_update(*, document: KnowledgeDocument, actor: dict | None
 
 
 @transaction.atomic
+def knowledge_document_retry(*, document: KnowledgeDocument, actor: dict | None = None) -> KnowledgeDocument:
+    """Embed a document again now: a failed one, or one waiting for its next try."""
+    if document.status not in (KnowledgeDocument.Status.FAILED, KnowledgeDocument.Status.PENDING):
+        message = f"The document is {document.get_status_display().lower()}: there is nothing to retry."
+        raise Conflict(message, code="knowledge_not_retryable")
+    document.chunks_hash = ""  # cut and embed it from the start
+    embedding.document_index(document)
+    audit_log_record(
+        tenant=document.tenant,
+        action="knowledge.retry",
+        obj=document,
+        changes={"agent": str(document.agent_id), "title": document.title},
+        **(actor or {}),
+    )
+    return document
+
+
+@transaction.atomic
 def knowledge_document_delete(*, document: KnowledgeDocument, actor: dict | None = None) -> None:
-    """Remove a document from its agent's knowledge base."""
+    """Remove a document, and its chunks and vectors, from its agent's knowledge base."""
     audit_log_record(
         tenant=document.tenant,
         action="knowledge.delete",
@@ -241,6 +275,7 @@ def knowledge_document_delete(*, document: KnowledgeDocument, actor: dict | None
         changes={"agent": str(document.agent_id), "title": document.title},
         **(actor or {}),
     )
+    KnowledgeChunk.objects.for_tenant(document.tenant_id).filter(document=document).delete()
     document.delete()
 
 
@@ -273,18 +308,8 @@ def agent_duplicate(*, agent: Agent, actor: dict | None = None) -> Agent:
         voice=agent.voice,
     )
     _save_agent(duplicate)
-    documents = KnowledgeDocument.objects.for_tenant(agent.tenant).filter(agent=agent).order_by("title")
-    KnowledgeDocument.objects.bulk_create(
-        KnowledgeDocument(
-            tenant=agent.tenant,
-            agent=duplicate,
-            title=document.title,
-            content=document.content,
-            source_url=document.source_url,
-            is_active=document.is_active,
-        )
-        for document in documents
-    )
+    documents = list(KnowledgeDocument.objects.for_tenant(agent.tenant).filter(agent=agent).order_by("title"))
+    _copy_documents(documents, duplicate)
     audit_log_record(
         tenant=agent.tenant,
         action="agent.duplicate",
@@ -293,3 +318,43 @@ def agent_duplicate(*, agent: Agent, actor: dict | None = None) -> Agent:
         **(actor or {}),
     )
     return duplicate
+
+
+KNOWLEDGE_COPIED = (
+    "title", "content", "source_url", "source_format", "is_active", "status", "chunks_total", "chunks_embedded",
+    "error", "embed_attempts", "embed_next_at", "chunks_hash", "model_id",
+)  # fmt: skip
+CHUNK_COPIED = ("position", "text", "section", "page", "question", "answer", "vector", "question_vector", "model_id")
+
+
+def _copy_documents(documents: list[KnowledgeDocument], agent: Agent) -> None:
+    """Copies of the documents for `agent`, with their chunks and vectors (nothing is embedded twice).
+
+    A document being embedded is copied as waiting, so its copy is embedded by a run of its own."""
+    copies = []
+    for document in documents:
+        copy = KnowledgeDocument(
+            tenant=agent.tenant, agent=agent, **{f: getattr(document, f) for f in KNOWLEDGE_COPIED}
+        )
+        if copy.status == KnowledgeDocument.Status.PROCESSING:
+            copy.status, copy.embed_next_at = KnowledgeDocument.Status.PENDING, None
+        copies.append(copy)
+    KnowledgeDocument.objects.bulk_create(copies)
+    by_original = {document.pk: copy for document, copy in zip(documents, copies, strict=True)}
+    chunks = KnowledgeChunk.objects.for_tenant(agent.tenant).filter(document_id__in=list(by_original))
+    KnowledgeChunk.objects.bulk_create(
+        (
+            KnowledgeChunk(
+                tenant=agent.tenant,
+                agent=agent,
+                document=by_original[chunk.document_id],
+                **{f: getattr(chunk, f) for f in CHUNK_COPIED},
+            )
+            for chunk in chunks.order_by("document_id", "position").iterator(chunk_size=500)
+        ),
+        batch_size=500,
+    )
+    for copy in copies:
+        if copy.status == KnowledgeDocument.Status.PENDING:
+            tenant_id, document_id = str(copy.tenant_id), str(copy.pk)
+            transaction.on_commit(lambda t=tenant_id, d=document_id: embedding.dispatch(t, d), robust=True)

@@ -11,5 +11,10 @@ urlpatterns = [
         apis.DocumentDetailApi.as_view(),
         name="agent-document-detail",
     ),
+    path(
+        "agents/<uuid:agent_id>/documents/<uuid:document_id>/retry",
+        apis.DocumentRetryApi.as_view(),
+        name="agent-document-retry",
+    ),
     path("voices", apis.VoiceListCreateApi.as_view(), name="voices"),
 ]

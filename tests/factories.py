@@ -8,7 +8,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from agents.models import Agent, KnowledgeDocument, Voice
+from agents.models import Agent, KnowledgeChunk, KnowledgeDocument, Voice
 from billing.models import (
     CreditBucket,
     Invoice,
@@ -103,6 +103,19 @@ class KnowledgeDocumentFactory(factory.django.DjangoModelFactory):
     tenant = factory.SelfAttribute("agent.tenant")
     title = factory.Sequence(lambda n: f"FAQ {n}")
     content = "Q: When are you open? A: Monday to Friday, 9 to 5."
+
+
+class KnowledgeChunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KnowledgeChunk
+
+    document = factory.SubFactory(KnowledgeDocumentFactory)
+    tenant = factory.SelfAttribute("document.tenant")
+    agent = factory.SelfAttribute("document.agent")
+    position = factory.Sequence(lambda n: n)
+    text = "Q: When are you open? A: Monday to Friday, 9 to 5."
+    question = "When are you open?"
+    answer = "Monday to Friday, 9 to 5."
 
 
 class PhoneNumberFactory(factory.django.DjangoModelFactory):

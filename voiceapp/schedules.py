@@ -63,6 +63,13 @@ SCHEDULES = (
         "Every 10 minutes: post-call processing of ended calls whose processing task was lost.",
     ),
     Schedule(
+        "knowledge_embed_due",
+        "agents.tasks.knowledge_embed_due",
+        "* * * * *",
+        "default",
+        "Every minute: embed knowledge documents whose retry time has come, or whose task was lost.",
+    ),
+    Schedule(
         "apply_retention",
         "voiceapp.tasks.apply_retention",
         "30 3 * * *",

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from agents.models import Agent, KnowledgeDocument, Voice
+from agents.models import Agent, KnowledgeChunk, KnowledgeDocument, Voice
 from billing.models import (
     CreditBucket,
     Invoice,
@@ -59,6 +59,7 @@ FACTORIES = {
     Voice: factories.VoiceFactory,
     Agent: factories.AgentFactory,
     KnowledgeDocument: factories.KnowledgeDocumentFactory,
+    KnowledgeChunk: factories.KnowledgeChunkFactory,
     PhoneNumber: factories.PhoneNumberFactory,
     GoToConnection: factories.GoToConnectionFactory,
     Call: factories.CallFactory,
@@ -80,6 +81,7 @@ FACTORIES = {
 # Rows the platform writes (audit log, idempotency keys, call history, usage): never added by hand.
 ADD_FORBIDDEN = {
     AuditLog,
+    KnowledgeChunk,
     IdempotencyKey,
     Call,
     TranscriptTurn,

@@ -48,6 +48,7 @@ ID_ROUTES = [
     ("get", "/v1/agents/{agent}/documents/{document}", None),
     ("patch", "/v1/agents/{agent}/documents/{document}", {"title": "Stolen"}),
     ("delete", "/v1/agents/{agent}/documents/{document}", None),
+    ("post", "/v1/agents/{agent}/documents/{document}/retry", None),
     ("get", "/v1/calls/{call}", None),
     ("get", "/v1/calls/{call}/recording", None),
     ("post", "/v1/calls/{call}/end", None),

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, KnowledgeDocument, Voice
+from agents.models import Agent, KnowledgeChunk, KnowledgeDocument, Voice
 from agents.schemas import validate_agent_settings, validate_tools, validate_transfer_targets
 from tests import factories
 from tests.models.constraints import assert_check_constraint, unique_violation
@@ -72,6 +72,27 @@ CHECK_CASES = [
         {"content": "Q: Parking? A: Free, behind the building."},
         id="knowledge_content_not_empty",
     ),
+    pytest.param(
+        "knowledge_status_valid",
+        lambda t: factories.KnowledgeDocumentFactory(agent__tenant=t),
+        {"status": "done"},
+        {"status": "ready"},
+        id="knowledge_status_valid",
+    ),
+    pytest.param(
+        "knowledge_progress_within_total",
+        lambda t: factories.KnowledgeDocumentFactory(agent__tenant=t, chunks_total=3),
+        {"chunks_embedded": 4},
+        {"chunks_embedded": 3},
+        id="knowledge_progress_within_total",
+    ),
+    pytest.param(
+        "knowledge_chunk_text_not_empty",
+        lambda t: factories.KnowledgeChunkFactory(document__agent__tenant=t),
+        {"text": ""},
+        {"text": "Free parking behind the building."},
+        id="knowledge_chunk_text_not_empty",
+    ),
 ]
 
 UNIQUE_CONSTRAINTS_TESTED = {
@@ -79,6 +100,7 @@ UNIQUE_CONSTRAINTS_TESTED = {
     "voice_unique_platform_provider_id",
     "agent_unique_live_name",
     "knowledge_unique_agent_title",
+    "knowledge_chunk_unique_position",
 }
 
 
@@ -174,6 +196,17 @@ def test_knowledge_title_unique_per_agent(tenant):
     KnowledgeDocument.objects.create(tenant=tenant, agent=other_agent, title="Opening hours", content="x")
     KnowledgeDocument.objects.create(tenant=tenant, agent=doc.agent, title="Prices", content="x")
     assert KnowledgeDocument.objects.filter(tenant=tenant).count() == 3
+
+
+def test_knowledge_chunk_position_unique_per_document(tenant):
+    chunk = factories.KnowledgeChunkFactory(document__agent__tenant=tenant, position=0)
+
+    with unique_violation("knowledge_chunk_unique_position"), transaction.atomic():
+        factories.KnowledgeChunkFactory(document=chunk.document, position=0)
+
+    factories.KnowledgeChunkFactory(document=chunk.document, position=1)
+    factories.KnowledgeChunkFactory(document__agent__tenant=tenant, position=0)
+    assert KnowledgeChunk.objects.filter(tenant=tenant).count() == 3
 
 
 # --- Tool, settings and transfer-target schemas -------------------------------------------------

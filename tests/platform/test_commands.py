@@ -114,6 +114,7 @@ def test_periodic_tasks_follow_the_seed_schedule():
         "webhooks_dispatch_due",
         "dial_due_calls",
         "process_missed_transcripts",
+        "knowledge_embed_due",
         "apply_retention",
     }
     crons = {
@@ -130,6 +131,7 @@ def test_periodic_tasks_follow_the_seed_schedule():
         "webhooks_dispatch_due": "* * * * *",
         "dial_due_calls": "* * * * *",
         "process_missed_transcripts": "*/10 * * * *",
+        "knowledge_embed_due": "* * * * *",
         "apply_retention": "30 3 * * *",
     }
     assert tasks["generate_daily_report"].queue == "reports"
@@ -153,10 +155,10 @@ def test_setup_periodic_tasks_is_idempotent_and_keeps_staff_edits():
     task.crontab = CrontabSchedule.objects.create(minute="30", hour="*")
     task.save()
     run("setup_periodic_tasks")
-    assert PeriodicTask.objects.count() == len(SCHEDULES) == 8
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 9
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (False, "30")
     run("setup_periodic_tasks", "--reset")
     task.refresh_from_db()
     assert (task.enabled, task.crontab.minute) == (True, "0")
-    assert PeriodicTask.objects.count() == len(SCHEDULES) == 8
+    assert PeriodicTask.objects.count() == len(SCHEDULES) == 9

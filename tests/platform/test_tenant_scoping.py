@@ -64,6 +64,7 @@ ALLOWED_BYPASSES = {
     ("calls/services/outbound.py", "calls_claim_due_dials"): "the dialer claims every tenant's due dials",
     ("calls/services/outbound.py", "calls_abandon_undialled"): "the dialer's sweep of dials never made",
     ("calls/postcall.py", "calls_missing_processing"): "the sweep retries every tenant's lost transcript jobs",
+    ("agents/knowledge/embedding.py", "documents_dispatch_due"): "the sweep embeds every tenant's due documents",
     ("calls/live_state.py", "rebuild"): "live state is keyed by call id (operator command, a gap in the events)",
     ("calls/live_state.py", "rebuild_all"): "after a Redis loss every tenant's live calls are rebuilt",
     # Metering and billing jobs
