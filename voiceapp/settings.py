@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "voice",
     "billing",
     "integrations",
+    "voiceapp.demo_backend",  # DEMO ONLY: the demo tenant's backend, answering only with DEBUG on
 ]
 
 MIDDLEWARE = [

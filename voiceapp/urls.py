@@ -32,6 +32,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("voiceapp.api.urls")),
     path("carriers/twilio/", include("telephony.carriers.twilio.urls")),  # Twilio's signed webhooks
+    path("demo-backend/", include("voiceapp.demo_backend.urls")),  # DEMO ONLY: 404 unless DEBUG and seeded
     # The dashboard: each app serves its own pages (`<app>/web_urls.py`, namespaced by app).
     path("", include("voiceapp.web.urls")),
     path("", include("agents.web_urls")),
