@@ -23,7 +23,8 @@ install: $(VENV)/.installed  ## Create .venv and install the platform and its te
 run: install  ## Migrate, seed the demo and serve HTTP + websockets on embedded defaults
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_periodic_tasks
-	$(BIN)/python manage.py seed_demo
+	@# The demo's tools call the demo backend (/demo-backend/) of this very server.
+	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, probes: /health /ready, metrics: /metrics)"
 	@# No broker on embedded defaults: run_outbox sends due webhooks and runs the schedule in-process.
 	$(BIN)/python manage.py run_outbox & OUTBOX=$$!; trap 'kill $$OUTBOX 2>/dev/null' EXIT INT TERM; \

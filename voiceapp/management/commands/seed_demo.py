@@ -1,4 +1,8 @@
-"""Create the demo tenant and everything needed to try the platform (idempotent)."""
+"""Create the demo tenant and everything needed to try the platform (idempotent).
+
+A re-run also brings an existing demo agent's tools and FAQ up to date (voiceapp/demo_backend/content.py
+says what it replaces and what it leaves alone); the tools call the demo backend at `--base-url`.
+"""
 
 from decimal import Decimal
 
@@ -8,42 +12,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, KnowledgeDocument, Voice
+from agents.services import agent_update, knowledge_document_create, knowledge_document_update
 from billing.models import CreditBucket, Plan, Subscription
 from telephony.models import PhoneNumber
 from tenants.models import ApiKey, Membership, Tenant, User
 from tenants.services import api_key_create, api_key_revoke, tenant_create
+from voiceapp.demo_backend import content
+from voiceapp.demo_backend.practice import DEMO_SLUG
 
-DEMO_SLUG = "demo-dental"
 STAFF_USERNAME, STAFF_PASSWORD = "admin", "admin-demo-password"
 OWNER_USERNAME, OWNER_PASSWORD = "demo", "demo-owner-password"
 DEMO_NUMBER = "+15550100001"
 DEMO_KEY_NAME = "Demo key"
+FAQ_TITLE = "Practice FAQ"
 
 SYSTEM_PROMPT = (
     "You are the receptionist of Demo Dental, a family dental practice. Help callers book, move or cancel "
     "appointments, answer questions from the practice FAQ, and transfer to the front desk when asked for a "
     "person or when you cannot help. Keep answers short: this is a phone call."
-)
-TOOLS = [
-    {
-        "name": "check_availability",
-        "description": "List open appointment slots on a given date.",
-        "parameters": {
-            "type": "object",
-            "properties": {"date": {"type": "string", "format": "date", "description": "YYYY-MM-DD"}},
-            "required": ["date"],
-        },
-        "webhook_url": "http://127.0.0.1:9000/tools/check_availability",
-        "method": "POST",
-        "timeout_seconds": 10,
-        "filler": "Let me check the calendar for you.",
-    }
-]
-FAQ = (
-    "Q: When are you open? A: Monday to Friday, 8 AM to 5 PM, and Saturday mornings 9 to noon.\n"
-    "Q: Where are you? A: 12 Harbour Street, next to the pharmacy, with free parking behind the building.\n"
-    "Q: Do you take insurance? A: Yes, most major dental plans; bring your card to the first visit.\n"
-    "Q: How much is a check-up? A: A check-up with cleaning is 95 dollars without insurance."
 )
 
 
@@ -55,15 +41,24 @@ class Command(BaseCommand):
             "--new-key", action="store_true", help="Revoke the demo API key and issue a new one (shown once)."
         )
         parser.add_argument("--force", action="store_true", help="Allow running with DEBUG off (not for production).")
+        parser.add_argument(
+            "--base-url",
+            help="Where this platform serves HTTP, for the demo tools' URLs (default: what they call now, else "
+            f"{content.DEFAULT_BASE_URL}; `make run` passes its HOST and PORT).",
+        )
 
-    def handle(self, *args, new_key: bool = False, force: bool = False, **options):
+    def handle(self, *args, new_key: bool = False, force: bool = False, base_url: str | None = None, **options):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates logins with known passwords; it refuses to run with DEBUG off.")
+        try:
+            base_url = content.normal_base_url(base_url) if base_url else None
+        except ValueError as exc:
+            raise CommandError(f"--base-url: {exc}.") from exc
         with transaction.atomic():
             tenant, owner = self._tenant_and_users()
             self._billing(tenant)
             voice = self._voice()
-            agent = self._agent(tenant, voice)
+            agent = self._agent(tenant, voice, base_url)
             number = self._number(tenant, agent)
             secret = self._api_key(tenant, owner, new_key)
         self._report(tenant, agent, number, secret)
@@ -117,8 +112,8 @@ class Command(BaseCommand):
         )
         return voice
 
-    def _agent(self, tenant: Tenant, voice: Voice) -> Agent:
-        agent, _ = (
+    def _agent(self, tenant: Tenant, voice: Voice, base_url: str | None) -> Agent:
+        agent, created = (
             Agent.objects.for_tenant(tenant)
             .alive()
             .get_or_create(
@@ -130,7 +125,7 @@ class Command(BaseCommand):
                     "system_prompt": SYSTEM_PROMPT,
                     "greeting_message": "Thank you for calling Demo Dental. How can I help you today?",
                     "voicemail_message": "Hello, this is Demo Dental calling about your appointment. Please call us back.",
-                    "tools": TOOLS,
+                    "tools": content.tools(base_url or content.DEFAULT_BASE_URL),
                     "transfer_targets": [
                         {
                             "name": "Front desk",
@@ -142,10 +137,25 @@ class Command(BaseCommand):
                 },
             )
         )
-        KnowledgeDocument.objects.get_or_create(
-            tenant=tenant, agent=agent, title="Practice FAQ", defaults={"content": FAQ}
-        )
+        if not created:
+            self._refresh_tools(agent, base_url)
+        self._faq(agent)
         return agent
+
+    def _faq(self, agent: Agent) -> None:
+        """The practice FAQ, added through the knowledge services (so it is indexed), or brought up to date."""
+        document = KnowledgeDocument.objects.for_tenant(agent.tenant).filter(agent=agent, title=FAQ_TITLE).first()
+        if document is None:
+            knowledge_document_create(agent=agent, title=FAQ_TITLE, content=content.FAQ)
+        elif (faq := content.refreshed_faq(document.content)) is not None:
+            knowledge_document_update(document=document, content=faq)
+
+    def _refresh_tools(self, agent: Agent, base_url: str | None) -> None:
+        """Bring the demo's tools up to date; tools the user added or pointed elsewhere stay as they are."""
+        base = base_url or content.base_url_in_use(agent.tools) or content.DEFAULT_BASE_URL
+        tools = content.merged_tools(agent.tools, content.tools(base))
+        if tools != agent.tools:
+            agent_update(agent=agent, tools=tools)
 
     def _number(self, tenant: Tenant, agent: Agent) -> PhoneNumber:
         # A number is unique across tenants: look for it everywhere, and refuse one another tenant holds.
@@ -175,6 +185,7 @@ class Command(BaseCommand):
             f"  Tenant owner:  user {OWNER_USERNAME!r}  password {OWNER_PASSWORD!r}  (tenant {tenant.name!r}, slug {tenant.slug!r})",
             f"  Agent:         {agent.name} ({agent.pk})",
             f"  Phone number:  {number.e164} -> {agent.name}",
+            f"  Demo backend:  {self._backend_url(agent)}  (the demo practice's bookings; DEBUG only)",
         ]
         if secret:
             lines.append(f"  API key:       {secret}   <- shown once; keep it (X-API-Key header)")
@@ -182,3 +193,14 @@ class Command(BaseCommand):
             lines.append(f"  API key:       {key.prefix}… (issued earlier; run `seed_demo --new-key` for a new one)")
         self.stdout.write(self.style.SUCCESS(lines[0]))
         self.stdout.write("\n".join(lines[1:]))
+        if not settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS:
+            self.stdout.write(
+                self.style.WARNING(
+                    "  INTEGRATION_ALLOW_PRIVATE_NETWORKS is off: the demo's tools cannot reach a demo backend on a "
+                    "loopback or private address (the gateway refuses it)."
+                )
+            )
+
+    @staticmethod
+    def _backend_url(agent: Agent) -> str:
+        return f"{content.base_url_in_use(agent.tools) or content.DEFAULT_BASE_URL}{content.DEMO_PATH}"
