@@ -107,4 +107,12 @@ QUESTIONS = [
     ("what is the weather tomorrow", None),
     ("who won the football game", None),
     ("can you recommend a good movie", None),
+    ("tell me a joke", None),
+    ("what is the capital of france", None),
+    ("how old are you", None),
+    ("I want to speak to a human", None),
+    ("thanks, goodbye", None),
+    ("do you sell used cars", None),
+    ("can you fix my laptop", None),
+    ("what's the meaning of life", None),
 ]
