@@ -158,8 +158,10 @@ class Transfers:
 
     async def _conference(self, carrier: Carrier, ext: str, target: str) -> None:
         # The supervisor's call is ours until merged (a leg with media, silent); the merge joins its party
-        # into the caller's call, whose media the agent keeps.
+        # into the caller's call, whose media the agent keeps (Twilio: the supervisor's own media stream, which
+        # the carrier attaches to this call's bridge, and the bridge mixes the three).
         consult_leg = PhoneLeg(label=f"supervisor-{self.call.call_id}", ice_servers=settings.WEBRTC_ICE_SERVERS or None)
+        consult = None
         try:
             consult = await self._dial_consult(carrier, target, consult_leg)
             mark = self.events.mark
@@ -167,9 +169,12 @@ class Transfers:
             names = {carrier_events.MERGED, carrier_events.TRANSFER_FAILED}
             name, data = await self.events.wait(ext, names, TRANSFER_TIMEOUT_SECONDS, after=mark)
             if name != carrier_events.MERGED:
+                raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
+        except BaseException:
+            if consult is not None:  # answered but not merged: the supervisor is not left on a line of ours
                 with contextlib.suppress(Exception):
                     await carrier.hangup(consult)
-                raise TransferFailed(data.get("reason") or "the carrier could not merge the calls")
+            raise
         finally:
             await consult_leg.aclose()
         payload = {"call_id": self.call.call_id, "refer_id": consult, "target": target}

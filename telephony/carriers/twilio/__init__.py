@@ -8,7 +8,9 @@ The only code that speaks Twilio, all of it through the official `twilio` SDK wh
 - `signature`: `X-Twilio-Signature` checks with the SDK's `RequestValidator`, and the URL Twilio signed;
 - `webhooks`: the voice and status-callback endpoints Twilio calls;
 - `stream`: the Media Streams leg (mu-law 8 kHz over JSON websocket frames) the bridge plays into;
-- `consumer`: the Media Streams websocket.
+- `consumer`: the Media Streams websocket;
+- `conference`: a conference with the agent on the line, held by the bridge (a supervisor's stream joined
+  to the caller's, here or relayed from another process).
 """
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -20,8 +21,11 @@ from calls.selectors import BridgeCall
 from integrations import twilio_api
 from telephony import carrier_events, services
 from telephony.carrier_events import CarrierEvents
-from telephony.carriers.twilio import twiml
+from telephony.carriers.twilio import signature, twiml
 from telephony.carriers.twilio.config import TwilioAccount
+
+if TYPE_CHECKING:
+    from telephony.carriers.twilio.conference import ConsultHost
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +136,17 @@ class TwilioCarrier:
 
     A Twilio call's media is its Media Stream (the stream consumer builds the leg), so there is no SDP here.
     Blind transfers replace the call's TwiML with <Dial>; warm transfers brief the target with <Say> and
-    join both in a conference (`transfer_with_briefing`); conferences with the agent staying on the line
-    are not offered on Twilio yet and fail cleanly (the caller stays with the agent, `call.transfer_failed`).
+    join both in a conference (`transfer_with_briefing`). A conference with the agent staying on the line
+    is held by the bridge itself (`conference.ConsultHost`): `create_call` dials the supervisor with
+    <Connect><Stream> back to us, their stream attaches to this call's bridge, and `merge` mixes the three
+    parties there (Twilio's own <Conference> would end the agent's stream). Holding a call is not offered.
     """
 
     def __init__(self, account: TwilioAccount, *, caller_id: str = ""):
         self.rest = TwilioRest(account)
         self.caller_id = caller_id
         self.events: CarrierEvents | None = None  # the bridge's, set by the stream consumer
+        self.host: ConsultHost | None = None  # the call's consult legs, set by the stream consumer
 
     def dial_string(self, target: str) -> str:
         if not E164.match(target):
@@ -147,6 +154,8 @@ class TwilioCarrier:
         return target
 
     async def hangup(self, call_id: str) -> None:
+        if self.host is not None:
+            self.host.forget(call_id)
         await asyncio.to_thread(self.rest.hang_up, call_id)
 
     async def blind_transfer(self, call_id: str, target: str) -> None:
@@ -186,16 +195,40 @@ class TwilioCarrier:
         await asyncio.to_thread(self.rest.update_twiml, call_id, twiml.conference(room, end_on_exit=True))
         await events.add(call_id, carrier_events.TRANSFERRED, {"call_id": call_id, "transferred_to": target})
 
-    async def create_call(self, **_: object) -> str:
-        raise TwilioError(
-            "twilio_consult_unsupported", "Consult legs (warm transfers, conferences) are not offered on Twilio yet"
+    async def create_call(self, *, dial_string: str, caller_id: str = "", leg: object = None) -> str:
+        """Dial a supervisor for a conference: when answered, Twilio streams their call to us (<Connect><Stream>,
+        a consult token naming this call), and the stream attaches to this call's bridge. Returns the CallSid.
+        Its progress comes back on the status callback (registered by the caller as a consult leg); `leg`,
+        a WebRTC leg, is not used: the supervisor's media is their stream."""
+        host, base = self.host, settings.TWILIO_WEBHOOK_BASE_URL.rstrip("/")
+        if host is None:
+            raise TwilioError(
+                "twilio_consult_unsupported", "Only a call streaming to this process can dial a consult leg"
+            )
+        if not base:
+            raise TwilioError("twilio_no_public_url", "TWILIO_WEBHOOK_BASE_URL is not set: no stream or status URL")
+        call = host.call
+        token = signature.stream_token(call_id=call.call_id, tenant_id=call.tenant_id, call_sid="", consult=True)
+        consult = await asyncio.to_thread(
+            self.rest.place_consult,
+            to=dial_string,
+            from_=caller_id or self.caller_id,
+            xml=twiml.connect_stream(signature.websocket_url(None, signature.STREAM_PATH), token),
+            status_callback=f"{base}/carriers/twilio/status",
         )
+        host.expect(consult)
+        return consult
 
     async def warm_transfer(self, call_id: str, consult_call_id: str) -> None:
         raise TwilioError("twilio_consult_unsupported", "Twilio joins warm transfers itself (transfer_with_briefing)")
 
     async def merge(self, call_id: str, consult_call_id: str) -> None:
-        raise TwilioError("twilio_consult_unsupported", "Conferences are not offered on Twilio yet")
+        """The conference: once the supervisor's stream is attached, the bridge mixes them into the call (MERGED)."""
+        if self.host is None:
+            raise TwilioError("twilio_consult_unsupported", "Only a call streaming to this process can merge a leg")
+        await self.host.merge(consult_call_id, CONSULT_TIMEOUT_SECONDS)
+        if self.events is not None:
+            await self.events.add(call_id, carrier_events.MERGED, {"call_id": call_id, "refer_id": consult_call_id})
 
     async def hold(self, call_id: str) -> None:
         raise TwilioError("twilio_consult_unsupported", "Holding a call is not offered on Twilio yet")

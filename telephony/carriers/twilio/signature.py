@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from twilio.request_validator import RequestValidator
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+STREAM_PATH = "/ws/v1/carriers/twilio/stream"  # the Media Streams websocket (telephony/routing.py)
 STREAM_TOKEN_SALT = "telephony.twilio.stream"  # noqa: S105 (a signing namespace, not a secret)
 STREAM_TOKEN_MAX_AGE = 120  # seconds: Twilio opens the stream right after it reads our TwiML
 
@@ -24,9 +25,9 @@ def public_url(request: HttpRequest, path: str | None = None) -> str:
     return f"{base}{path}" if base else request.build_absolute_uri(path)
 
 
-def websocket_url(request: HttpRequest, path: str) -> str:
-    """The wss:// (ws:// for plain http) URL of `path` on the origin Twilio reached."""
-    url = public_url(request, path)
+def websocket_url(request: HttpRequest | None, path: str) -> str:
+    """The wss:// (ws:// for plain http) URL of `path` on the origin Twilio reached (None: on TWILIO_WEBHOOK_BASE_URL)."""
+    url = public_url(request, path) if request is not None else settings.TWILIO_WEBHOOK_BASE_URL.rstrip("/") + path
     return (
         "wss://" + url.removeprefix("https://") if url.startswith("https://") else "ws://" + url.removeprefix("http://")
     )
@@ -41,9 +42,16 @@ def is_valid(request: HttpRequest, auth_token: str) -> bool:
     return RequestValidator(auth_token).validate(public_url(request), request.POST, signature)
 
 
-def stream_token(*, call_id: str, tenant_id: str, call_sid: str, amd: bool = False) -> str:
-    """A signed, short-lived token naming the call a media stream may carry (`amd`: listen for a machine first)."""
-    claims = {"call": call_id, "tenant": tenant_id, "sid": call_sid, "amd": amd}
+def stream_token(*, call_id: str, tenant_id: str, call_sid: str, amd: bool = False, consult: bool = False) -> str:
+    """A signed, short-lived token naming the call a media stream may carry (`amd`: listen for a machine first).
+
+    `consult`: the stream is a second leg of that call (a supervisor we dialled for a conference), whose
+    CallSid is not known when its TwiML is written (`call_sid` is then ""): the stream consumer checks it
+    against the consult legs registered for the call instead (telephony.services.consult_leg_register).
+    """
+    claims: dict = {"call": str(call_id), "tenant": str(tenant_id), "sid": call_sid, "amd": amd}
+    if consult:
+        claims["consult"] = True
     return signing.dumps(claims, salt=STREAM_TOKEN_SALT)
 
 

@@ -35,7 +35,7 @@ REJECT_CODES = frozenset({"unknown_number", "unassigned_number", "tenant_suspend
 # Twilio's CallStatus of a call that was never answered, and what the calls app calls it.
 NOT_ANSWERED = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
 UNANSWERED_STATES = (CallStatus.INITIAL, CallStatus.DIALING, CallStatus.RINGING)
-STREAM_PATH = "/ws/v1/carriers/twilio/stream"
+STREAM_PATH = signature.STREAM_PATH
 MAX_PARAMETER_CHARS = 255  # Twilio's SIDs are 34 characters; its numbers and SIP addresses are far shorter
 NUMBER_CHARS = Call._meta.get_field("from_number").max_length  # what the call keeps of a caller's address
 
