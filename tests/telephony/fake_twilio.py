@@ -15,6 +15,9 @@ It follows Twilio's public documentation of Programmable Voice:
   (base64 mu-law, 20 ms per frame)}, `dtmf` {track, digit}, `mark` {name} (echoing ours once played) and
   `stop`; every message has `event`, `sequenceNumber` and (after `connected`) `streamSid`. It receives
   `media`, `mark` and `clear` from us.
+- A call we create with inline TwiML `<Connect><Stream>` (a conference's supervisor): `pick_up` plays its
+  callee answering: the signed status callback (`CallStatus` in-progress, as for the `answered` event) to
+  the call's `StatusCallback`, then the stream to the TwiML's URL with its `<Parameter>`s.
 """
 
 import asyncio
@@ -25,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 import httpx
 import numpy as np
@@ -208,6 +212,41 @@ class FakeTwilio:
     def post_webhook(self, url: str, params: dict, *, auth_token: str | None = None) -> httpx.Response:
         """POST `params` to our webhook at `url`, signed as Twilio signs (with another token to forge)."""
         return httpx.post(url, **signed_form(url, params, auth_token or self.auth_token), timeout=10)
+
+    async def report_status(self, sid: str, status: str) -> httpx.Response:
+        """Twilio's status callback for a call we created: `status` is its CallStatus (in-progress, no-answer, ...)."""
+        call = self.calls[sid]
+        call["status"] = status
+        form = call["form"]
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "Direction": "outbound-api",
+            "From": form.get("From", ""),
+            "To": form.get("To", ""),
+            "SequenceNumber": str(len(call["updates"])),
+        }
+        url = form["StatusCallback"]
+        async with httpx.AsyncClient() as client:
+            return await client.post(url, **signed_form(url, params, self.auth_token), timeout=10)
+
+    def stream_of(self, sid: str) -> tuple[str, dict]:
+        """The <Connect><Stream> of a call created with inline TwiML: its URL and its <Parameter>s."""
+        stream = ElementTree.fromstring(self.calls[sid]["form"]["Twiml"]).find("Connect/Stream")  # noqa: S314 (ours)
+        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        return stream.get("url"), parameters
+
+    async def pick_up(self, sid: str) -> "StreamCaller":
+        """The callee of a call we created answers: its status callback says so, then its media stream connects."""
+        response = await self.report_status(sid, "in-progress")
+        assert response.status_code == 204, response.text
+        url, parameters = self.stream_of(sid)
+        callee = StreamCaller(url, call_sid=sid, parameters=parameters, account_sid=self.account_sid)
+        await callee.connect()
+        return callee
 
 
 def _error(code: int, message: str, status: int) -> dict:

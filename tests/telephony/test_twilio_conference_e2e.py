@@ -1,0 +1,69 @@
+"""A Twilio conference end to end on the offline engines (Whisper, the local responder, piper), checked by
+ear: the API asks for the supervisor, the fake Twilio answers and streams them in, and piper sentences
+spoken by the supervisor and by the caller are transcribed by the agent's Whisper into transcript turns and
+by the test's Whisper out of what the other party heard over the 8 kHz line."""
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from calls.models import Call
+from integrations import services as credential_services
+from telephony.models import PhoneNumber
+from tenants.services import api_key_create
+from tests import factories
+from tests.e2e.test_offline_call import transcribe, whisper, words  # noqa: F401 (the `whisper` fixture)
+from tests.telephony.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.telephony.peer import speech_wav, write_wav
+from tests.telephony.test_twilio_conference import (
+    api_transfer,
+    conversing_call,
+    merged,
+    turn_with,
+    until,
+)
+from tests.telephony.test_twilio_e2e import GREETING, at_8k
+from tests.telephony.test_twilio_stream import OUR_NUMBER, wait_for_call
+from tests.voice.session_support import make_agent
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # Whisper, piper and a live server: `make test-fast` skips it
+
+SUPERVISOR_SAYS = "Hello, this is the duty manager speaking."
+CALLER_SAYS = "I would like a refund for my last visit."
+
+
+@pytest.fixture
+def setup(asgi_server, settings):
+    tenant = factories.TenantFactory(name="Acme Dental", slug="acme-dental")
+    factories.SubscriptionFactory(tenant=tenant)
+    secret = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+    credential_services.credential_create(tenant=tenant, name="TWILIO", provider="twilio", secret=secret, verify=False)
+    agent = make_agent(tenant, name="Receptionist", greeting=GREETING, tools=[])
+    factories.PhoneNumberFactory(tenant=tenant, agent=agent, e164=OUR_NUMBER, provider=PhoneNumber.Provider.TWILIO)
+    fake = FakeTwilio().start()
+    settings.TWILIO_API_BASE_URL = fake.url
+    settings.TWILIO_WEBHOOK_BASE_URL = asgi_server.url
+    yield asgi_server, fake, api_key_create(tenant=tenant, name="e2e", scopes=["read", "write"]).secret
+    fake.stop()
+
+
+def test_the_supervisor_and_the_caller_hear_each_other_and_the_agent_transcribes_both(setup, whisper, tmp_path):  # noqa: F811
+    server, fake, key = setup
+    supervisor_says, caller_says = at_8k(speech_wav(SUPERVISOR_SAYS)), at_8k(speech_wav(CALLER_SAYS))
+
+    async def scenario():
+        caller, caller_line, call = await conversing_call(server, timeout=90)
+        await api_transfer(server, key, call.pk)
+        _consult, supervisor, supervisor_line = await merged(fake, call)
+        supervisor_line.say(supervisor_says)
+        await until(lambda: turn_with(call.pk, "caller", {"duty", "manager"}), "the supervisor transcribed", 90)
+        caller_line.say(caller_says)
+        await until(lambda: turn_with(call.pk, "caller", {"refund"}), "the caller transcribed", 90)
+        await supervisor_line.hang_up()
+        await caller_line.hang_up()
+        ended = await wait_for_call(pk=call.pk, status="ended", timeout=60)
+        return ended, caller.heard_samples(), supervisor.heard_samples()
+
+    call, heard_by_caller, heard_by_supervisor = async_to_sync(scenario)()
+    assert {"duty", "manager"} <= words(transcribe(whisper, write_wav(tmp_path / "caller.wav", heard_by_caller, 8000)))
+    assert "refund" in words(transcribe(whisper, write_wav(tmp_path / "supervisor.wav", heard_by_supervisor, 8000)))
+    assert call.end_reason == Call.EndReason.CALLER_HANGUP
