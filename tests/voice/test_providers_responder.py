@@ -104,7 +104,7 @@ async def test_free_on_tuesday_calls_check_availability_with_the_date():
 
 async def test_booking_collects_missing_details_over_two_turns():
     first = await _reply("I'd like to book an appointment")
-    assert first.text == "Sure, I can help with that. What date would you like?"
+    assert first.text == "Sure, I can help with that. What day would you like?"
     second = await _reply("I'd like to book an appointment", first.text, "Tuesday at 3pm for two people")
     (call,) = second.tool_calls
     assert json.loads(call.arguments) == {"date": "2026-11-24", "time": "15:00", "party_size": 2}
@@ -124,11 +124,11 @@ async def test_goodbye_calls_end_call_and_without_tools_says_goodbye():
     assert (await _reply("ok bye", tools=[])).text == "Thank you for calling. Goodbye!"
 
 
-async def test_unknown_question_gets_a_fallback_naming_what_it_can_do_with_titles_as_written():
+async def test_unknown_question_gets_a_fallback_naming_what_it_can_do_in_words_a_caller_knows():
     response = await _reply("What's the weather like tomorrow?")
     assert response.text == (
-        "I'm sorry, I don't have an answer for that. I can check availability, book appointment or answer "
-        "questions about Practice FAQ. Or I can connect you with a person."
+        "I'm sorry, I don't know about that. I can list open appointment slots or book an appointment, and "
+        "answer questions about opening hours and where we are. Or I can connect you with a person."
     )
 
 

@@ -21,7 +21,49 @@ FREE_TEXT_PARAMS = {
     "context",
 }
 TARGET_PARAMS = {"target", "destination", "department", "to", "transfer_to", "target_name", "extension"}
-NAME_RE = re.compile(r"\bmy name is ([A-Z][a-z]+(?: [A-Z][a-z]+)?)")
+ADDRESS_PARAMS = {"address", "street", "location", "delivery_address", "service_address"}
+NAME_RE = re.compile(
+    r"\b(?:my name is|my name's|name is|name's|this is|it's under|it is under|under the name(?: of)?|for)\s+"
+    r"([a-z][a-z'-]+(?: [a-z][a-z'-]+)?)\b(?! at\b)",
+    re.IGNORECASE,
+)
+ADDRESS_RE = re.compile(
+    r"\b\d{1,6}\s+(?:[a-z]+\s+){1,3}?(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
+    r"place|pl|terrace|close|crescent)\b\.?",
+    re.IGNORECASE,
+)
+CAPITALISED_NAME_RE = re.compile(r"\b(?:[Ii]t's|[Ii]t is|I'm|I am)\s+([A-Z][a-z'-]+(?: [A-Z][a-z'-]+)?)\b")
+# Words that are not a name even where a name could be ("for Friday", "this is urgent").
+NOT_NAMES = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "me",
+        "my",
+        "delivery",
+        "pickup",
+        "today",
+        "tomorrow",
+        "tonight",
+        "next",
+        "this",
+        "that",
+        "urgent",
+        "it",
+        "about",
+        "cleaning",
+        "checkup",
+        "check",
+        "filling",
+        "whitening",
+        "two",
+        "one",
+        "four",
+        *slots.WEEKDAYS,
+        *slots.MONTHS,
+    ]
+)
 
 
 def fill_arguments(
@@ -66,6 +108,8 @@ def parameter_kind(name: str, prop: dict) -> str:
         return typ
     if lowered in TARGET_PARAMS:
         return "target"
+    if lowered in ADDRESS_PARAMS or "address" in lowered:
+        return "address"
     if lowered in FREE_TEXT_PARAMS:
         return "text"
     if "name" in lowered:
@@ -96,8 +140,44 @@ EXTRACTORS = {
     "email": _regex(slots.EMAIL_RE),
     "phone": _regex(slots.PHONE_RE),
     "text": lambda text, today: text.strip() or None,
-    "name": lambda text, today: m[1] if (m := NAME_RE.search(text)) else None,
+    "name": lambda text, today: find_name(text),
+    "address": lambda text, today: m[0].rstrip(".").strip() if (m := ADDRESS_RE.search(text)) else None,
 }
+
+
+def find_name(text: str) -> str | None:
+    """A person's name said as 'my name is …', 'it's under …', 'for …' (as heard: any case)."""
+    for m in NAME_RE.finditer(text):
+        name = [w for w in m[1].split() if w.lower() not in NOT_NAMES]
+        if name and name == m[1].split():
+            return " ".join(w[:1].upper() + w[1:] for w in name)
+    found = CAPITALISED_NAME_RE.search(text)
+    if found and not any(w.lower() in NOT_NAMES for w in found[1].split()):
+        return found[1]
+    return None
+
+
+ANSWER_LEAD_RE = re.compile(
+    r"^(?:(?:yes|yeah|sure|okay|ok|um|uh|so|well|it's|it is|that's|that is|this is|my name is|my name's|"
+    r"the name is|name's|i'm|i am|under|the address is|it's at|we're at|i'm at|at)\b[\s,]*)+",
+    re.IGNORECASE,
+)
+
+
+def direct_answer(kind: str, text: str) -> str | None:
+    """The caller's whole reply as the value asked for, when it can be one (a name, an address, free text)."""
+    said = ANSWER_LEAD_RE.sub("", text.strip()).strip(" .!?,")
+    if not said:
+        return None
+    if kind == "name":
+        parts = said.split()
+        plausible = 1 <= len(parts) <= 4 and all(re.fullmatch(r"[A-Za-z][A-Za-z'-]*", p) for p in parts)
+        if plausible and not any(p.lower() in NOT_NAMES for p in parts):
+            return " ".join(p[:1].upper() + p[1:] for p in parts)
+        return None
+    if kind in ("address", "text", "unknown"):
+        return said if len(said.split()) <= 30 else None
+    return None
 
 
 def match_target(text: str, names: list[str]) -> str | None:

@@ -1,7 +1,11 @@
 """What the offline responder says next: a pure function of the conversation and the agent.
 
-Order of precedence for a caller's turn: goodbye, transfer, one of the agent's tools, a plain
-greeting, the knowledge base, thanks, then a fallback that says what the agent can help with.
+A caller's turn is understood by meaning (`intents`: sentence embeddings over the agent's FAQ entries,
+knowledge passages, tools and the conversation's own moves), together with what the conversation holds:
+the detail we just asked for, and what the caller said in earlier turns (a day, a time, a name), so
+"next Tuesday at 3" answers our question and "tomorrow" said two turns ago still counts. A question the
+FAQ answers is answered; a request a tool serves calls it with the arguments the caller gave, asking for
+a missing one at a time; a request no tool serves gets an honest "I can't do that by phone, but I can …".
 After a tool ran, its result is put into words.
 """
 
@@ -9,19 +13,31 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 
-from voice.engines.responder import speech
-from voice.engines.responder.arguments import fill_arguments
+from voice.engines.responder import phrasing, speech
+from voice.engines.responder.arguments import direct_answer, fill_arguments, parameter_kind
+from voice.engines.responder.intents import (
+    CAPABILITIES,
+    END,
+    FAQ,
+    GREETING,
+    KNOWLEDGE,
+    OUT_OF_SCOPE,
+    TOOL,
+    TRANSFER,
+    UNSUPPORTED,
+    Intent,
+    IntentSet,
+    Match,
+)
 from voice.engines.responder.knowledge import KnowledgeIndex
-from voice.engines.responder.text import human_list, humanize_name, terms, words
+from voice.engines.responder.requests import free_text_value
 
 TRANSFER_TOOL, END_TOOL = "transfer_call", "end_call"
 BUILT_IN_TOOLS = {TRANSFER_TOOL, END_TOOL}
-TRANSFER_STRONG = ("human", "representative", "operator", "receptionist", "front desk", "real person", "live person")
-TRANSFER_WEAK = ("person", "agent", "someone", "somebody", "staff", "manager", "transfer")
-TRANSFER_VERBS = {"speak", "talk", "connect", "transfer", "put", "reach", "get"}
-GOODBYE_PHRASES = ("goodbye", "good bye", "bye", "that's all", "that is all", "that's it", "hang up", "nothing else")
-GREETING_WORDS = {"hi", "hello", "hey", "good", "morning", "afternoon", "evening", "there"}
-THANKS_PHRASES = ("thank you", "thanks", "cheers", "appreciate it")
+FLOOR = 0.855  # below this, the best intent is a guess: say what we can do instead
+NEAR = 0.03  # scores closer than this are a near-tie, settled by what the words ask for
+OVERRIDE = 0.93  # an answer to our question gives way only to an intent this sure (a goodbye, a transfer)
+MEMORY_TURNS = 6  # earlier caller turns whose details (a day, a name) still count
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class Reply:
     text: str | None = None
     tool_name: str | None = None
     tool_arguments: dict = field(default_factory=dict)
+    intent: str = ""  # what the turn was understood as ("faq", "tool", "fallback", ...): turn metadata, tests
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,7 @@ class AgentFacts:
     index: KnowledgeIndex
     tools: list[dict]  # [{"name", "description", "parameters"}]
     today: date
+    intents: IntentSet
 
     @property
     def tool_names(self) -> set[str]:
@@ -58,25 +76,173 @@ class AgentFacts:
     def business_tools(self) -> list[dict]:
         return [t for t in self.tools if t["name"] not in BUILT_IN_TOOLS]
 
+    def tool(self, name: str) -> dict | None:
+        return next((t for t in self.tools if t["name"] == name), None)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the conversation holds for the caller's next turn."""
+
+    asked: tuple[dict, str] | None = None  # the tool and parameter our last turn asked for
+    earlier: tuple[str, ...] = ()  # the caller's earlier turns, most recent first
+
 
 def decide(turns: list[Turn], agent: AgentFacts) -> Reply:
     """The next reply for `turns` (oldest first)."""
-    users = [t for t in turns if t.kind == "user"]
+    users = [t.text for t in turns if t.kind == "user"]
     last = turns[-1] if turns else None
     if last is not None and last.kind == "tool_output":
-        return Reply(text=phrase_tool_result(last))
+        return Reply(text=phrase_tool_result(last), intent="tool_result")
     if not users:
-        return Reply(text=greeting(agent.profile))
-    previous = users[-2].text if len(users) > 1 else ""
-    return respond(users[-1].text, agent, previous=previous)
+        return Reply(text=greeting(agent.profile), intent=GREETING)
+    return respond(users[-1], agent, memory(turns, agent))
 
 
-def respond(text: str, agent: AgentFacts, *, previous: str = "") -> Reply:
-    for handler in (_goodbye, _transfer, _tool, _greeting, _knowledge, _thanks):
-        reply = handler(text, agent, previous)
+def memory(turns: list[Turn], agent: AgentFacts) -> Memory:
+    users = [t.text for t in turns if t.kind == "user"]
+    earlier = tuple(reversed(users[:-1]))[:MEMORY_TURNS]
+    before = [t for t in turns[:-1] if t.kind in ("assistant", "tool_call", "tool_output")]
+    asked = None
+    if before and before[-1].kind == "assistant":
+        asked = _asking_tool(phrasing.asked_in(before[-1].text, agent.business_tools), earlier, agent)
+    return Memory(asked=asked, earlier=earlier)
+
+
+def _asking_tool(candidates: list[tuple[dict, str]], earlier: tuple[str, ...], agent: AgentFacts):
+    """Of the tools that ask this question, the one the caller's recent words were about."""
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    names = {tool["name"] for tool, _ in candidates}
+    for said in earlier:
+        for match in agent.intents.rank(said)[:3]:
+            if match.intent.kind == TOOL and match.intent.key in names:
+                return next(c for c in candidates if c[0]["name"] == match.intent.key)
+    return candidates[0]
+
+
+def respond(text: str, agent: AgentFacts, memory: Memory = Memory()) -> Reply:
+    ranked = agent.intents.rank(text)
+    if memory.asked is not None:
+        reply = _answer_to_question(text, agent, memory, ranked)
         if reply is not None:
             return reply
-    return Reply(text=fallback(agent))
+    match = choose(ranked, text, agent)
+    if match is None:
+        return Reply(text=phrasing.fallback(agent), intent="fallback")
+    return _act(match, text, agent, memory)
+
+
+def choose(ranked: list[Match], text: str, agent: "AgentFacts | None" = None) -> Match | None:
+    """The intent the caller means, or None when nothing here is close enough."""
+    action = phrasing.unserved_action(text, agent.business_tools) if agent is not None else None
+    if not ranked or ranked[0].score < FLOOR or ranked[0].intent.kind == OUT_OF_SCOPE:
+        return _unsupported(ranked, action) if action else None
+    top = ranked[0]
+    if top.intent.kind == CAPABILITIES and not phrasing.asks_what_we_do(text):
+        top = next((m for m in ranked[1:] if m.intent.kind != CAPABILITIES), top)
+        if top.intent.kind == OUT_OF_SCOPE or top.score < FLOOR:
+            return _unsupported(ranked, action) if action else None
+    if action and top.intent.kind in (TOOL, UNSUPPORTED, CAPABILITIES) and not phrasing.is_question(text):
+        return _unsupported(ranked, action)  # "move my appointment" when no tool moves one
+    # A question the FAQ answers never goes to a tool, and a request a tool serves is not answered with
+    # an FAQ entry: a near-tie between the two is settled by whether the caller asks or requests.
+    rival_kind = FAQ if top.intent.kind == TOOL else TOOL if top.intent.kind == FAQ else None
+    rival = next((m for m in ranked[1:4] if m.intent.kind == rival_kind), None)
+    if rival is not None and top.score - rival.score < NEAR:
+        wants_tool = phrasing.is_request(text)
+        if (rival.intent.kind == TOOL) == wants_tool:
+            return rival
+    return top
+
+
+def _unsupported(ranked: list[Match], action: str) -> Match:
+    return Match(Intent(UNSUPPORTED, action, ()), ranked[0].score if ranked else 0.0)
+
+
+def _act(match: Match, text: str, agent: AgentFacts, memory: Memory) -> Reply:
+    intent = match.intent
+    if intent.kind == FAQ:
+        return Reply(text=agent.index.entries[int(intent.key)].answer, intent=FAQ)
+    if intent.kind == KNOWLEDGE:
+        return Reply(text=agent.index.passage_answer(int(intent.key), text), intent=KNOWLEDGE)
+    if intent.kind == TOOL:
+        tool = agent.tool(intent.key)
+        assert tool is not None
+        return _use_tool(tool, text, agent, memory)
+    if intent.kind == TRANSFER:
+        return _transfer(text, agent)
+    if intent.kind == END:
+        return _goodbye(text, agent)
+    if intent.kind == UNSUPPORTED:
+        return Reply(text=phrasing.unsupported(intent.key, agent), intent=f"{UNSUPPORTED}:{intent.key}")
+    return Reply(text=phrasing.small_talk(intent.kind, agent), intent=intent.kind)
+
+
+def _answer_to_question(text: str, agent: AgentFacts, memory: Memory, ranked: list[Match]) -> Reply | None:
+    """The caller's reply to the detail we asked for, unless they clearly moved on."""
+    assert memory.asked is not None
+    tool, parameter = memory.asked
+    schema = tool.get("parameters") or {}
+    prop = (schema.get("properties") or {}).get(parameter) or {}
+    typed, _ = fill_arguments(schema, text, today=agent.today, targets=agent.profile.get("transfer_targets"))
+    direct = None if parameter in typed or prop.get("enum") else direct_answer(parameter_kind(parameter, prop), text)
+    if parameter not in typed and direct is None and not set(typed) & set(schema.get("required") or []):
+        return None
+    top = ranked[0] if ranked else None
+    sure = top is not None and top.score >= OVERRIDE and top.intent.key != tool["name"]
+    if sure and top is not None and (direct is not None or top.intent.kind in (TRANSFER, END)):
+        return None  # the caller moved on: "actually, how much is a cleaning?"
+    return _use_tool(tool, text, agent, memory, answered=(parameter, direct) if direct is not None else None)
+
+
+def _use_tool(
+    tool: dict, text: str, agent: AgentFacts, memory: Memory, *, answered: tuple[str, str] | None = None
+) -> Reply:
+    """Call the tool with what the caller said now and before, or ask for the first missing detail."""
+    schema = tool.get("parameters") or {}
+    args, _ = fill_arguments(schema, text, today=agent.today)
+    if answered is not None:
+        args.setdefault(*answered)
+    for earlier in memory.earlier:
+        remembered, _ = fill_arguments(schema, earlier, today=agent.today)
+        for name, value in remembered.items():
+            args.setdefault(name, value)
+    properties = schema.get("properties") or {}
+    for name, prop in properties.items():
+        if (
+            name not in args
+            and not (prop or {}).get("enum")
+            and parameter_kind(name, prop or {}) in ("text", "unknown")
+        ):
+            value = free_text_value(text, tool) or next(
+                (v for v in (free_text_value(e, tool) for e in memory.earlier) if v), None
+            )
+            if value:
+                args[name] = value
+    missing = [name for name in schema.get("required") or [] if name not in args]
+    if missing:
+        first = memory.asked is None or memory.asked[0]["name"] != tool["name"]
+        return Reply(text=phrasing.ask_for(tool, missing[0], first=first), intent=f"ask:{tool['name']}:{missing[0]}")
+    return Reply(tool_name=tool["name"], tool_arguments=args, intent=TOOL)
+
+
+def _transfer(text: str, agent: AgentFacts) -> Reply:
+    tool = agent.tool(TRANSFER_TOOL)
+    if tool is None:
+        return Reply(
+            text=f"I'm sorry, I can't transfer calls right now. {phrasing.capabilities(agent)}", intent=TRANSFER
+        )
+    args, _ = fill_arguments(
+        tool.get("parameters") or {}, text, today=agent.today, targets=agent.profile.get("transfer_targets")
+    )
+    return Reply(tool_name=TRANSFER_TOOL, tool_arguments=args, intent=TRANSFER)
+
+
+def _goodbye(text: str, agent: AgentFacts) -> Reply:
+    if END_TOOL in agent.tool_names:
+        return Reply(tool_name=END_TOOL, tool_arguments={}, intent=END)
+    return Reply(text="Thank you for calling. Goodbye!", intent=END)
 
 
 def greeting(profile: dict) -> str:
@@ -84,109 +250,6 @@ def greeting(profile: dict) -> str:
         return profile["greeting_message"]
     business = profile.get("business_name") or profile.get("name") or ""
     return f"Hello, thank you for calling{' ' + business if business else ''}. How can I help you today?"
-
-
-def _goodbye(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    if not _has_phrase(text, GOODBYE_PHRASES):
-        return None
-    if END_TOOL in agent.tool_names:
-        return _call(agent, END_TOOL, text)
-    return Reply(text="Thank you for calling. Goodbye!")
-
-
-def _transfer(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    tokens = set(words(text))
-    strong = _has_phrase(text, TRANSFER_STRONG)
-    if not strong and not (_has_phrase(text, TRANSFER_WEAK) and tokens & TRANSFER_VERBS):
-        return None
-    if TRANSFER_TOOL in agent.tool_names:
-        return _call(agent, TRANSFER_TOOL, text)
-    return Reply(text=f"I'm sorry, I can't transfer calls right now. {capabilities(agent)}")
-
-
-def _call(agent: AgentFacts, name: str, text: str) -> Reply:
-    tool = next(t for t in agent.tools if t["name"] == name)
-    args, _ = fill_arguments(
-        tool.get("parameters") or {}, text, today=agent.today, targets=agent.profile.get("transfer_targets")
-    )
-    return Reply(tool_name=name, tool_arguments=args)
-
-
-def _tool(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    reply = _match_tool(text, agent)
-    if reply is None and previous:
-        # The caller may be answering our question about a missing detail ("Tuesday at 3").
-        earlier = _match_tool(previous, agent)
-        if earlier is not None and earlier.tool_name is None:
-            reply = _match_tool(f"{previous} {text}", agent)
-    return reply
-
-
-def _match_tool(text: str, agent: AgentFacts) -> Reply | None:
-    said = set(terms(text))
-    best: tuple | None = None
-    for position, tool in enumerate(agent.business_tools):
-        overlap = len(said & set(_tool_terms(tool)))
-        if not overlap:
-            continue
-        args, missing = fill_arguments(tool.get("parameters") or {}, text, today=agent.today)
-        rank = (not missing, overlap, len(args), -position)
-        if best is None or rank > best[0]:
-            best = (rank, tool, args, missing)
-    if best is None:
-        return None
-    (_, overlap, found, _), tool, args, missing = best
-    if not missing:
-        return Reply(tool_name=tool["name"], tool_arguments=args)
-    if overlap >= 2 or found:
-        return Reply(text=ask_for(tool, missing[0]))
-    return None
-
-
-def _tool_terms(tool: dict) -> list[str]:
-    return terms(f"{humanize_name(tool['name'])} {tool.get('description') or ''}")
-
-
-def ask_for(tool: dict, parameter: str) -> str:
-    prop = ((tool.get("parameters") or {}).get("properties") or {}).get(parameter) or {}
-    label = humanize_name(parameter)
-    if prop.get("description") and len(prop["description"]) <= 60:
-        label = prop["description"].rstrip(".").lower()
-    return f"Sure, I can help with that. What {label} would you like?"
-
-
-def _greeting(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    tokens = words(text)
-    if tokens and set(tokens) <= GREETING_WORDS and tokens[0] in {"hi", "hello", "hey", "good"}:
-        return Reply(text="Hello! How can I help you today?")
-    return None
-
-
-def _knowledge(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    answer = agent.index.answer(text)
-    return Reply(text=answer) if answer else None
-
-
-def _thanks(text: str, agent: AgentFacts, previous: str) -> Reply | None:
-    if _has_phrase(text, THANKS_PHRASES):
-        return Reply(text="You're welcome! Is there anything else I can help you with?")
-    return None
-
-
-def fallback(agent: AgentFacts) -> str:
-    return f"I'm sorry, I don't have an answer for that. {capabilities(agent)}"
-
-
-def capabilities(agent: AgentFacts) -> str:
-    """One sentence on what this agent can do, from its tools and knowledge titles."""
-    can = [humanize_name(t["name"]) for t in agent.business_tools]
-    if agent.index.titles:
-        # Titles as written: "Practice FAQ" lower-cased would be read as the word "faq".
-        can.append(f"answer questions about {human_list(agent.index.titles[:3])}")
-    offer = " Or I can connect you with a person." if TRANSFER_TOOL in agent.tool_names else ""
-    if not can:
-        return f"I can take a message or answer general questions.{offer}".strip()
-    return f"I can {human_list(can, 'or')}.{offer}"
 
 
 def phrase_tool_result(turn: Turn) -> str:
@@ -197,16 +260,10 @@ def phrase_tool_result(turn: Turn) -> str:
         return "I'm transferring you now. Please hold."
     if turn.is_error:
         return (
-            f"I'm sorry, I couldn't {humanize_name(turn.name) or 'do that'} just now. "
-            "Is there anything else I can help you with?"
+            f"I'm sorry, I couldn't {phrasing.action_of(turn.name)} just now. Is there anything else I can help with?"
         )
     try:
         data = json.loads(turn.text)
     except (TypeError, ValueError):
         data = turn.text
     return speech.describe(data) or "Done. Is there anything else I can help you with?"
-
-
-def _has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
-    spoken = f" {' '.join(words(text))} "
-    return any(f" {' '.join(words(p))} " in spoken for p in phrases)

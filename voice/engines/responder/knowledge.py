@@ -29,6 +29,10 @@ class Entry:
     source: str
     tokens: tuple[str, ...] = field(default=(), compare=False)
 
+    @property
+    def is_faq(self) -> bool:
+        return self.question != self.source
+
 
 def parse_document(title: str, content: str) -> list[Entry]:
     """FAQ pairs ('Q: … A: …', on one line or two) and the remaining paragraphs of one document."""
@@ -109,6 +113,17 @@ class KnowledgeIndex:
     @property
     def titles(self) -> list[str]:
         return list(dict.fromkeys(e.source for e in self.entries if e.source))
+
+    @property
+    def faq_entries(self) -> list[Entry]:
+        return [e for e in self.entries if e.is_faq]
+
+    def passage_answer(self, i: int, query: str) -> str:
+        """The sentences of passage `i` that share words with `query` (all of it when none does)."""
+        entry = self.entries[i]
+        wanted = set(query_terms(query))
+        matching = [s for s in SENTENCE_RE.split(entry.answer) if wanted & set(terms(s))]
+        return " ".join(matching) or entry.answer
 
     def answer(self, query: str) -> str | None:
         """What to say for `query`: an FAQ answer, or the sentences of a paragraph that match."""

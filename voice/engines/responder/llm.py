@@ -18,6 +18,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConn
 
 from agents.engines import OFFLINE_RESPONDER
 from voice.engines.responder.dialogue import AgentFacts, Reply, Turn, decide
+from voice.engines.responder.intents import IntentSet, VectorCache, agent_intents, shared_cache
 from voice.engines.responder.knowledge import KnowledgeIndex
 
 
@@ -30,11 +31,14 @@ class LocalResponder(llm.LLM):
         knowledge: list[dict] | None = None,
         agent_profile: dict | None = None,
         today: Callable[[], date] | None = None,
+        vectors: VectorCache | None = None,
     ) -> None:
         super().__init__()
         self._profile = dict(agent_profile or {})
         self._index = KnowledgeIndex(knowledge)
         self._today = today or _local_today(self._profile.get("timezone"))
+        self._vectors = vectors
+        self._intents: dict[tuple, IntentSet] = {}  # by the tools offered (the same for a whole call)
 
     @property
     def model(self) -> str:
@@ -57,16 +61,26 @@ class LocalResponder(llm.LLM):
         usable = [] if tool_choice == "none" else list(tools or [])
         return ResponderStream(self, chat_ctx=chat_ctx, tools=usable, conn_options=conn_options)
 
-    def facts(self, tools: list[llm.Tool]) -> AgentFacts:
+    def facts(self, tools: list[llm.Tool], said: list[str] | None = None) -> AgentFacts:
+        """The agent as the responder sees it, its intents embedded and `said` too (blocking: in a thread)."""
         specs = [t["function"] for t in llm.ToolContext(tools).parse_function_tools("openai", strict=False)]
-        return AgentFacts(profile=self._profile, index=self._index, tools=specs, today=self._today())
+        key = tuple(json.dumps(spec, sort_keys=True) for spec in specs)
+        vectors = self._vectors or shared_cache()
+        if key not in self._intents:
+            self._intents[key] = agent_intents(self._index.entries, specs, vectors)
+        vectors.fill(said or [])
+        return AgentFacts(
+            profile=self._profile, index=self._index, tools=specs, today=self._today(), intents=self._intents[key]
+        )
 
 
 class ResponderStream(llm.LLMStream):
     async def _run(self) -> None:
         assert isinstance(self._llm, LocalResponder)
         turns = to_turns(self._chat_ctx)
-        reply = decide(turns, self._llm.facts(self._tools))
+        said = [t.text for t in turns if t.kind == "user"]
+        facts = await asyncio.to_thread(self._llm.facts, self._tools, said)  # the model never runs on the loop
+        reply = decide(turns, facts)
         request_id = "offline-" + _digest(turns, reply)[:16]
         if reply.tool_name:
             self._send(request_id, tool_calls=[_tool_call(reply, request_id)])

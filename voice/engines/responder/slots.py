@@ -63,12 +63,16 @@ NUMBER_WORDS = {
     )
 }
 NUMBER_WORDS |= {"a couple": 2, "couple": 2, "dozen": 12}
+TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+NUMBER_WORDS |= TENS | {f"{t} {u}": v + NUMBER_WORDS[u] for t, v in TENS.items() for u in list(NUMBER_WORDS)[1:10]}
+NUMBER_WORDS |= {f"twenty {u}": 20 + NUMBER_WORDS[u] for u in list(NUMBER_WORDS)[1:10]}
 
 ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 SLASH_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
 MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
 MONTH_DAY_RE = re.compile(rf"\b({MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b")
 DAY_MONTH_RE = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH_NAMES})\b")
+ORDINAL_DAY_RE = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b")
 TIME_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)(?=\W|$)")
 CLOCK_RE = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 AT_HOUR_RE = re.compile(r"\bat\s+(\d{1,2})\b(?!\s*(?:/|:|-|\d|people|guests|persons))")
@@ -94,6 +98,8 @@ def _explicit_date(text: str, today: date) -> date | None:
         return _next_month_day(MONTHS[m[1]], int(m[2]), today)
     if m := DAY_MONTH_RE.search(text):
         return _next_month_day(MONTHS[m[2]], int(m[1]), today)
+    if m := ORDINAL_DAY_RE.search(text):  # "the 9th": this month's, or next month's once it has passed
+        return _next_day_of_month(int(m[1]), today)
     if m := SLASH_DATE_RE.search(text):  # US order: month/day
         if m[3]:
             year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
@@ -120,6 +126,14 @@ def _relative_date(text: str, today: date) -> date | None:
     return None
 
 
+def _next_day_of_month(day: int, today: date) -> date | None:
+    candidate = _safe_date(today.year, today.month, day)
+    if candidate is None or candidate < today:
+        month, year = (today.month % 12) + 1, today.year + (today.month == 12)
+        candidate = _safe_date(year, month, day)
+    return candidate
+
+
 def _next_month_day(month: int, day: int, today: date) -> date | None:
     candidate = _safe_date(today.year, month, day)
     if candidate and candidate < today:
@@ -142,14 +156,39 @@ def extract_time(text: str) -> str | None:
         hour += 12 if m[3].startswith("p") else 0
         return f"{hour:02d}:{minute:02d}"
     if m := CLOCK_RE.search(lowered):
-        return f"{int(m[1]):02d}:{m[2]}"
-    if "noon" in lowered or "midday" in lowered:
+        hour = int(m[1])
+        return f"{hour + 12 if 1 <= hour <= 7 else hour:02d}:{m[2]}"  # '3:15' on a business line is 15:15
+    if m := WORD_TIME_RE.search(lowered):
+        return _word_time(m)
+    if re.search(r"\b(?:noon|midday)\b", lowered):
         return "12:00"
     if m := AT_HOUR_RE.search(lowered):
         hour = int(m[1])
         # Business hours: 'at 3' means 15:00, 'at 9' means 09:00.
         return f"{hour + 12 if 1 <= hour <= 7 else hour:02d}:00" if hour <= 12 else None
     return None
+
+
+HOUR_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+WORD_TIME_RE = re.compile(
+    rf"\b(?:(half past|quarter past|quarter to) ({HOUR_WORDS}|\d{{1,2}})"
+    rf"|({HOUR_WORDS}|\d{{1,2}}) (thirty|fifteen|forty[- ]five|o'clock|in the (?:morning|afternoon|evening)))\b"
+)
+MINUTES = {"thirty": 30, "fifteen": 15, "forty five": 45, "forty-five": 45}
+
+
+def _word_time(m: re.Match) -> str:
+    """'half past ten', 'two thirty', '8 in the morning', '11 o'clock' as HH:MM (business hours for bare hours)."""
+    hour_word = m[2] or m[3]
+    hour = int(hour_word) if hour_word.isdigit() else NUMBER_WORDS[hour_word]
+    minute = {"half past": 30, "quarter past": 15, "quarter to": -15}[m[1]] if m[1] else MINUTES.get(m[4], 0)
+    if minute < 0:
+        hour, minute = hour - 1, 45
+    if m[4] and ("afternoon" in m[4] or "evening" in m[4]):
+        hour = hour % 12 + 12
+    elif not (m[4] and "morning" in m[4]) and 1 <= hour <= 7:
+        hour += 12  # "at two thirty" in business hours is the afternoon
+    return f"{hour % 24:02d}:{minute:02d}"
 
 
 def extract_number(text: str) -> int | float | None:
