@@ -300,10 +300,25 @@ def agent_initial(agent: Agent) -> dict:
 
 
 class KnowledgeDocumentForm(forms.Form):
+    """A document from typed text, an uploaded file or a web page: exactly one of the three."""
+
     title = forms.CharField(max_length=255, help_text="e.g. “Opening hours” or “Price list”.")
     content = forms.CharField(
+        required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Plain text the agent answers from. Write FAQ entries as lines like “Q: … A: …”.",
+    )
+    file = forms.FileField(
+        label="Or upload a file",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".txt,.md,.markdown,.csv,.html,.htm,.pdf,.docx"}),
+        help_text="Text, Markdown, CSV, HTML, PDF or Word (.docx). Its text becomes the document.",
+    )
+    url = forms.URLField(
+        label="Or import a web page",
+        required=False,
+        assume_scheme="https",
+        help_text="The page's text is fetched once, now (public addresses only).",
     )
     source_url = forms.URLField(
         label="Source link",
@@ -311,6 +326,15 @@ class KnowledgeDocumentForm(forms.Form):
         assume_scheme="https",
         help_text=KnowledgeDocument._meta.get_field("source_url").help_text,
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        given = [name for name in ("content", "file", "url") if cleaned.get(name)]
+        if not given and not self.errors:
+            self.add_error("content", forms.Field.default_error_messages["required"])
+        elif len(given) > 1:
+            raise forms.ValidationError("Type the text, upload a file or give a web page's address: one of the three.")
+        return cleaned
 
 
 class VoiceCloneForm(forms.Form):

@@ -7,6 +7,7 @@ agents/apis.py does, and a service's refusal is shown on the form (a 400), never
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -15,7 +16,7 @@ from django.views.generic import ListView, TemplateView
 from agents import selectors, services
 from agents.forms import AgentForm, KnowledgeDocumentForm, VoiceCloneForm, add_service_error, pretty_json
 from agents.models import Agent
-from agents.presentation import speaks_as
+from agents.presentation import document_status, speaks_as
 from core.errors import ApplicationError
 from tenants.web import TenantPageMixin
 
@@ -106,7 +107,7 @@ class AgentEditView(TenantAgentMixin, AgentFormView):
         context.update(
             agent=agent,
             page_title=f"Edit {agent.name}",
-            documents=selectors.knowledge_document_list(tenant=self.tenant, agent=agent),
+            **documents_with_status(self.tenant, agent),
         )
         return context
 
@@ -130,9 +131,17 @@ class AgentDetailView(TenantAgentMixin, TemplateView):
             calls=agent.calls.filter(tenant=self.tenant)
             .select_related("agent")
             .order_by("-created_at", "-id")[:LATEST_CALLS],
-            documents=selectors.knowledge_document_list(tenant=self.tenant, agent=agent),
+            **documents_with_status(self.tenant, agent),
         )
         return context
+
+
+def documents_with_status(tenant, agent) -> dict:
+    """The context of the agent pages' knowledge base: (document, its status) pairs by title, and how soon the
+    page should ask for the statuses again (0: nothing is being embedded)."""
+    documents = [(d, document_status(d)) for d in selectors.knowledge_document_list(tenant=tenant, agent=agent)]
+    polls = [status["poll_seconds"] for _, status in documents if status["poll_seconds"]]
+    return {"documents": documents, "knowledge_poll_seconds": min(polls, default=0)}
 
 
 class AgentDeleteView(TenantAgentMixin, View):
@@ -162,25 +171,50 @@ class AgentDuplicateView(TenantAgentMixin, View):
 
 
 class DocumentAddView(AgentEditView):
-    """POST a knowledge document; an invalid one re-renders the edit page with the error (400)."""
+    """POST a knowledge document (typed, uploaded or a web page); an invalid one re-renders the edit page (400)."""
 
     http_method_names = ["post"]
 
     def post(self, request, *args, **kwargs):
         agent = self.get_agent()
-        form = KnowledgeDocumentForm(request.POST, prefix="document")
+        form = KnowledgeDocumentForm(request.POST, request.FILES, prefix="document")
         if form.is_valid():
             try:
                 document = services.knowledge_document_create(
-                    agent=agent, actor=self.audit_actor(), **form.cleaned_data
+                    agent=agent, actor=self.audit_actor(), **self.document_fields(form.cleaned_data)
                 )
             except (ApplicationError, ValidationError) as exc:
                 add_service_error(form, exc)
             else:
-                messages.success(request, f"“{document.title}” added to the knowledge base.")
+                messages.success(
+                    request,
+                    f"“{document.title}” added to the knowledge base. It is being embedded for search by meaning.",
+                )
                 return redirect(reverse("agents:edit", args=[agent.pk]) + "#knowledge")
         context = self.get_context_data(form=self.build_form(), document_form=form)
         return self.render_to_response(context, status=400)
+
+    @staticmethod
+    def document_fields(cleaned: dict) -> dict:
+        """The service's fields: an upload's or a web page's text becomes the content (the API's rules)."""
+        fields = {"title": cleaned["title"], "source_url": cleaned.get("source_url") or ""}
+        if cleaned.get("file"):
+            upload = cleaned["file"]
+            extracted = services.knowledge_upload_extract(
+                data=upload.read(services.knowledge_upload_read_limit()),
+                content_type=upload.content_type,
+                filename=upload.name,
+            )
+            return {**fields, "content": extracted.text, "source_format": extracted.format}
+        if cleaned.get("url"):
+            page = services.knowledge_url_fetch(url=cleaned["url"])
+            return {
+                **fields,
+                "content": page.text,
+                "source_format": page.format,
+                "source_url": fields["source_url"] or cleaned["url"],
+            }
+        return {**fields, "content": cleaned["content"]}
 
 
 class DocumentDeleteView(TenantAgentMixin, View):
@@ -190,6 +224,32 @@ class DocumentDeleteView(TenantAgentMixin, View):
         services.knowledge_document_delete(document=document, actor=self.audit_actor())
         messages.success(request, f"“{document.title}” removed from the knowledge base.")
         return redirect(reverse("agents:edit", args=[agent_id]) + "#knowledge")
+
+
+class DocumentRetryView(TenantAgentMixin, View):
+    """POST: embed a failed (or retrying) document again now; back to the page it was asked from."""
+
+    def post(self, request, agent_id, document_id):
+        documents = selectors.knowledge_document_list(tenant=self.tenant, agent=self.get_agent())
+        document = get_object_or_404(documents, pk=document_id)
+        try:
+            services.knowledge_document_retry(document=document, actor=self.audit_actor())
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"“{document.title}” is being embedded again.")
+        page = "agents:edit" if request.POST.get("back") == "edit" else "agents:detail"
+        return redirect(reverse(page, args=[agent_id]) + "#knowledge")
+
+
+class DocumentStatusView(TenantAgentMixin, View):
+    """GET: the embedding status of the agent's documents as JSON, which the agent pages poll."""
+
+    def get(self, request, agent_id):
+        documents = selectors.knowledge_document_list(tenant=self.tenant, agent=self.get_agent()).defer("content")
+        statuses = [document_status(document) for document in documents]
+        polls = [status["poll_seconds"] for status in statuses if status["poll_seconds"]]
+        return JsonResponse({"documents": statuses, "poll_seconds": min(polls, default=0)})
 
 
 CLONING_UNAVAILABLE = "Voice cloning is not available on this deployment: it needs the TTS node (CHATTERBOX_URL)."

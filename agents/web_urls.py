@@ -19,5 +19,11 @@ urlpatterns = [
         views.DocumentDeleteView.as_view(),
         name="document-delete",
     ),
+    path(
+        "agents/<uuid:agent_id>/documents/<uuid:document_id>/retry/",
+        views.DocumentRetryView.as_view(),
+        name="document-retry",
+    ),
+    path("agents/<uuid:agent_id>/documents/status/", views.DocumentStatusView.as_view(), name="document-status"),
     path("voices/", views.VoiceListView.as_view(), name="voices"),
 ]
