@@ -187,3 +187,18 @@ PLUMBER = {
 }
 
 AGENTS = {"dental": DENTAL, "pizzeria": PIZZERIA, "plumber": PLUMBER}
+
+
+def demo() -> dict:
+    """The demo agent exactly as `seed_demo` installs it (voiceapp/demo_backend/content.py)."""
+    from voiceapp.demo_backend import content
+
+    return {
+        "profile": {"name": "Appointment Scheduler", "business_name": "Demo Dental"},
+        "documents": [{"title": "Practice FAQ", "content": content.FAQ}],
+        "tools": [
+            *content.tools(content.DEFAULT_BASE_URL),
+            {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
+            {"name": "end_call", "description": "End the call.", "parameters": {}},
+        ],
+    }

@@ -4,7 +4,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from tests.voice.understanding.agents import AGENTS, TODAY
+from tests.voice.understanding.agents import AGENTS, TODAY, demo
 from tests.voice.understanding.cases import CASES
 from voice.engines.responder.dialogue import AgentFacts, Reply, Turn, decide
 from voice.engines.responder.intents import agent_intents, shared_cache
@@ -23,7 +23,7 @@ class Outcome:
 
 
 def facts(name: str) -> AgentFacts:
-    agent = AGENTS[name]
+    agent = demo() if name == "demo" else AGENTS[name]
     index = KnowledgeIndex(agent["documents"])
     intents = agent_intents(index.entries, agent["tools"], shared_cache())
     return AgentFacts(profile=agent["profile"], index=index, tools=agent["tools"], today=TODAY, intents=intents)
