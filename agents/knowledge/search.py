@@ -15,10 +15,8 @@ meaning only when its similarity reaches `min_similarity` (E5's cosines of unrel
 than three random chunks; `Hit.similarity` lets a caller be stricter.
 """
 
-import math
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -46,8 +44,9 @@ STOPWORDS = frozenset(
 
 def terms(text: str) -> list[str]:
     """BM25's words: lower case, accents folded, stopwords dropped, a plural's s removed."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = text.lower()
+    if not folded.isascii():
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
     return [_stem(w) for w in TOKEN_RE.findall(folded) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
@@ -114,34 +113,33 @@ class FaqEntry:
 
 
 class Bm25:
-    """Okapi BM25 over an inverted index of numpy arrays (a query touches only its words' postings)."""
+    """Okapi BM25 over an inverted index held in numpy arrays (a query touches only its words' postings).
+
+    The postings of word t are rows[starts[t]:starts[t + 1]] with their counts, built with one sort."""
 
     def __init__(self, documents: list[list[str]]):
-        self.size = len(documents)
-        lengths = np.array([len(words) for words in documents], dtype=np.float32)
-        average = float(lengths.mean()) if self.size else 1.0
-        self.norm = K1 * (1 - B + B * lengths / max(average, 1.0))
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        for index, words in enumerate(documents):
-            for word, count in Counter(words).items():
-                rows, counts = postings.setdefault(word, ([], []))
-                rows.append(index)
-                counts.append(count)
-        self.postings = {
-            word: (np.array(rows, dtype=np.int32), np.array(counts, dtype=np.float32), self._idf(len(rows)))
-            for word, (rows, counts) in postings.items()
-        }
-
-    def _idf(self, frequency: int) -> float:
-        return math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
+        self.size = n = len(documents)
+        self.vocabulary: dict[str, int] = {}
+        ids = [[self.vocabulary.setdefault(word, len(self.vocabulary)) for word in words] for words in documents]
+        lengths = np.array([len(words) for words in ids], dtype=np.float32)
+        self.norm = K1 * (1 - B + B * lengths / max(float(lengths.mean()) if n else 1.0, 1.0))
+        words = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths.astype(np.int64))
+        pairs, counts = np.unique(words * max(n, 1) + rows, return_counts=True)  # sorted by word, then row
+        self.rows = (pairs % max(n, 1)).astype(np.int32)
+        self.counts = counts.astype(np.float32)
+        self.starts = np.searchsorted(pairs // max(n, 1), np.arange(len(self.vocabulary) + 1))
+        frequency = np.diff(self.starts)
+        self.idf = np.log(1 + (n - frequency + 0.5) / (frequency + 0.5)).astype(np.float32)
 
     def scores(self, text: str) -> np.ndarray:
         scores = np.zeros(self.size, dtype=np.float32)
         for word in set(terms(text)):
-            posting = self.postings.get(word)
-            if posting is not None:
-                rows, counts, idf = posting
-                scores[rows] += idf * counts * (K1 + 1) / (counts + self.norm[rows])
+            t = self.vocabulary.get(word)
+            if t is not None:
+                start, end = self.starts[t], self.starts[t + 1]
+                rows, counts = self.rows[start:end], self.counts[start:end]
+                scores[rows] += self.idf[t] * counts * (K1 + 1) / (counts + self.norm[rows])
         return scores
 
 
@@ -163,6 +161,7 @@ class HybridIndex:
         if self.matrix.shape != (n, DIM):
             raise ValueError(f"matrix is {self.matrix.shape}, expected ({n}, {DIM})")
         self.has_vector = np.abs(self.matrix).sum(axis=1) > 0
+        self.missing_vectors = not bool(self.has_vector.all())
         self.min_similarity, self.fusion, self.weight = min_similarity, fusion, weight
         self.bm25 = Bm25([_indexed_terms(p) for p in self.passages])
 
@@ -172,7 +171,9 @@ class HybridIndex:
     def similarities(self, vector: np.ndarray) -> np.ndarray:
         """Cosine of every passage to `vector` (unit rows: a dot product); -1 where a passage has no vector."""
         scores = self.matrix @ np.asarray(vector, dtype=np.float32).reshape(DIM)
-        return np.where(self.has_vector, scores, -1.0)
+        if self.missing_vectors:
+            scores[~self.has_vector] = -1.0
+        return scores
 
     def search(self, text: str, vector: np.ndarray | None = None, k: int = 3) -> list[Hit]:
         """The `k` passages that best answer `text` (its query embedding `vector` if given), best first."""

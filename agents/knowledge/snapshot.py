@@ -23,7 +23,11 @@ from agents.knowledge.search import DIM, FaqEntry, KnowledgeSnapshot, Passage, S
 from agents.knowledge.store import Loaded, store
 from agents.models import KnowledgeDocument
 
-CACHE_SIZE = 64  # agents whose snapshot a process keeps (an agent of 10,000 chunks holds about 25 MB)
+# What a process keeps: the most recently used agents' snapshots, at most CACHE_SIZE of them and CACHE_PASSAGES
+# passages in all (a passage holds about 3.6 kB with its vector and index: bench/knowledge.py), so a few
+# agents with very large knowledge bases cannot take a media worker's memory.
+CACHE_SIZE = 64
+CACHE_PASSAGES = 100_000
 
 _cache: OrderedDict[tuple[str, str], KnowledgeSnapshot] = OrderedDict()
 _lock = threading.Lock()
@@ -52,7 +56,9 @@ def snapshot(*, tenant_id, agent_id) -> KnowledgeSnapshot:
     with _lock:
         _cache[key] = built
         _cache.move_to_end(key)
-        while len(_cache) > CACHE_SIZE:
+        while len(_cache) > 1 and (
+            len(_cache) > CACHE_SIZE or sum(len(s.passages) for s in _cache.values()) > CACHE_PASSAGES
+        ):
             _cache.popitem(last=False)
     return built
 

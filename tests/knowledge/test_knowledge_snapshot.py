@@ -115,6 +115,19 @@ def test_the_cache_keeps_the_most_recent_agents(agent, queued, monkeypatch):
     assert load(agent) is not first
 
 
+def test_the_cache_holds_a_bounded_number_of_passages_but_always_the_latest_snapshot(agent, queued, monkeypatch):
+    monkeypatch.setattr(snapshot, "CACHE_PASSAGES", 2)
+    services.knowledge_document_create(agent=agent, title="FAQ", content=FAQ)  # two passages
+    other = factories.AgentFactory(tenant=agent.tenant)
+    services.knowledge_document_create(agent=other, title="FAQ", content=FAQ + "\nQ: Cash? A: Yes.")  # three
+    first = load(agent)
+    assert load(agent) is first
+
+    large = load(other)
+
+    assert load(other) is large and load(agent) is not first
+
+
 @pytest.mark.django_db(transaction=True)
 def test_without_a_broker_the_background_runner_embeds_a_saved_document(tenant, django_capture_on_commit_callbacks):
     agent = factories.AgentFactory(tenant=tenant)
