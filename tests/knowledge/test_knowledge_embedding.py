@@ -294,3 +294,26 @@ def test_duplicating_an_agent_copies_its_documents_chunks_and_vectors(agent, que
     assert [(c.agent_id, c.text, bytes(c.vector)) for c in copies] == [
         (copy.pk, c.text, bytes(c.vector)) for c in originals
     ]
+
+
+def test_a_document_added_or_changed_in_the_admin_is_chunked_at_once_and_queued(
+    staff_client, agent, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/agents/knowledgedocument/add/",
+            {"agent": agent.pk, "title": "FAQ", "content": FAQ, "source_url": "", "is_active": "on"},
+        )
+    assert response.status_code == 302, response.content
+    document = KnowledgeDocument.objects.for_tenant(agent.tenant).get()
+    assert [row[1] for row in chunks_of(document)][:1] == ["Q: Where are you? A: 12 Harbour Street."]
+    assert state(document) == (Status.PENDING, 0, 3, "", 0)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            f"/admin/agents/knowledgedocument/{document.pk}/change/",
+            {"agent": agent.pk, "title": "FAQ", "content": "Q: Parking? A: Free.", "source_url": "", "is_active": "on"},
+        )
+
+    assert chunks_of(document) == [(0, "Q: Parking? A: Free.", "Parking?", "")]
+    assert queued == [(str(agent.tenant_id), str(document.pk))] * 2
