@@ -92,7 +92,14 @@ class CallDetailView(TenantPageMixin, TemplateView):
             page_title=presentation.call_title(call),
             outcome=presentation.call_outcome(call),
             duration=presentation.shown_duration(call),
-            turns=[{"turn": turn, "offset": offset_text((turn.started_at - start).total_seconds())} for turn in turns],
+            turns=[
+                {
+                    "turn": turn,
+                    "offset": offset_text((turn.started_at - start).total_seconds()),
+                    "sources": knowledge_labels(turn),
+                }
+                for turn in turns
+            ],
             tool_calls=[_tool_call_view(tool_call) for tool_call in call.tool_calls.all()],
             events=[_event_view(event, start) for event in call.events.all()],
             recording=call.recordings.first(),
@@ -141,6 +148,14 @@ def _plain(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def knowledge_labels(turn: TranscriptTurn) -> list[str]:
+    """Where the knowledge behind an agent's turn came from ("Practice FAQ › Hours, page 2"), as stored."""
+    found = (turn.metadata or {}).get("knowledge")
+    if not isinstance(found, list):
+        return []
+    return [str(source["label"])[:200] for source in found if isinstance(source, dict) and source.get("label")]
 
 
 class _LatencyRow(TypedDict):

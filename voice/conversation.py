@@ -2,8 +2,9 @@
 
 - Instructions: the agent's system prompt, the caller's context (number, name, anything the bridge
   or the outbound request put in `call.metadata`), and the call's ground rules.
-- Knowledge: the agent's documents cut into FAQ entries and paragraphs, ranked against the
-  caller's latest words with BM25; the best few go into the prompt just before that turn.
+- Knowledge: the passages of the agent's documents that the hybrid search (agents.knowledge.search:
+  embeddings and BM25) finds for the caller's latest words go into the prompt just before that turn,
+  each with its source.
 - History: after `summarize_after_turns` caller/agent messages, the older ones are folded into a
   short summary, and the rest is trimmed to `max_history_tokens`.
 
@@ -13,78 +14,13 @@ Everything here works on plain data loaded once per call, so it runs in the audi
 """
 
 import math
-import re
-from collections import Counter
 from dataclasses import dataclass
 
 from livekit.agents import llm
 
-WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-QA_RE = re.compile(r"^\s*Q\s*[:.)-]\s*(.+?)(?:\s+A\s*[:.)-]\s*(.+))?$", re.IGNORECASE)
-ANSWER_RE = re.compile(r"^\s*A\s*[:.)-]\s*(.+)$", re.IGNORECASE)
-STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    }
-)
 CHARS_PER_TOKEN = 4  # close enough for English with the providers' tokenizers
 SUMMARY_LINE_CHARS = 160
-KNOWLEDGE_RESULTS = 3
-CHUNK_CHARS = 600
-
-
-def terms(text: str) -> list[str]:
-    return [w for w in WORD_RE.findall(text.lower()) if w not in STOPWORDS]
+KNOWLEDGE_RESULTS = 3  # passages put before a turn
 
 
 def estimate_tokens(text: str) -> int:
@@ -94,56 +30,18 @@ def estimate_tokens(text: str) -> int:
 # --- knowledge base ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Chunk:
-    title: str
-    text: str
+def knowledge_note(hits: list) -> llm.ChatMessage | None:
+    """The passages found for the caller's latest words (agents.knowledge.search hits), as a system note."""
+    if not hits:
+        return None
+    passages = "\n".join(f"[{hit.source.label}] {hit.text}" for hit in hits)
+    return llm.ChatMessage(role="system", content=[f"Knowledge base passages for the next turn:\n{passages}"])
 
 
-def chunk_document(title: str, content: str) -> list[Chunk]:
-    """FAQ entries ('Q: … A: …', on one line or two) stay whole; other text is cut by paragraph."""
-    chunks, prose, question = [], [], None
-    for line in content.splitlines():
-        qa, answer = QA_RE.match(line), ANSWER_RE.match(line)
-        if qa and qa.group(2):
-            chunks.append(Chunk(title, f"Q: {qa.group(1)} A: {qa.group(2)}"))
-        elif qa:
-            question = qa.group(1)
-        elif answer and question:
-            chunks.append(Chunk(title, f"Q: {question} A: {answer.group(1)}"))
-            question = None
-        else:
-            prose.append(line)
-    for paragraph in re.split(r"\n\s*\n", "\n".join(prose)):
-        text = " ".join(paragraph.split())
-        chunks.extend(Chunk(title, text[i : i + CHUNK_CHARS]) for i in range(0, len(text), CHUNK_CHARS))
-    return chunks
-
-
-class KnowledgeIndex:
-    """BM25 over the chunks of one agent's active documents."""
-
-    K1, B = 1.2, 0.75
-
-    def __init__(self, documents: list[dict]):
-        self.chunks = [c for d in documents for c in chunk_document(d["title"], d["content"])]
-        self._tf = [Counter(terms(f"{c.title} {c.text}")) for c in self.chunks]
-        lengths = [sum(tf.values()) for tf in self._tf]
-        self._avg = sum(lengths) / max(len(lengths), 1)
-        df = Counter(t for tf in self._tf for t in tf)
-        n = len(self.chunks)
-        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-
-    def search(self, query: str, k: int = KNOWLEDGE_RESULTS) -> list[Chunk]:
-        wanted = set(terms(query))
-        scored = [(self._score(wanted, i), -i) for i in range(len(self.chunks))]
-        best = sorted((s for s in scored if s[0] > 0), reverse=True)[:k]
-        return [self.chunks[-i] for _, i in best]
-
-    def _score(self, wanted: set[str], i: int) -> float:
-        tf = self._tf[i]
-        norm = self.K1 * (1 - self.B + self.B * sum(tf.values()) / max(self._avg, 1))
-        return sum(self._idf[t] * tf[t] * (self.K1 + 1) / (tf[t] + norm) for t in wanted if t in tf)
+def last_caller_words(chat_ctx: llm.ChatContext) -> str:
+    return next(
+        (i.text_content or "" for i in reversed(chat_ctx.items) if i.type == "message" and i.role == "user"), ""
+    )
 
 
 # --- instructions --------------------------------------------------------------------------------
@@ -178,17 +76,16 @@ class ContextPolicy:
     summarize_after_turns: int = 20
 
 
-def prepare_context(
-    chat_ctx: llm.ChatContext, *, policy: ContextPolicy, index: KnowledgeIndex | None
-) -> llm.ChatContext:
-    """A copy of the session's history shaped for the LLM; the session keeps the full history."""
+def prepare_context(chat_ctx: llm.ChatContext, *, policy: ContextPolicy, hits: list | None = None) -> llm.ChatContext:
+    """A copy of the session's history shaped for the LLM, the knowledge `hits` found for the caller's latest
+    words just before that turn; the session keeps the full history."""
     head = [i for i in chat_ctx.items if _is_instruction(i)]
     body = [i for i in chat_ctx.items if not _is_instruction(i) and i.type != "agent_handoff"]
     older, recent = _split_for_summary(body, policy.summarize_after_turns)
     recent = _trim_to_budget(recent, policy.max_history_tokens)
     items = head + ([_summary(older)] if older else []) + recent
-    if index is not None:
-        items = _with_knowledge(items, index)
+    if hits:
+        items = _with_knowledge(items, hits)
     return llm.ChatContext(items)
 
 
@@ -258,14 +155,10 @@ def _text_of(item) -> str:
     return ""
 
 
-def _with_knowledge(items: list, index: KnowledgeIndex) -> list:
+def _with_knowledge(items: list, hits: list) -> list:
     """Put the passages that match the caller's latest words just before that turn."""
     last_user = next((n for n in range(len(items) - 1, -1, -1) if _is_turn(items[n]) and items[n].role == "user"), None)
-    if last_user is None:
+    note = knowledge_note(hits)
+    if last_user is None or note is None:
         return items
-    found = index.search(items[last_user].text_content or "")
-    if not found:
-        return items
-    passages = "\n".join(f"[{c.title}] {c.text}" for c in found)
-    note = llm.ChatMessage(role="system", content=[f"Knowledge base passages for the next turn:\n{passages}"])
     return [*items[:last_user], note, *items[last_user:]]

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # livekit-agents is imported where the engines are built, not
     from livekit.agents import tts as lk_tts
     from livekit.agents.vad import VAD
 
+    from agents.knowledge.search import KnowledgeSnapshot
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,6 +51,8 @@ class AgentProfile:
     knowledge: list[dict]
     secrets: dict = field(repr=False)
     business_name: str = ""
+    # The agent's passages and vectors for the hybrid search (agents.knowledge.search), shared by its calls.
+    knowledge_snapshot: "KnowledgeSnapshot | None" = field(default=None, repr=False)
 
     def provider_profile(self) -> dict:
         """What the offline responder answers from."""
@@ -91,6 +95,7 @@ def load_profile(*, tenant: Tenant, agent_ref: str) -> AgentProfile:
         knowledge=list(documents.values("title", "content")),
         secrets=provider_secrets(tenant=tenant),
         business_name=tenant.name,
+        knowledge_snapshot=agent_selectors.knowledge_snapshot(tenant_id=tenant.pk, agent_id=agent.pk),
     )
 
 

@@ -126,6 +126,7 @@ class CallRecorder:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._pushes: set[asyncio.Task] = set()  # interim transcripts on their way to the bus
+        self._knowledge: list[dict] = []  # sources of the passages before the LLM's next reply
         self.failures = 0
 
     def start(self) -> None:
@@ -166,9 +167,19 @@ class CallRecorder:
                 ended_at=stamp(timings.get("stopped_speaking_at")),
                 interrupted=item.interrupted,
                 confidence=item.transcript_confidence if item.role == "user" else None,
-                metadata=metrics.turn_metadata(item.role, report),
+                metadata=self._with_knowledge(item.role, metrics.turn_metadata(item.role, report)),
             )
         )
+
+    def _with_knowledge(self, role: str, metadata: dict) -> dict:
+        if role != "assistant" or not self._knowledge:
+            return metadata
+        sources, self._knowledge = self._knowledge, []
+        return metadata | {"knowledge": sources}
+
+    def knowledge_used(self, sources: list[dict]) -> None:
+        """The knowledge passages put before the LLM's next reply: its agent turn's metadata names them."""
+        self._knowledge = sources
 
     def turn(self, record: TurnRecord) -> None:
         number, self._turn_number = self._turn_number, self._turn_number + 1

@@ -29,6 +29,7 @@ from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from calls import services as call_services
 from calls.models import Call, CallEvent
 from calls.state_machine import CallStatus
+from core import embeddings
 from integrations.vault import secret_resolver
 from tenants.models import Tenant
 from voice import conversation, io, metrics
@@ -62,15 +63,40 @@ SECONDS_PER_MINUTE = 60  # usage.minute granularity (a constant, so tests can sh
 
 
 class VoiceAgent(Agent):
-    """The framework agent with the platform's context shaping in front of the LLM."""
+    """The framework agent with the platform's context shaping in front of the LLM: the history trimmed and
+    summarised, and the agent's knowledge passages found for the caller's latest words (hybrid search over
+    the call's knowledge snapshot, the words embedded off the event loop), their sources reported."""
 
-    def __init__(self, *, instructions: str, tools: list, policy, index):
+    def __init__(self, *, instructions: str, tools: list, policy, knowledge=None, on_sources=None):
         super().__init__(instructions=instructions, tools=tools)
-        self._policy, self._index = policy, index
+        self._policy, self._knowledge, self._on_sources = policy, knowledge, on_sources
 
-    def llm_node(self, chat_ctx: llm.ChatContext, tools, model_settings):
-        shaped = conversation.prepare_context(chat_ctx, policy=self._policy, index=self._index)
-        return Agent.default.llm_node(self, shaped, tools, model_settings)
+    async def llm_node(self, chat_ctx: llm.ChatContext, tools, model_settings):
+        hits = await self._search(conversation.last_caller_words(chat_ctx))
+        shaped = conversation.prepare_context(chat_ctx, policy=self._policy, hits=hits)
+        async for chunk in Agent.default.llm_node(self, shaped, tools, model_settings):
+            yield chunk
+
+    async def _search(self, said: str) -> list:
+        knowledge = self._knowledge
+        if knowledge is None or not knowledge.passages or not said.strip():
+            return []
+        try:
+            vector = await embeddings.aquery(said) if knowledge.embedded else None
+        except Exception:  # the engine failed: words alone still find passages
+            logger.exception("knowledge search: the caller's words could not be embedded")
+            vector = None
+        hits = knowledge.search(said, vector, k=conversation.KNOWLEDGE_RESULTS)
+        if self._on_sources is not None:
+            self._on_sources([knowledge_source(hit) for hit in hits])
+        return hits
+
+
+def knowledge_source(hit) -> dict:
+    """A knowledge hit as the agent turn's metadata keeps it (the call page shows its label)."""
+    source = hit.source
+    found = {"label": source.label, "document_id": source.document_id, "score": round(float(hit.score), 3)}
+    return found | ({"page": source.page} if source.page else {})
 
 
 @dataclass
@@ -158,8 +184,13 @@ class CallSession:
         policy = conversation.ContextPolicy(
             max_history_tokens=conv["max_history_tokens"], summarize_after_turns=conv["summarize_after_turns"]
         )
-        index = conversation.KnowledgeIndex(self.profile.knowledge) if self.profile.knowledge else None
-        return VoiceAgent(instructions=instructions, tools=self.tools.build(), policy=policy, index=index)
+        return VoiceAgent(
+            instructions=instructions,
+            tools=self.tools.build(),
+            policy=policy,
+            knowledge=self.profile.knowledge_snapshot,
+            on_sources=self.recorder.knowledge_used,
+        )
 
     def _targets(self) -> list[dict]:
         enabled = self.profile.pipeline["conversation"].get("transfer_enabled", True)

@@ -3,23 +3,11 @@
 from livekit.agents import llm
 from prometheus_client import REGISTRY
 
+from agents.knowledge.search import KnowledgeSnapshot, Passage, Source
+from core import embeddings
 from voice import metrics
-from voice.conversation import (
-    ContextPolicy,
-    KnowledgeIndex,
-    build_instructions,
-    chunk_document,
-    estimate_tokens,
-    prepare_context,
-)
-
-FAQ = (
-    "Q: When are you open? A: Monday to Friday, 8 AM to 5 PM.\n"
-    "Q: Do you take insurance?\n"
-    "A: Yes, most major dental plans.\n"
-    "\n"
-    "Parking is free behind the building. Ask at the desk for a permit."
-)
+from voice.conversation import ContextPolicy, build_instructions, estimate_tokens, prepare_context
+from voice.session import VoiceAgent
 
 
 def conversation(turns: int, *, words: int = 5) -> llm.ChatContext:
@@ -34,20 +22,31 @@ def texts(ctx: llm.ChatContext) -> list[str]:
     return [(m.role, (m.text_content or "").split("\n")[0]) for m in ctx.messages()]
 
 
-def test_faq_entries_and_paragraphs_become_chunks():
-    chunks = chunk_document("Practice FAQ", FAQ)
-    assert [c.text for c in chunks] == [
+def snapshot() -> KnowledgeSnapshot:
+    """The FAQ as the knowledge base holds it: three passages, embedded as passages."""
+    texts = [
         "Q: When are you open? A: Monday to Friday, 8 AM to 5 PM.",
         "Q: Do you take insurance? A: Yes, most major dental plans.",
         "Parking is free behind the building. Ask at the desk for a permit.",
     ]
+    sections = ["Hours", "Insurance", ""]
+    passages = tuple(
+        Passage(id=str(n), source=Source(document_id="d1", title="Practice FAQ", section=section), position=n, text=t)
+        for n, (t, section) in enumerate(zip(texts, sections, strict=True))
+    )
+    return KnowledgeSnapshot(revision="r1", passages=passages, matrix=embeddings.embedder().passages(texts))
 
 
-def test_knowledge_search_ranks_the_matching_entry_first():
-    index = KnowledgeIndex([{"title": "Practice FAQ", "content": FAQ}])
-    assert index.search("is parking free?")[0].text.startswith("Parking is free")
-    assert index.search("what insurance plans do you take")[0].text.startswith("Q: Do you take insurance?")
-    assert index.search("zebra") == []
+async def test_the_agent_finds_passages_by_meaning_and_reports_their_sources():
+    found: list[list[dict]] = []
+    agent = VoiceAgent(instructions="", tools=[], policy=ContextPolicy(), knowledge=snapshot(), on_sources=found.append)
+
+    hits = await agent._search("can I leave my car somewhere when I come in")  # no word of the passage
+    assert hits[0].text.startswith("Parking is free")
+    assert found[-1][0]["label"] == "Practice FAQ"
+    hits = await agent._search("will my dental plan cover it")
+    assert hits[0].source.label == "Practice FAQ › Insurance"
+    assert found[-1][0]["label"] == "Practice FAQ › Insurance"
 
 
 def test_instructions_carry_the_caller_and_the_transfer_targets():
@@ -65,17 +64,18 @@ def test_instructions_carry_the_caller_and_the_transfer_targets():
 def test_short_history_is_kept_whole_with_knowledge_before_the_last_turn():
     ctx = conversation(3)
     ctx.add_message(role="user", content="When are you open?")
-    index = KnowledgeIndex([{"title": "Practice FAQ", "content": FAQ}])
-    shaped = prepare_context(ctx, policy=ContextPolicy(), index=index)
+    knowledge = snapshot()
+    hits = knowledge.search("When are you open?", embeddings.query("When are you open?"))
+    shaped = prepare_context(ctx, policy=ContextPolicy(), hits=hits)
 
     roles = [m.role for m in shaped.messages()]
     assert roles == ["system", "user", "assistant", "user", "system", "user"]
-    assert "Q: When are you open? A: Monday to Friday" in shaped.messages()[-2].text_content
+    assert "[Practice FAQ › Hours] Q: When are you open? A: Monday to Friday" in shaped.messages()[-2].text_content
     assert len(ctx.items) == 5  # the session's own history is untouched
 
 
 def test_older_turns_are_summarized_after_summarize_after_turns():
-    shaped = prepare_context(conversation(12), policy=ContextPolicy(summarize_after_turns=8), index=None)
+    shaped = prepare_context(conversation(12), policy=ContextPolicy(summarize_after_turns=8))
 
     messages = shaped.messages()
     assert messages[0].text_content == "You are the receptionist."
@@ -86,7 +86,7 @@ def test_older_turns_are_summarized_after_summarize_after_turns():
 
 
 def test_history_is_trimmed_to_the_token_budget_keeping_the_latest_turn():
-    shaped = prepare_context(conversation(10, words=100), policy=ContextPolicy(max_history_tokens=300), index=None)
+    shaped = prepare_context(conversation(10, words=100), policy=ContextPolicy(max_history_tokens=300))
 
     kept = [m for m in shaped.messages() if m.role != "system"]
     assert [m.text_content.split()[1] for m in kept] == ["8", "9"]  # about 130 tokens each
@@ -100,7 +100,7 @@ def test_a_tool_output_never_loses_its_call():
     ctx.insert(llm.FunctionCallOutput(call_id="c1", name="check_availability", output="x " * 200, is_error=False))
     ctx.add_message(role="assistant", content="I have nine.")
     ctx.add_message(role="user", content="Great.")
-    shaped = prepare_context(ctx, policy=ContextPolicy(max_history_tokens=300), index=None)
+    shaped = prepare_context(ctx, policy=ContextPolicy(max_history_tokens=300))
 
     kept = [(i.type, getattr(i, "role", "")) for i in shaped.items if getattr(i, "role", "") != "system"]
     assert kept == [("message", "assistant"), ("message", "user")]

@@ -38,6 +38,9 @@ def test_greets_answers_and_stores_every_turn(call):
     assert turns[1].confidence == pytest.approx(0.9)
     assert set(turns[1].metadata) >= {"stt_ms", "end_of_turn_ms", "stt_provider"}
     assert set(turns[2].metadata) >= {"llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "llm_provider", "llm_model"}
+    # The knowledge put before that answer, by its source (the call page shows it).
+    assert turns[2].metadata["knowledge"][0]["label"].startswith("Practice FAQ")
+    assert "knowledge" not in turns[0].metadata  # the greeting had none
     assert turns[2].started_at < turns[2].ended_at
 
     call.refresh_from_db()

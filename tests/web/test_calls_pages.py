@@ -275,7 +275,9 @@ def full_call(tenant, agents):
          interrupted=True, metadata={"llm_ttft_ms": 420, "tts_ttfb_ms": 150, "e2e_ms": 900})  # fmt: skip
     turn(call=call, turn_number=5, speaker="caller", text="Thanks!", started_at=T0 + timedelta(seconds=13))
     turn(call=call, turn_number=6, speaker="agent", text="You're welcome.", started_at=T0 + timedelta(seconds=14),
-         metadata={"llm_ttft_ms": 380, "tts_ttfb_ms": 170, "e2e_ms": 1100})  # fmt: skip
+         metadata={"llm_ttft_ms": 380, "tts_ttfb_ms": 170, "e2e_ms": 1100,
+                   "knowledge": [{"label": "Price list › Cleaning, page 3", "document_id": "d1", "score": 0.9},
+                                 {"label": "<b>FAQ</b>", "document_id": "d2", "score": 0.5}]})  # fmt: skip
     factories.ToolCallFactory(
         call=call,
         tool_name="book_appointment",
@@ -337,6 +339,13 @@ def test_call_page_shows_the_conversation_in_order(web_client, full_call):
     assert positions == sorted(positions)
     assert 'data-testid="call-transcript"' in html and 'class="conversation"' in html
     assert "Agent · +0:01.0" in html
+
+
+def test_an_agent_turn_names_the_knowledge_it_drew_on(web_client, full_call):
+    html = web_client.get(detail_url(full_call)).content.decode()
+
+    sources = re.findall(r'<small class="sources" data-testid="turn-sources">([^<]*)</small>', html)
+    assert sources == ["From: Price list › Cleaning, page 3; &lt;b&gt;FAQ&lt;/b&gt;"]  # escaped, only on turn 6
 
 
 def test_call_page_shows_tool_calls_with_arguments_and_results(web_client, full_call):
