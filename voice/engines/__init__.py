@@ -28,9 +28,15 @@ __all__ = ["build_llm", "build_stt", "build_tts", "build_vad", "load_plugins", "
 
 
 def load_plugins() -> None:
-    """Import (and so register) every engine's module, livekit plugins included. Call it on the main thread."""
+    """Import (and so register) every engine's module, livekit plugins included. Call it on the main thread.
+
+    It also starts warming the embedding engine and the responder's shared examples in a thread, so the
+    first call of a process that runs sessions does not wait for the model."""
     for engine in registry.ENGINES.values():
         import_string(engine.builder)
+    from voice.engines.responder.intents import warm_up
+
+    warm_up()
 
 
 def _build(engine: registry.EngineSpec, config: dict, secrets: dict, **context):

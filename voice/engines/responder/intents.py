@@ -11,6 +11,7 @@ with it (BM25's job here is to break near-ties between entries that mean almost 
 The thresholds were tuned on the understanding test set (tests/voice/understanding), see docs/knowledge.md.
 """
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voice.engines.responder.text import humanize_name, terms, words
+
+logger = logging.getLogger(__name__)
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, DIM) unit query vectors
 
@@ -270,3 +273,19 @@ def agent_intents(entries: list, tools: list[dict], cache: VectorCache) -> Inten
         intents.append(Intent(kind, "", said))
     intents.append(Intent(OUT_OF_SCOPE, "", OUT_OF_SCOPE_EXAMPLES))
     return IntentSet(intents, cache, passage_cache())
+
+
+def warm_up() -> threading.Thread:
+    """Load the embedding engine and embed the examples every agent shares, in a thread, so a process's
+    first call does not wait for them (a media process calls it at start-up)."""
+
+    def work() -> None:
+        try:
+            shared = [e for examples in CONVERSATION_EXAMPLES.values() for e in examples] + list(OUT_OF_SCOPE_EXAMPLES)
+            shared_cache().fill(shared)
+        except Exception:  # a broken engine must not take the process down: the first call says why
+            logger.exception("the responder's warm-up failed")
+
+    thread = threading.Thread(target=work, name="responder-warm-up", daemon=True)
+    thread.start()
+    return thread
