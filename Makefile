@@ -65,13 +65,15 @@ typecheck: install  ## mypy (Django and DRF plugins) over calls, voice, telephon
 pre-commit: install  ## Install the git hooks: ruff and the migrations check on commit, mypy on push
 	$(BIN)/pre-commit install --hook-type pre-commit --hook-type pre-push
 
-browser-install:  ## Debian's Chromium for the dashboard's browser tests (never a downloaded browser)
-	@if [ "$(BROWSER_TESTS)" = "0" ] || command -v chromium >/dev/null; then exit 0; fi; \
+browser-install:  ## Debian's Chromium for the browser tests and Flite for callers with other voices (nothing downloaded)
+	@missing=""; for tool in chromium flite; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ "$(BROWSER_TESTS)" = "0" ]; then missing=$$(echo "$$missing" | sed 's/chromium//'); fi; \
+	if [ -z "$$(echo $$missing)" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	    || echo "Could not install chromium: the browser tests will be skipped"; \
-	else echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; fi
+	  echo "Installing Debian's$$missing for the tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "Could not install$$missing: the tests that need it will be skipped"; \
+	else echo "Not installed:$$missing (sudo apt-get install$$missing): the tests that need it will be skipped"; fi
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .

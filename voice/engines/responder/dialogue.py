@@ -22,6 +22,7 @@ from voice.engines.responder.intents import (
     GREETING,
     KNOWLEDGE,
     OUT_OF_SCOPE,
+    ROBOT,
     TOOL,
     TRANSFER,
     UNSUPPORTED,
@@ -146,12 +147,14 @@ def choose(ranked: list[Match], text: str, agent: "AgentFacts | None" = None) ->
     if action and top.intent.kind in (TOOL, UNSUPPORTED, CAPABILITIES) and not phrasing.is_question(text):
         return _unsupported(ranked, action)  # "move my appointment" when no tool moves one
     # A question the FAQ answers never goes to a tool, and a request a tool serves is not answered with
-    # an FAQ entry: a near-tie between the two is settled by whether the caller asks or requests.
-    rival_kind = FAQ if top.intent.kind == TOOL else TOOL if top.intent.kind == FAQ else None
-    rival = next((m for m in ranked[1:4] if m.intent.kind == rival_kind), None)
+    # an FAQ entry: a near-tie between the two is settled by whether the caller asks or requests. So is one
+    # between a transfer and "are you a robot?".
+    # "Can I talk to a real person?" asks for one; "Am I talking to a real person?" asks what we are.
+    rivals = {TOOL: FAQ, FAQ: TOOL, ROBOT: TRANSFER, TRANSFER: ROBOT}
+    rival = next((m for m in ranked[1:4] if m.intent.kind == rivals.get(top.intent.kind)), None)
     if rival is not None and top.score - rival.score < NEAR:
-        wants_tool = phrasing.is_request(text)
-        if (rival.intent.kind == TOOL) == wants_tool:
+        wants_action = phrasing.is_request(text)
+        if (rival.intent.kind in (TOOL, TRANSFER)) == wants_action:
             return rival
     return top
 

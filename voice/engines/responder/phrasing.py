@@ -86,8 +86,9 @@ def asked_in(text: str, tools: list[dict]) -> list[tuple[dict, str]]:
 
 REQUEST_LEAD_RE = re.compile(
     r"^(?:(?:hi|hello|yes|yeah|so|um|uh|well|okay|ok|and|also|actually)\b[\s,]*)*"
-    r"(?:i'd like|i would like|i want|i need|i'll|can i|could i|may i|can you|could you|would you|please|"
-    r"book|schedule|cancel|order|send|get me|let me|i'm calling to|we need|i have to)\b",
+    r"(?:i'd like|i would like|i want|i wanna|i need|i'll|i'd rather|i would rather|can i|could i|may i|"
+    r"can you|could you|would you|please|book|schedule|cancel|order|send|get me|let me|put me|connect me|"
+    r"transfer me|i'm calling to|i'm looking to|we need|i have to)\b",
     re.IGNORECASE,
 )
 QUESTION_LEAD_RE = re.compile(
