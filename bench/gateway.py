@@ -40,9 +40,10 @@ BODY = json.dumps({"ok": True, "ticket": "T-1001"}).encode()
 # --- Django, the database, Redis --------------------------------------------------------------------------
 
 
-def setup_django(database_url: str) -> None:
+def setup_django(database_url: str, *, prefix: str = "gw-bench-") -> None:
+    """Django on `database_url` ("sqlite": a new file), migrated, without Redis (bench/knowledge.py too)."""
     if database_url == "sqlite":
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='gw-bench-')}/bench.sqlite3"
+        database_url = f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/bench.sqlite3"
     elif database_url.startswith("postgres"):
         sys.path.insert(0, str(ROOT / "bench"))
         from api import prepare_database  # the API benchmark's: create the database if it is missing

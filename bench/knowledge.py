@@ -18,11 +18,9 @@ and migrated; the bench's rows are deleted at the end). It asserts nothing about
 """
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 import uuid
@@ -37,22 +35,10 @@ CACHED_PASSAGES = 100_000  # agents.knowledge.snapshot.CACHE_PASSAGES
 
 
 def setup_django(database_url: str) -> None:
-    if database_url == "sqlite":
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='knowledge-bench-')}/bench.sqlite3"
-    elif database_url.startswith("postgres"):
-        sys.path.insert(0, str(ROOT / "bench"))
-        from api import prepare_database  # the API benchmark's: create the database if it is missing
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gateway  # the gateway benchmark's set-up: the same database choices
 
-        prepare_database(database_url)
-    os.environ.update(DJANGO_SETTINGS_MODULE="voiceapp.settings", DATABASE_URL=database_url, LOG_LEVEL="WARNING")
-    os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", interactive=False, verbosity=0)
-    print(f"database: {database_url.split('@')[-1]}")
+    gateway.setup_django(database_url, prefix="knowledge-bench-")
 
 
 # --- synthetic knowledge -----------------------------------------------------------------------------------

@@ -60,14 +60,23 @@ def test_seed_request_streams_chunked_wav(client):
 
 def test_stream_sends_audio_before_generation_ends(node, client):
     finished: list[float] = []
+    done = threading.Event()
     observe = node.node.scheduler.on_job_done
-    node.node.scheduler.on_job_done = lambda job: (finished.append(time.monotonic()), observe(job))
+
+    def on_job_done(job):
+        finished.append(time.monotonic())
+        done.set()
+        return observe(job)
+
+    node.node.scheduler.on_job_done = on_job_done
     try:
         with client.stream("POST", "/synthesize/stream", json={**SEED_BODY, "text": LONG_TEXT}) as response:
             chunks = response.iter_raw()
             first = next(chunks)
             first_at = time.monotonic()
             rest = b"".join(chunks)
+        # The scheduler notes the job done after its last chunk went out: the body may arrive first.
+        assert done.wait(30), "the node never finished the job"
     finally:
         node.node.scheduler.on_job_done = observe
     assert first[:4] == b"RIFF"

@@ -6,6 +6,11 @@ from datetime import date
 
 TODAY = date(2026, 12, 3)  # a Thursday: 'tomorrow' is Friday the 4th, 'next Tuesday' the 8th
 
+BUILT_INS = [  # the platform's own tools, offered on every call with a transfer target
+    {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
+    {"name": "end_call", "description": "End the call.", "parameters": {}},
+]
+
 DENTAL = {
     "profile": {
         "name": "Appointment Scheduler",
@@ -70,8 +75,7 @@ DENTAL = {
                 "required": ["name"],
             },
         },
-        {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
-        {"name": "end_call", "description": "End the call.", "parameters": {}},
+        *BUILT_INS,
     ],
 }
 
@@ -126,8 +130,7 @@ PIZZERIA = {
                 "required": ["order_number"],
             },
         },
-        {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
-        {"name": "end_call", "description": "End the call.", "parameters": {}},
+        *BUILT_INS,
     ],
 }
 
@@ -181,8 +184,7 @@ PLUMBER = {
                 "required": ["address"],
             },
         },
-        {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
-        {"name": "end_call", "description": "End the call.", "parameters": {}},
+        *BUILT_INS,
     ],
 }
 
@@ -198,7 +200,6 @@ def demo() -> dict:
         "documents": [{"title": "Practice FAQ", "content": content.FAQ}],
         "tools": [
             *content.tools(content.DEFAULT_BASE_URL),
-            {"name": "transfer_call", "description": "Transfer the caller to a person.", "parameters": {}},
-            {"name": "end_call", "description": "End the call.", "parameters": {}},
+            *BUILT_INS,
         ],
     }

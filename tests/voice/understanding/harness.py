@@ -22,10 +22,12 @@ class Outcome:
     seconds: float  # responder time for the last turn
 
 
-def facts(name: str) -> AgentFacts:
+def facts(name: str, vectors: tuple | None = None) -> AgentFacts:
+    """The agent as the responder sees it; `vectors` = (query cache, passage cache) of another embedder."""
     agent = demo() if name == "demo" else AGENTS[name]
     index = KnowledgeIndex(agent["documents"])
-    intents = agent_intents(index.entries, agent["tools"], shared_cache())
+    queries, passages = vectors or (shared_cache(), None)
+    intents = agent_intents(index.entries, agent["tools"], queries, passages)
     return AgentFacts(profile=agent["profile"], index=index, tools=agent["tools"], today=TODAY, intents=intents)
 
 
@@ -57,6 +59,7 @@ def matches(expected: str, got: str, reply: Reply, args: dict | None) -> bool:
 
 
 def run_case(case: tuple, agents: dict[str, AgentFacts]) -> Outcome:
+    """One case through the responder (the caller's words embedded by the agents' own caches)."""
     name, said, expected = case[0], case[1], case[2]
     args = case[3] if len(case) > 3 else None
     agent = agents[name]
@@ -66,7 +69,6 @@ def run_case(case: tuple, agents: dict[str, AgentFacts]) -> Outcome:
     seconds = 0.0
     for n, line in enumerate(lines):
         turns.append(Turn(kind="user", text=line))
-        shared_cache().fill([line]) if n < len(lines) - 1 else None
         started = time.perf_counter()
         reply = decide(turns, agent)
         seconds = time.perf_counter() - started
@@ -83,6 +85,6 @@ def run_case(case: tuple, agents: dict[str, AgentFacts]) -> Outcome:
     return Outcome(name, " / ".join(lines), alternatives, got, reply, ok, seconds)
 
 
-def run_all(cases: list[tuple] = CASES) -> list[Outcome]:
-    agents = {name: facts(name) for name in AGENTS}
+def run_all(cases: list[tuple] = CASES, vectors: tuple | None = None) -> list[Outcome]:
+    agents = {name: facts(name, vectors) for name in AGENTS}
     return [run_case(case, agents) for case in cases]

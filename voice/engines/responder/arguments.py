@@ -32,6 +32,7 @@ ADDRESS_RE = re.compile(
     r"place|pl|terrace|close|crescent)\b\.?",
     re.IGNORECASE,
 )
+TWO_CAPITALS_RE = re.compile(r"(?<![.!?]\s)\b([A-Z][a-z'-]+ [A-Z][a-z'-]+)\b")
 CAPITALISED_NAME_RE = re.compile(r"\b(?:[Ii]t's|[Ii]t is|I'm|I am)\s+([A-Z][a-z'-]+(?: [A-Z][a-z'-]+)?)\b")
 # Words that are not a name even where a name could be ("for Friday", "this is urgent").
 NOT_NAMES = frozenset(
@@ -154,6 +155,10 @@ def find_name(text: str) -> str | None:
     found = CAPITALISED_NAME_RE.search(text)
     if found and not any(w.lower() in NOT_NAMES for w in found[1].split()):
         return found[1]
+    # Speech recognition capitalises names: "cancel for my wife, Susan Park".
+    for m in TWO_CAPITALS_RE.finditer(text):
+        if m.start() > 0 and not any(w.lower() in NOT_NAMES for w in m[1].split()):
+            return m[1]
     return None
 
 

@@ -92,7 +92,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # Requests callers make of any business, by the words that ask for them (phrasing.unserved_action).
 ACTION_WORDS = {
     "cancel": {"cancel", "cancellation", "cancelling", "canceling", "canceled", "cancelled"},
-    "reschedule": {"reschedule", "rescheduling", "move", "postpone", "rebook"},
+    "reschedule": {"reschedule", "rescheduling", "move", "postpone", "rebook", "push"},
     "book": {"book", "booking", "reserve", "reservation", "schedule", "appointment"},
     "order": {"order", "ordering", "buy", "purchase"},
     "change": {"change", "modify", "update"},
@@ -252,7 +252,9 @@ def lexicon(*texts: str) -> frozenset[str]:
     return frozenset(t for text in texts for t in terms(text))
 
 
-def agent_intents(entries: list, tools: list[dict], cache: VectorCache) -> IntentSet:
+def agent_intents(
+    entries: list, tools: list[dict], cache: VectorCache, passages: VectorCache | None = None
+) -> IntentSet:
     """The intents of one agent: its FAQ entries and passages (`knowledge.Entry`), its tools, the
     conversation's moves and out-of-scope examples."""
     intents: list[Intent] = []
@@ -272,7 +274,7 @@ def agent_intents(entries: list, tools: list[dict], cache: VectorCache) -> Inten
     for kind, said in CONVERSATION_EXAMPLES.items():
         intents.append(Intent(kind, "", said))
     intents.append(Intent(OUT_OF_SCOPE, "", OUT_OF_SCOPE_EXAMPLES))
-    return IntentSet(intents, cache, passage_cache())
+    return IntentSet(intents, cache, passages or passage_cache())
 
 
 def warm_up() -> threading.Thread:

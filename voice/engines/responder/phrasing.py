@@ -88,7 +88,8 @@ REQUEST_LEAD_RE = re.compile(
     r"^(?:(?:hi|hello|yes|yeah|so|um|uh|well|okay|ok|and|also|actually)\b[\s,]*)*"
     r"(?:i'd like|i would like|i want|i wanna|i need|i'll|i'd rather|i would rather|can i|could i|may i|"
     r"can you|could you|would you|please|book|schedule|cancel|order|send|get me|let me|put me|connect me|"
-    r"transfer me|i'm calling to|i'm looking to|we need|i have to)\b",
+    r"transfer me|i'm calling to|i'm looking to|we need|i have to|is it possible to|would it be possible|"
+    r"is there (?:any )?way)\b",
     re.IGNORECASE,
 )
 QUESTION_LEAD_RE = re.compile(

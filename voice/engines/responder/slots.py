@@ -111,7 +111,7 @@ def _explicit_date(text: str, today: date) -> date | None:
 def _relative_date(text: str, today: date) -> date | None:
     if "day after tomorrow" in text:
         return today + timedelta(days=2)
-    tokens = words(text)
+    tokens = [t[:-2] if t.endswith("'s") else t for t in words(text)]  # "tomorrow's appointment"
     if "tomorrow" in tokens:
         return today + timedelta(days=1)
     if "today" in tokens or "tonight" in tokens:
