@@ -211,19 +211,19 @@ def _use_tool(
         remembered, _ = fill_arguments(schema, earlier, today=agent.today)
         for name, value in remembered.items():
             args.setdefault(name, value)
-    properties = schema.get("properties") or {}
+    properties, required = schema.get("properties") or {}, schema.get("required") or []
     for name, prop in properties.items():
-        if (
-            name not in args
-            and not (prop or {}).get("enum")
-            and parameter_kind(name, prop or {}) in ("text", "unknown")
-        ):
+        kind = parameter_kind(name, prop or {})
+        # The caller's own words fill a free-text detail ("issue", "notes") or a required one we cannot
+        # type ("items"), never an optional specific one ("reference": a booking reference).
+        free = kind == "text" or (kind == "unknown" and name in required)
+        if name not in args and not (prop or {}).get("enum") and free:
             value = free_text_value(text, tool) or next(
                 (v for v in (free_text_value(e, tool) for e in memory.earlier) if v), None
             )
             if value:
                 args[name] = value
-    missing = [name for name in schema.get("required") or [] if name not in args]
+    missing = [name for name in required if name not in args]
     if missing:
         first = memory.asked is None or memory.asked[0]["name"] != tool["name"]
         return Reply(text=phrasing.ask_for(tool, missing[0], first=first), intent=f"ask:{tool['name']}:{missing[0]}")
