@@ -62,3 +62,17 @@ def test_the_sets_are_large_and_no_example_sentence_is_a_test_line():
 def test_the_demo_callers_first_turns(said, expected):
     outcome = run_case(("demo", said, expected), {"demo": facts("demo")})
     assert outcome.ok, outcome.got
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Is there anything for you on Saturday?",  # how Whisper heard "anything free on Saturday" in a real run
+        "Is that all you need from me?",
+        "Anything else I should bring?",
+        "Are you open on Saturday, or is that it?",
+    ],
+)
+def test_a_question_never_ends_the_call(said):
+    outcome = run_case(("demo", said, "end"), {"demo": facts("demo")})
+    assert outcome.got != "end", outcome.reply

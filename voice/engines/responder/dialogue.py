@@ -144,6 +144,11 @@ def choose(ranked: list[Match], text: str, agent: "AgentFacts | None" = None) ->
         top = next((m for m in ranked[1:] if m.intent.kind != CAPABILITIES), top)
         if top.intent.kind == OUT_OF_SCOPE or top.score < FLOOR:
             return _unsupported(ranked, action) if action else None
+    if top.intent.kind == END and phrasing.asks(text):
+        # A goodbye hangs up: a question is never one ("Is there anything for you on Saturday?").
+        top = next((m for m in ranked[1:] if m.intent.kind not in (END, CAPABILITIES)), top)
+        if top.intent.kind in (END, OUT_OF_SCOPE) or top.score < FLOOR:
+            return _unsupported(ranked, action) if action else None
     if action and top.intent.kind in (TOOL, UNSUPPORTED, CAPABILITIES) and not phrasing.is_question(text):
         return _unsupported(ranked, action)  # "move my appointment" when no tool moves one
     # A question the FAQ answers never goes to a tool, and a request a tool serves is not answered with

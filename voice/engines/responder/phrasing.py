@@ -108,6 +108,16 @@ def is_request(text: str) -> bool:
     return not QUESTION_LEAD_RE.match(text.strip()) and bool(set(words(text)) & AVAILABILITY_WORDS)
 
 
+def asks(text: str) -> bool:
+    """Is this a question of any kind (as written by speech recognition, or by its first words)?"""
+    said = text.strip()
+    return (
+        said.endswith("?")
+        or bool(QUESTION_LEAD_RE.match(said))
+        or bool(re.match(r"(?i)(?:is|are|can|could|do|does)\b", said))
+    )
+
+
 def is_question(text: str) -> bool:
     """A question about the business ("what happens if I cancel late?"), not a request."""
     return bool(QUESTION_LEAD_RE.match(text.strip())) and not REQUEST_LEAD_RE.match(text.strip())
