@@ -62,6 +62,7 @@ class AgentProfile:
             "greeting_message": self.greeting,
             "system_prompt": self.system_prompt,
             "transfer_targets": self.transfer_targets,
+            "tools": self.tools,  # to embed its tools' examples before the caller speaks
         }
 
 

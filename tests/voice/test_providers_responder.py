@@ -213,3 +213,17 @@ def test_faq_parsing_and_threshold():
     ]
     index = KnowledgeIndex(KNOWLEDGE)
     assert index.search("Tell me about quantum physics") is None
+
+
+def test_the_agents_examples_are_embedded_before_the_callers_first_turn():
+    from core import embeddings
+    from voice.engines.responder.intents import VectorCache, example_texts
+
+    cache = VectorCache(lambda texts: embeddings.embedder().queries(texts))
+    profile = {**PROFILE, "tools": [{"name": "check_availability", "description": "List open slots on a date."}]}
+    responder = LocalResponder(knowledge=KNOWLEDGE, agent_profile=profile, today=lambda: TODAY, vectors=cache)
+    responder.prewarming.join(60)
+
+    queries, _ = example_texts(KnowledgeIndex(KNOWLEDGE).entries, profile["tools"])
+    assert "List open slots on a date." in queries and "What are your opening hours?" in queries
+    assert cache.missing(queries) == []

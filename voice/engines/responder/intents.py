@@ -252,9 +252,20 @@ def lexicon(*texts: str) -> frozenset[str]:
     return frozenset(t for text in texts for t in terms(text))
 
 
+def example_texts(entries: list, tools: list[dict]) -> tuple[list[str], list[str]]:
+    """The texts `agent_intents` embeds for an agent: (as queries, as passages), to embed them ahead."""
+    intents = agent_intents_of(entries, tools)
+    return [e for i in intents for e in i.examples], [p for i in intents for p in i.passages]
+
+
 def agent_intents(
     entries: list, tools: list[dict], cache: VectorCache, passages: VectorCache | None = None
 ) -> IntentSet:
+    """The intents of one agent, their examples embedded (blocking: in a thread from async code)."""
+    return IntentSet(agent_intents_of(entries, tools), cache, passages or passage_cache())
+
+
+def agent_intents_of(entries: list, tools: list[dict]) -> list[Intent]:
     """The intents of one agent: its FAQ entries and passages (`knowledge.Entry`), its tools, the
     conversation's moves and out-of-scope examples."""
     intents: list[Intent] = []
@@ -274,7 +285,7 @@ def agent_intents(
     for kind, said in CONVERSATION_EXAMPLES.items():
         intents.append(Intent(kind, "", said))
     intents.append(Intent(OUT_OF_SCOPE, "", OUT_OF_SCOPE_EXAMPLES))
-    return IntentSet(intents, cache, passages or passage_cache())
+    return intents
 
 
 def warm_up() -> threading.Thread:

@@ -8,6 +8,8 @@ responder then puts into words. Same conversation, same tools, same day: same re
 import asyncio
 import hashlib
 import json
+import logging
+import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -18,8 +20,17 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConn
 
 from agents.engines import OFFLINE_RESPONDER
 from voice.engines.responder.dialogue import AgentFacts, Reply, Turn, decide
-from voice.engines.responder.intents import IntentSet, VectorCache, agent_intents, shared_cache
+from voice.engines.responder.intents import (
+    IntentSet,
+    VectorCache,
+    agent_intents,
+    example_texts,
+    passage_cache,
+    shared_cache,
+)
 from voice.engines.responder.knowledge import KnowledgeIndex
+
+logger = logging.getLogger(__name__)
 
 
 class LocalResponder(llm.LLM):
@@ -39,6 +50,18 @@ class LocalResponder(llm.LLM):
         self._today = today or _local_today(self._profile.get("timezone"))
         self._vectors = vectors
         self._intents: dict[tuple, IntentSet] = {}  # by the tools offered (the same for a whole call)
+        # The agent's examples are embedded while the greeting plays, not on the caller's first turn.
+        self.prewarming = threading.Thread(target=self._prewarm, name="responder-prewarm", daemon=True)
+        self.prewarming.start()
+
+    def _prewarm(self) -> None:
+        try:
+            queries, passages = example_texts(self._index.entries, self._profile.get("tools") or [])
+            (self._vectors or shared_cache()).fill(queries)
+            if self._vectors is None:
+                passage_cache().fill(passages)
+        except Exception:  # the first turn embeds what is missing, and says why if it cannot
+            logger.exception("the responder could not embed the agent's examples ahead of the call")
 
     @property
     def model(self) -> str:
