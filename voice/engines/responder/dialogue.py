@@ -37,6 +37,7 @@ TRANSFER_TOOL, END_TOOL = "transfer_call", "end_call"
 BUILT_IN_TOOLS = {TRANSFER_TOOL, END_TOOL}
 FLOOR = 0.855  # below this, the best intent is a guess: say what we can do instead
 NEAR = 0.03  # scores closer than this are a near-tie, settled by what the words ask for
+REQUEST_NEAR = 0.08  # how far behind an FAQ entry a tool may be and still take a request with its details
 OVERRIDE = 0.93  # an answer to our question gives way only to an intent this sure (a goodbye, a transfer)
 MEMORY_TURNS = 6  # earlier caller turns whose details (a day, a name) still count
 
@@ -195,8 +196,8 @@ def _answer_to_question(text: str, agent: AgentFacts, memory: Memory, ranked: li
     prop = (schema.get("properties") or {}).get(parameter) or {}
     typed, _ = fill_arguments(schema, text, today=agent.today, targets=agent.profile.get("transfer_targets"))
     direct = None if parameter in typed or prop.get("enum") else direct_answer(parameter_kind(parameter, prop), text)
-    if parameter not in typed and direct is None and not set(typed) & set(schema.get("required") or []):
-        return None
+    if parameter not in typed and direct is None and not typed:
+        return None  # nothing here for the tool we asked about
     top = ranked[0] if ranked else None
     sure = top is not None and top.score >= OVERRIDE and top.intent.key != tool["name"]
     if sure and top is not None and (direct is not None or top.intent.kind in (TRANSFER, END)):

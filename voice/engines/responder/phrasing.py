@@ -101,9 +101,16 @@ QUESTION_LEAD_RE = re.compile(
 AVAILABILITY_WORDS = {"available", "availability", "slots", "slot", "opening", "openings", "free", "fit", "anything"}
 
 
+REQUEST_ANYWHERE_RE = re.compile(
+    r"(?i)\b(?:can|could|would) (?:someone|somebody|you send|you come|a plumber|the plumber)|\bsend (?:someone|"
+    r"somebody|a|the)\b|\bcome (?:out|by|over|round)\b|\btake a look\b|\bi (?:need|want|'d like|would like) "
+    r"(?:to|a|an|some|someone|somebody)\b"
+)
+
+
 def is_request(text: str) -> bool:
     """Does the caller ask for something to be done (rather than about the business)?"""
-    if REQUEST_LEAD_RE.match(text.strip()):
+    if REQUEST_LEAD_RE.match(text.strip()) or REQUEST_ANYWHERE_RE.search(text):
         return True
     return not QUESTION_LEAD_RE.match(text.strip()) and bool(set(words(text)) & AVAILABILITY_WORDS)
 

@@ -6,6 +6,7 @@ same words on the same day give the same arguments.
 
 import re
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import TypeVar
 
 from voice.engines.responder.text import words
@@ -205,11 +206,26 @@ def extract_number(text: str) -> int | float | None:
     return None
 
 
+# Ways callers name a few choices that order and booking tools commonly offer.
+ENUM_SYNONYMS = {
+    "pickup": ("pick up", "pick it up", "pick them up", "collect", "collection", "carry out", "carryout", "take out",
+               "takeout", "takeaway", "to go"),
+    "delivery": ("deliver", "delivered", "bring it", "drop it off"),
+    "checkup": ("check up", "exam", "examination"),
+}  # fmt: skip
+
+
 def extract_enum(text: str, choices: list[Choice]) -> Choice | None:
-    """The enum value whose words appear in `text` (longest first, so 'front desk' beats 'desk')."""
-    spoken = f" {' '.join(words(text))} "
+    """The enum value the caller names: its words ('front desk' before 'desk'), its spelling without
+    spaces or hyphens ('check up' is 'check-up'), or a common way of saying it ('carry out' is 'pickup')."""
+    said = words(text)
+    spoken = f" {' '.join(said)} "
+    squeezed = {re.sub(r"[^a-z0-9]", "", w) for w in said} | {a + b for a, b in pairwise(said)}
     for choice in sorted(choices, key=lambda c: -len(str(c))):
         phrase = " ".join(words(str(choice)))
         if phrase and f" {phrase} " in spoken:
+            return choice
+        key = re.sub(r"[^a-z0-9]", "", str(choice).lower())
+        if key and (key in squeezed or any(f" {s} " in spoken for s in ENUM_SYNONYMS.get(key, ()))):
             return choice
     return None
