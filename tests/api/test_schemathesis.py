@@ -236,8 +236,16 @@ def twilio_api(settings):  # pytest-django's settings (this module's `settings` 
     fake.stop()
 
 
+@pytest.fixture
+def no_background_embedding(monkeypatch):
+    """Documents stay pending: the embedding thread would write to the shared in-memory SQLite database while
+    the live server's requests do, and shared-cache SQLite refuses such a table lock at once ("database table
+    is locked") instead of waiting. The embedding has its own tests (tests/knowledge)."""
+    monkeypatch.setattr("agents.knowledge.runner.RUNNER.submit", lambda tenant_id, document_id: None)
+
+
 @pytest.mark.fuzz
-def test_api_conforms_to_its_openapi_schema(live_server, seeded, twilio_api):
+def test_api_conforms_to_its_openapi_schema(live_server, seeded, twilio_api, no_background_embedding):
     config = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
     schema = schemathesis.openapi.from_url(f"{live_server.url}/v1/schema?format=json", config=config, timeout=30)
     headers = {"X-API-Key": seeded["secret"]}
